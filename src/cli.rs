@@ -1,0 +1,241 @@
+//! The `intake` command line: arguments in, a library call and an exit code out.
+//!
+//! Exit codes follow sysexits: 0 success, 1 a reported failure (bad config,
+//! refused operation), 2 bad arguments (clap), 75 temporary failure (database
+//! unavailable: an MTA keeps the message and retries).
+
+use crate::config::{Config, DEFAULT_PATH};
+use crate::identity::ContactPoint;
+use crate::model::{Inbound, RawMail};
+use crate::pipeline::{Pipeline, Settings};
+use crate::store::{Store, StoreError};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// sysexits EX_TEMPFAIL.
+pub const EX_TEMPFAIL: u8 = 75;
+
+#[derive(Parser, Debug)]
+#[command(name = "intake", version, about = "Help-desk ingestion daemon")]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, default_value = DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Log format: human or json (overrides the config).
+    #[arg(long, global = true, value_parser = ["human", "json"])]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate the configuration file: prints `ok` or every problem.
+    CheckConfig,
+    /// Apply database migrations.
+    Migrate,
+    /// Ingest one message from FILE or standard input (MTA pipe).
+    Ingest {
+        /// Mailbox name recorded with the message.
+        #[arg(long)]
+        mailbox: Option<String>,
+        file: Option<PathBuf>,
+    },
+    /// Print everything as one JSON document.
+    Export,
+    /// End users.
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// Organizations.
+    #[command(subcommand)]
+    Orgs(OrgsCmd),
+    /// Tickets.
+    #[command(subcommand)]
+    Tickets(TicketsCmd),
+    /// Messages that could not be processed.
+    #[command(subcommand)]
+    Quarantine(QuarantineCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCmd {
+    /// Merge LOSER into WINNER.
+    Merge { loser: i64, winner: i64 },
+    /// Show the user holding a contact point (email, phone or network:handle).
+    Lookup { contact: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgsCmd {
+    /// Give DOMAIN to organization ORG (users of that domain without one join it).
+    AddDomain { org: i64, domain: String },
+    /// Create an organization owning the given domains.
+    Create { name: String, domains: Vec<String> },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TicketsCmd {
+    /// Make a private ticket public (its deferred events fire).
+    Publish { id: i64 },
+    /// Make a public ticket private (only while it has one public comment).
+    MakePrivate { id: i64 },
+    /// Set a ticket's status (new, open, pending, solved, closed).
+    Status { id: i64, status: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCmd {
+    /// List quarantined messages.
+    List,
+    /// Show one entry; `--raw` prints the original bytes.
+    Show {
+        id: i64,
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Run a quarantined message through the pipeline again.
+    Replay { id: i64 },
+}
+
+/// Entry point used by the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::CheckConfig = cli.command {
+        return check_config(&cli.config);
+    }
+    let is_ingest = matches!(cli.command, Command::Ingest { .. });
+    let cfg = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("intake: configuration {}:\n{e}", cli.config.display());
+            return if is_ingest { ExitCode::from(EX_TEMPFAIL) } else { ExitCode::from(1) };
+        }
+    };
+    crate::telemetry::init_tracing(&cfg, cli.log_format.as_deref());
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("intake: cannot start runtime: {e}");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    rt.block_on(dispatch(cli, cfg))
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(_) => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for p in &e.problems {
+                println!("{}: {p}", path.display());
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn fail(e: StoreError) -> ExitCode {
+    eprintln!("intake: {e}");
+    if e.is_transient() {
+        ExitCode::from(EX_TEMPFAIL)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+}
+
+async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
+    if let Command::Ingest { mailbox, file } = &cli.command {
+        // Read the message before touching the database, so a failure later
+        // still leaves the MTA holding it (exit 75).
+        let mut raw = Vec::new();
+        let read = match file {
+            Some(f) => std::fs::read(f).map(|b| raw = b),
+            None => std::io::stdin().read_to_end(&mut raw).map(|_| ()),
+        };
+        if let Err(e) = read {
+            eprintln!("intake: cannot read message: {e}");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+        let store = match Store::open(&cfg.database.url, cfg.database.max_connections).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("intake: {e}");
+                return ExitCode::from(EX_TEMPFAIL);
+            }
+        };
+        let p = Pipeline::new(store, Settings::from_config(&cfg));
+        let item = Inbound::Mail(RawMail { raw, mailbox: mailbox.clone(), source: "pipe".into() });
+        return match p.ingest(vec![item], None).await {
+            Ok(o) => {
+                print_json(&o[0]);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("intake: {e}");
+                ExitCode::from(EX_TEMPFAIL)
+            }
+        };
+    }
+    let store = match Store::open(&cfg.database.url, cfg.database.max_connections).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let res: Result<(), StoreError> = async {
+        match cli.command {
+            Command::CheckConfig | Command::Ingest { .. } => unreachable!("handled above"),
+            Command::Migrate => println!("migrations applied"),
+            Command::Export => println!("{}", serde_json::to_string_pretty(&store.export().await?).unwrap_or_default()),
+            Command::Users(UsersCmd::Merge { loser, winner }) => print_json(&store.merge_users(loser, winner).await?),
+            Command::Users(UsersCmd::Lookup { contact }) => {
+                let c = ContactPoint::parse_any(&contact, &cfg.identities.default_phone_region)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let u = store.user_by_contact(&c).await?.ok_or_else(|| StoreError::NotFound(format!("contact {}", c.value())))?;
+                print_json(&u)
+            }
+            Command::Orgs(OrgsCmd::AddDomain { org, domain }) => {
+                let moved = store.add_domain(org, &domain).await?;
+                print_json(&serde_json::json!({"organization_id": org, "domain": domain, "users_moved": moved}))
+            }
+            Command::Orgs(OrgsCmd::Create { name, domains }) => {
+                let id = store.create_organization(&name, &domains).await?;
+                print_json(&serde_json::json!({"organization_id": id}))
+            }
+            Command::Tickets(TicketsCmd::Publish { id }) => store.set_ticket_public(id, true).await?,
+            Command::Tickets(TicketsCmd::MakePrivate { id }) => store.set_ticket_public(id, false).await?,
+            Command::Tickets(TicketsCmd::Status { id, status }) => store.set_ticket_status(id, &status).await?,
+            Command::Quarantine(QuarantineCmd::List) => {
+                for q in store.quarantine_list().await? {
+                    print_json(&q);
+                }
+            }
+            Command::Quarantine(QuarantineCmd::Show { id, raw }) => {
+                let (e, bytes) = store.quarantine_get(id).await?;
+                if raw {
+                    use std::io::Write;
+                    let _ = std::io::stdout().write_all(&bytes);
+                } else {
+                    print_json(&e)
+                }
+            }
+            Command::Quarantine(QuarantineCmd::Replay { id }) => {
+                let p = Pipeline::new(store.clone(), Settings::from_config(&cfg));
+                print_json(&p.replay(id).await?)
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}

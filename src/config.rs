@@ -1,0 +1,218 @@
+//! Configuration: one TOML file in, a validated [`Config`] out.
+//!
+//! Unknown keys are errors. Secrets come from a literal key, a `*_env` key naming
+//! an environment variable, or a `*_file` key naming a file. [`check`] reports
+//! every problem it can find with the line and key it concerns.
+
+mod secret;
+mod sections;
+
+pub use secret::Secret;
+pub use sections::*;
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Default location of the configuration file.
+pub const DEFAULT_PATH: &str = "config/intake.toml";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub desk: DeskConfig,
+    #[serde(default)]
+    pub organizations: OrganizationsConfig,
+    #[serde(default)]
+    pub identities: IdentitiesConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub mailboxes: Vec<MailboxConfig>,
+    #[serde(default)]
+    pub webhook_sources: Vec<WebhookSourceConfig>,
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+    #[serde(default)]
+    pub triggers: Vec<TriggerConfig>,
+}
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key path, e.g. `mailboxes[1].port`.
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}: {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded: every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl Config {
+    /// Read, parse and validate the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_owned(),
+            problems: vec![Problem {
+                line: None,
+                key: path.display().to_string(),
+                message: format!("cannot read configuration file: {e}"),
+            }],
+        })?;
+        Self::from_toml(&text).map_err(|problems| ConfigError {
+            path: path.to_owned(),
+            problems,
+        })
+    }
+
+    /// Parse and validate TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, Vec<Problem>> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            vec![Problem {
+                line,
+                key: key_at(text, e.span().map(|s| s.start)),
+                message: e.message().to_string(),
+            }]
+        })?;
+        let problems = sections::validate(&cfg, text);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Our own addresses: the desk's plus every mailbox's.
+    pub fn own_addresses(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.desk.addresses.clone();
+        v.extend(self.mailboxes.iter().filter_map(|m| m.address.clone()));
+        v.iter_mut().for_each(|a| *a = a.trim().to_lowercase());
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// 1-based line of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The key written on the line holding `offset`, with its table, for messages.
+fn key_at(text: &str, offset: Option<usize>) -> String {
+    let Some(off) = offset else {
+        return "(file)".into();
+    };
+    let before = &text[..off.min(text.len())];
+    let table = before
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let t = l.trim();
+            t.starts_with('[').then(|| t.trim_matches(['[', ']']).to_string())
+        })
+        .unwrap_or_default();
+    let line = text[before.rfind('\n').map(|i| i + 1).unwrap_or(0)..]
+        .lines()
+        .next()
+        .unwrap_or("");
+    let key = line.split('=').next().unwrap_or("").trim();
+    match (table.is_empty(), key.is_empty() || key.starts_with('[')) {
+        (true, _) => key.to_string(),
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
+/// Find the line of `key = ` inside the `n`-th occurrence of table `table`
+/// (`[[table]]` arrays count occurrences; plain tables use n = 0).
+pub(crate) fn locate(text: &str, table: &str, n: usize, key: &str) -> Option<usize> {
+    let mut seen: Option<usize> = None;
+    let mut current_matches = table.is_empty();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.starts_with('[') {
+            let name = l.trim_matches(['[', ']']).trim();
+            current_matches = name == table && {
+                seen = Some(seen.map_or(0, |s| s + 1));
+                seen == Some(n)
+            };
+            continue;
+        }
+        if current_matches {
+            if let Some((k, _)) = l.split_once('=') {
+                if k.trim() == key {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    // Fall back to the table header line.
+    let mut count = 0;
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.trim_matches(['[', ']']).trim() == table && l.starts_with('[') {
+            if count == n {
+                return Some(i + 1);
+            }
+            count += 1;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_valid_default() {
+        let c = Config::from_toml("").unwrap();
+        assert!(c.organizations.auto_create);
+        assert_eq!(c.database.url, "sqlite://intake.db");
+    }
+
+    #[test]
+    fn unknown_key_reports_line_and_key() {
+        let err = Config::from_toml("[desk]\ndomain = \"x.test\"\ncolour = 1\n").unwrap_err();
+        assert_eq!(err[0].line, Some(3));
+        assert!(err[0].message.contains("colour"), "{:?}", err);
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let err = Config::from_toml(
+            "[identities]\ndefault_phone_region = \"XX\"\n[database]\nurl = \"mysql://x\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.len(), 2, "{err:?}");
+        assert!(err.iter().any(|p| p.line == Some(2)));
+        assert!(err.iter().any(|p| p.line == Some(4)));
+    }
+}

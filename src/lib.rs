@@ -1,0 +1,26 @@
+//! intake: the front door of a help desk.
+//!
+//! # Layout
+//! Inbound messages flow through one module per stage:
+//!
+//! * [`parse`]: raw RFC 5322 bytes → [`parse::ParsedMail`] (mail-parser stays inside).
+//! * [`classify`]: auto-reply, bounce, list, loop or normal.
+//! * [`identity`]: contact points and registrable domains, normalised.
+//! * [`pipeline`]: runs the pure stages, hands batches to the store.
+//! * [`thread`]: which ticket a message joins, and whether publicly.
+//! * [`store`]: the only module with SQL; resolves users and organizations,
+//!   threads and writes a batch in one transaction (SQLite or PostgreSQL).
+//! * [`config`]: the TOML file, validated with line-precise errors.
+//! * [`cli`]: the `intake` command line.
+#![forbid(unsafe_code)]
+
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod identity;
+pub mod model;
+pub mod parse;
+pub mod pipeline;
+pub mod store;
+pub mod telemetry;
+pub mod thread;

@@ -1,0 +1,250 @@
+//! Message-IDs: the mail's own id (or a generated one), bounded In-Reply-To and
+//! References lists, and the ids of the original mail quoted by a bounce.
+
+use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+use sha2::{Digest, Sha256};
+
+use super::{headers::mime_type, MAX_ID_BYTES, MAX_REFERENCES};
+
+/// Header fields left out of the generated Message-ID hash because they are added
+/// or changed on delivery (one copy per mailbox). A trailing `*` is a prefix.
+pub const TRACE_HEADERS: &[&str] = &[
+    "Received",
+    "Return-Path",
+    "Delivered-To",
+    "X-Original-To",
+    "Envelope-To",
+    "X-Envelope-To",
+    "X-Envelope-From",
+    "Authentication-Results",
+    "ARC-*",
+    "DKIM-Signature",
+    "X-Spam-*",
+    "Received-SPF",
+    "X-Received",
+    "X-Delivered-To",
+    "Delivery-Date",
+    "X-Original-Authentication-Results",
+    "X-Virus-*",
+    "Status",
+    "X-Status",
+    "X-UID",
+    "X-Keywords",
+];
+
+fn is_trace(name: &str) -> bool {
+    TRACE_HEADERS.iter().any(|t| match t.strip_suffix('*') {
+        Some(prefix) => {
+            name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix)
+        }
+        None => name.eq_ignore_ascii_case(t),
+    })
+}
+
+/// The id generated for a mail without a Message-ID (see the parent module's doc):
+/// `<sha256 hex>@generated.intake`, without angle brackets.
+pub fn generated_message_id(raw: &[u8]) -> String {
+    let mut normalised = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        normalised.push(raw[i]);
+        i += 1;
+    }
+    let mut rest: &[u8] = &normalised;
+    if rest.starts_with(b"From ") {
+        // An mbox separator line, added by local delivery.
+        rest = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(&[][..], |p| &rest[p + 1..]);
+    }
+    let split = rest.windows(2).position(|w| w == b"\n\n");
+    let (head, body) = match split {
+        Some(p) => (&rest[..=p], &rest[p + 1..]),
+        None => (rest, &[][..]),
+    };
+    let mut hasher = Sha256::new();
+    let mut keep = true;
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            keep = !is_trace(String::from_utf8_lossy(name).trim());
+        }
+        if keep {
+            hasher.update(line);
+        }
+    }
+    let body_end = body
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
+    hasher.update(b"\n");
+    hasher.update(&body[..body_end]);
+    format!("{}@generated.intake", hex::encode(hasher.finalize()))
+}
+
+/// One id cleaned up: trimmed, without `<>`, non-empty, bounded, no whitespace.
+fn clean_id(id: &str) -> Option<String> {
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let ok = !id.is_empty() && id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_whitespace);
+    ok.then(|| id.to_string())
+}
+
+/// The mail's own Message-ID, when it has a usable one.
+pub(super) fn own_message_id(msg: &Message<'_>) -> Option<String> {
+    msg.message_id().and_then(clean_id)
+}
+
+/// In-Reply-To (`keep_last == false`: the first ids) or References (the last ids),
+/// deduplicated and bounded to [`MAX_REFERENCES`].
+pub(super) fn bounded_ids(value: &HeaderValue<'_>, keep_last: bool) -> Vec<String> {
+    let raw: Vec<&str> = match value {
+        HeaderValue::Text(t) => vec![t.as_ref()],
+        HeaderValue::TextList(list) => list.iter().map(|t| t.as_ref()).collect(),
+        _ => Vec::new(),
+    };
+    let mut ids: Vec<String> = Vec::new();
+    for id in raw.into_iter().filter_map(clean_id) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.len() > MAX_REFERENCES {
+        if keep_last {
+            ids.drain(..ids.len() - MAX_REFERENCES);
+        } else {
+            ids.truncate(MAX_REFERENCES);
+        }
+    }
+    ids
+}
+
+/// `Message-ID:` lines in a body, as quoted by non-MIME bounces (qmail, old Exim).
+fn ids_in_text(text: &str, out: &mut Vec<String>) {
+    for line in text.lines() {
+        let line = line.trim_start_matches(|c: char| c.is_whitespace() || c == '>');
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        let value = value.trim();
+        let value = match (value.find('<'), value.rfind('>')) {
+            (Some(s), Some(e)) if s < e => &value[s + 1..e],
+            _ => value,
+        };
+        out.extend(clean_id(value));
+    }
+}
+
+fn header_block_id(bytes: &[u8]) -> Option<String> {
+    MessageParser::default()
+        .parse_headers(bytes)
+        .and_then(|m| m.message_id().and_then(clean_id))
+}
+
+/// Message-IDs of the original mail inside a bounce or report: attached
+/// `message/rfc822` mails, `text/rfc822-headers` parts and `Message-ID:` lines in
+/// the text body. `own` (the bounce's own id) is left out.
+pub(super) fn returned_message_ids(msg: &Message<'_>, text: &str, own: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for part in msg.parts.iter().skip(1) {
+        let ctype = part.content_type().map(mime_type).unwrap_or_default();
+        match &part.body {
+            PartType::Message(nested) => found.extend(nested.message_id().and_then(clean_id)),
+            _ if ctype.ends_with("rfc822-headers")
+                || ctype == "message/global-headers"
+                || ctype == "message/rfc822"
+                || ctype == "message/global" =>
+            {
+                found.extend(header_block_id(part.contents()));
+            }
+            _ => {}
+        }
+    }
+    ids_in_text(text, &mut found);
+    let mut out: Vec<String> = Vec::new();
+    for id in found {
+        if id != own && !out.contains(&id) && out.len() < MAX_REFERENCES {
+            out.push(id);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIL: &str = "From: Ann <ann@example.com>\nTo: support@desk.example\n\
+        Subject: Printer on fire\nDate: Mon, 3 Mar 2025 10:00:00 +0100\n\
+        MIME-Version: 1.0\nContent-Type: text/plain\n\nIt is really on fire.\n";
+
+    #[test]
+    fn generated_id_ignores_trace_headers_and_line_endings() {
+        let plain = generated_message_id(MAIL.as_bytes());
+        let delivered_a = format!(
+            "Return-Path: <ann@example.com>\nDelivered-To: support@desk.example\n\
+             Received: from mx1 by a; Mon, 3 Mar 2025 10:00:01 +0100\n\
+             X-Spam-Status: No, score=0.1\n{MAIL}"
+        );
+        let delivered_b = format!(
+            "From MAILER-DAEMON Mon Mar  3 10:00:02 2025\n\
+             Return-Path: <ann@example.com>\nDelivered-To: sales@desk.example\n\
+             Received: from mx2 by b;\n\tMon, 3 Mar 2025 10:00:02 +0100\n\
+             X-Original-To: sales@desk.example\n\
+             ARC-Seal: i=1; a=rsa-sha256; cv=none\n{MAIL}\n\n"
+        )
+        .replace('\n', "\r\n");
+        assert_eq!(generated_message_id(delivered_a.as_bytes()), plain);
+        assert_eq!(generated_message_id(delivered_b.as_bytes()), plain);
+        assert!(plain.ends_with("@generated.intake"));
+        assert_eq!(plain.len(), 64 + "@generated.intake".len());
+    }
+
+    #[test]
+    fn generated_id_differs_for_different_mail() {
+        let other = MAIL.replace("really", "no longer");
+        assert_ne!(
+            generated_message_id(MAIL.as_bytes()),
+            generated_message_id(other.as_bytes())
+        );
+        let other_sender = MAIL.replace("ann@", "bob@");
+        assert_ne!(
+            generated_message_id(MAIL.as_bytes()),
+            generated_message_id(other_sender.as_bytes())
+        );
+    }
+
+    #[test]
+    fn ids_are_bounded_and_cleaned() {
+        let many: Vec<std::borrow::Cow<'_, str>> =
+            (0..120).map(|i| format!("id{i}@x").into()).collect();
+        let refs = bounded_ids(&HeaderValue::TextList(many.clone()), true);
+        assert_eq!(refs.len(), MAX_REFERENCES);
+        assert_eq!(refs[0], "id70@x");
+        assert_eq!(refs[49], "id119@x");
+        let irt = bounded_ids(&HeaderValue::TextList(many), false);
+        assert_eq!(irt[0], "id0@x");
+        let long = "a".repeat(MAX_ID_BYTES + 1);
+        assert!(bounded_ids(&HeaderValue::Text(long.into()), true).is_empty());
+        assert_eq!(clean_id(" <x@y> ").as_deref(), Some("x@y"));
+        assert_eq!(clean_id("<>"), None);
+    }
+
+    #[test]
+    fn message_id_lines_in_bodies() {
+        let mut out = Vec::new();
+        ids_in_text(
+            "--- copy of the message\nMessage-ID: <orig@desk.example>\n> message-id: <q@x>\n",
+            &mut out,
+        );
+        assert_eq!(out, vec!["orig@desk.example", "q@x"]);
+    }
+}

@@ -1,0 +1,161 @@
+//! Legacy charsets: repairs what mail-parser would otherwise turn into U+FFFD,
+//! namely raw 8-bit header lines (no RFC 2047) and text parts whose charset label is
+//! missing, unknown or says UTF-8 while the bytes are not.
+//!
+//! The fallback charset is the first non-UTF-8, ASCII-compatible charset the mail
+//! declares in any part (a raw KOI8-R subject usually comes with a KOI8-R body),
+//! else windows-1252. Raw ISO-2022-JP header lines (ESC sequences) are decoded as
+//! ISO-2022-JP.
+
+use mail_parser::{
+    decoders::{
+        base64::base64_decode, charsets::map::charset_decoder,
+        quoted_printable::quoted_printable_decode,
+    },
+    Encoding, Message, MessagePart, MimeHeaders, PartType,
+};
+
+const DEFAULT_CHARSET: &str = "windows-1252";
+
+fn is_unicode_or_ascii(label: &str) -> bool {
+    label.contains("utf") || label.contains("ascii") || label.contains("ucs") || label.is_empty()
+}
+
+/// A charset that can explain raw 8-bit bytes: known, ASCII-compatible, not 7-bit.
+fn usable_fallback(label: &str) -> bool {
+    !is_unicode_or_ascii(label)
+        && !label.contains("2022")
+        && !label.contains("hz-gb")
+        && charset_decoder(label.as_bytes()).is_some()
+}
+
+/// The charset used for undeclared 8-bit text (see the module doc).
+pub(super) fn guess_charset(msg: &Message<'_>) -> String {
+    msg.parts
+        .iter()
+        .filter_map(|p| p.content_type().and_then(|ct| ct.attribute("charset")))
+        .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
+        .find(|label| usable_fallback(label))
+        .unwrap_or_else(|| DEFAULT_CHARSET.to_string())
+}
+
+fn decode(bytes: &[u8], label: &str) -> String {
+    match charset_decoder(label.as_bytes()) {
+        Some(decoder) => decoder(bytes),
+        None => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+fn has_iso2022_escape(line: &[u8]) -> bool {
+    line.windows(2)
+        .any(|w| w[0] == 0x1b && matches!(w[1], b'$' | b'('))
+}
+
+fn line_needs_fix(line: &[u8]) -> bool {
+    std::str::from_utf8(line).is_err() || has_iso2022_escape(line)
+}
+
+fn fix_line(line: &[u8], charset: &str, out: &mut Vec<u8>) {
+    if has_iso2022_escape(line) && line.is_ascii() {
+        out.extend_from_slice(decode(line, "iso-2022-jp").as_bytes());
+    } else if std::str::from_utf8(line).is_err() {
+        out.extend_from_slice(decode(line, charset).as_bytes());
+    } else {
+        out.extend_from_slice(line);
+    }
+}
+
+/// A copy of `raw` with the header lines of every MIME part of the top-level
+/// message transcoded to UTF-8, or `None` when they all are UTF-8 already.
+pub(super) fn transcode_header_lines(
+    msg: &Message<'_>,
+    raw: &[u8],
+    charset: &str,
+) -> Option<Vec<u8>> {
+    let mut ranges: Vec<(usize, usize)> = msg
+        .parts
+        .iter()
+        .map(|p| (p.offset_header as usize, p.offset_body as usize))
+        .filter(|&(start, end)| start < end && end <= raw.len())
+        .collect();
+    ranges.sort_unstable();
+    let needs_fix = ranges.iter().any(|&(start, end)| {
+        raw[start..end]
+            .split_inclusive(|&b| b == b'\n')
+            .any(line_needs_fix)
+    });
+    if !needs_fix {
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 8);
+    let mut pos = 0;
+    for (start, end) in ranges {
+        if start < pos {
+            continue; // overlapping ranges: already copied
+        }
+        out.extend_from_slice(&raw[pos..start]);
+        for line in raw[start..end].split_inclusive(|&b| b == b'\n') {
+            fix_line(line, charset, &mut out);
+        }
+        pos = end;
+    }
+    out.extend_from_slice(&raw[pos..]);
+    Some(out)
+}
+
+/// The text of a body part decoded again with `charset` when mail-parser had to
+/// replace bytes with U+FFFD because the declared charset was missing, unknown or
+/// wrong. `raw` is the buffer the part's offsets point into.
+pub(super) fn redecode(part: &MessagePart<'_>, raw: &[u8], charset: &str) -> Option<String> {
+    let text = match &part.body {
+        PartType::Text(t) | PartType::Html(t) => t,
+        _ => return None,
+    };
+    if !text.contains('\u{FFFD}') {
+        return None;
+    }
+    let declared = part
+        .content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .map(|c| c.trim().trim_matches('"').to_ascii_lowercase());
+    if declared.as_deref().is_some_and(usable_fallback) {
+        return None; // a real legacy charset was declared and used
+    }
+    let encoded = raw.get(part.offset_body as usize..part.offset_end as usize)?;
+    let bytes = match part.encoding {
+        Encoding::Base64 => base64_decode(encoded)?,
+        Encoding::QuotedPrintable => quoted_printable_decode(encoded)?,
+        Encoding::None => encoded.to_vec(),
+    };
+    if std::str::from_utf8(&bytes).is_ok() {
+        return None; // the U+FFFD was in the mail itself
+    }
+    Some(decode(&bytes, charset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_lines_are_transcoded_only_when_needed() {
+        let raw = b"Subject: caf\xe9\nFrom: a@b\n\nbody \xe9\n";
+        let msg = mail_parser::MessageParser::default().parse(raw).unwrap();
+        let fixed = transcode_header_lines(&msg, raw, "windows-1252").unwrap();
+        // Only the header line changes; the body keeps its raw byte.
+        assert_eq!(fixed, b"Subject: caf\xc3\xa9\nFrom: a@b\n\nbody \xe9\n");
+        let clean = b"Subject: caf\xc3\xa9\n\nbody\n";
+        let msg = mail_parser::MessageParser::default().parse(clean).unwrap();
+        assert!(transcode_header_lines(&msg, clean, "windows-1252").is_none());
+    }
+
+    #[test]
+    fn fallback_charset_skips_unicode_and_7bit_labels() {
+        assert!(usable_fallback("koi8-r"));
+        assert!(usable_fallback("iso-8859-1"));
+        assert!(!usable_fallback("utf-8"));
+        assert!(!usable_fallback("us-ascii"));
+        assert!(!usable_fallback("iso-2022-jp"));
+        assert!(!usable_fallback("x-unknown-charset"));
+    }
+}

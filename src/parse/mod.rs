@@ -1,0 +1,309 @@
+//! Parse: raw RFC 5322 bytes in, one owned and bounded [`ParsedMail`] out (or a
+//! [`ParseError`] saying why not). mail-parser types never leave this module.
+//!
+//! # Guarantees
+//! * [`parse`] is total: it never panics. mail-parser is lenient already; it is also
+//!   wrapped in [`std::panic::catch_unwind`] and a panic becomes [`ParseError::Panic`].
+//! * Everything is bounded: the input by `max_bytes`, the text body by
+//!   [`MAX_TEXT_BYTES`], the subject by [`MAX_SUBJECT_BYTES`], References and
+//!   In-Reply-To by [`MAX_REFERENCES`] ids of at most [`MAX_ID_BYTES`] bytes each.
+//! * Legacy charsets: bodies are decoded with their declared charset (windows-125x,
+//!   KOI8-R, ISO-2022-JP, GB18030, ... through mail-parser's `full_encoding`). Header
+//!   lines in raw 8-bit (no RFC 2047), and text bodies whose charset label is missing,
+//!   unknown or wrong, are decoded with the first non-UTF-8 charset the message
+//!   declares anywhere, else windows-1252, instead of becoming U+FFFD mojibake.
+//!
+//! # Sender rule
+//! The sender is the first address, in this order, that is syntactically plausible
+//! (it contains `@` with a non-empty local part and a non-empty domain, and no
+//! whitespace or angle brackets):
+//! 1. the From addresses, in order;
+//! 2. the Sender address;
+//! 3. the first Reply-To address;
+//! 4. the Return-Path address, unless it is the null path `<>`.
+//!
+//! [`ParsedMail::sender_source`] records which one was used. With none, [`parse`]
+//! fails with [`ParseError::NoSender`], except for mail-system messages: a mail
+//! with a null Return-Path (`<>`), a null From (`<>`), a From naming a mail system
+//! (`MAILER-DAEMON`, `postmaster`, `Mail Delivery ...`) or a delivery/feedback
+//! report structure parses with `sender: None` and `sender_source: ReturnPath`.
+//! Real bounces often look like that (`From: Mail Delivery Subsystem
+//! <MAILER-DAEMON>`, `Return-Path: <>`) and must reach classification (which calls
+//! them automatic) rather than quarantine.
+//!
+//! # Generated Message-IDs
+//! A mail without a usable Message-ID gets `<sha256 hex>@generated.intake`, hashed
+//! over the raw bytes with CRLF turned into LF, a leading mbox `From ` line dropped,
+//! trailing blank lines ignored and the trace fields that differ between two
+//! deliveries of the same mail removed (see [`TRACE_HEADERS`]). The same mail
+//! delivered to two mailboxes therefore gets the same id.
+
+mod address;
+mod body;
+mod headers;
+mod ids;
+mod legacy;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use mail_parser::{Message, MessageParser};
+
+pub use ids::{generated_message_id, TRACE_HEADERS};
+
+/// Largest text body kept, in bytes; longer bodies are cut on a character boundary.
+pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
+/// Largest subject kept, in bytes; longer subjects are cut on a character boundary.
+pub const MAX_SUBJECT_BYTES: usize = 4096;
+/// Most ids kept from References (the last ones) and from In-Reply-To (the first ones).
+pub const MAX_REFERENCES: usize = 50;
+/// Longest Message-ID kept in References / In-Reply-To / returned ids (RFC 5322 line limit).
+pub const MAX_ID_BYTES: usize = 998;
+
+/// One address with its display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    /// The address as written, trimmed, not lower-cased.
+    pub address: String,
+    /// The display name, RFC 2047 decoded; `None` when absent or blank.
+    pub name: Option<String>,
+}
+
+/// Which header the sender was taken from (see the module's sender rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderSource {
+    /// The From header (the normal case).
+    From,
+    /// The Sender header, because no From address was usable.
+    Sender,
+    /// The first Reply-To address, because neither From nor Sender was usable.
+    ReplyTo,
+    /// The Return-Path, as a last resort.
+    ReturnPath,
+}
+
+/// One attachment (any non-body part, including inline images and attached mails).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The file name, RFC 2047 / RFC 2231 decoded; `attachment-N` (1-based) when none.
+    pub filename: String,
+    /// Lower-case `type/subtype`, `application/octet-stream` when unknown.
+    pub content_type: String,
+    /// The decoded content (text attachments are converted to UTF-8; an attached
+    /// mail is its raw bytes).
+    pub data: Vec<u8>,
+}
+
+/// The top-level header fields that classification looks at, as raw unfolded values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassHeaders {
+    /// RFC 3834 `Auto-Submitted`.
+    pub auto_submitted: Option<String>,
+    /// `X-Autoreply`.
+    pub x_autoreply: Option<String>,
+    /// `X-Autorespond`.
+    pub x_autorespond: Option<String>,
+    /// Microsoft `X-Auto-Response-Suppress`.
+    pub x_auto_response_suppress: Option<String>,
+    /// `Precedence`.
+    pub precedence: Option<String>,
+    /// `List-Id`.
+    pub list_id: Option<String>,
+    /// `List-Unsubscribe`.
+    pub list_unsubscribe: Option<String>,
+    /// The first `Return-Path`, raw: the null path stays `<>` (or `""`).
+    pub return_path: Option<String>,
+    /// Top-level `type/subtype`, lower-case; `text/plain` when absent.
+    pub content_type: String,
+    /// The `report-type` parameter of a top-level `multipart/report`, lower-case.
+    pub report_type: Option<String>,
+    /// Every `X-Loop` value.
+    pub x_loop: Vec<String>,
+    /// Every value of our own `X-Intake-Loop` header.
+    pub intake_loop: Vec<String>,
+    /// `X-Failed-Recipients` (Exim and others on bounces).
+    pub x_failed_recipients: Option<String>,
+    /// A `message/delivery-status` (or `message/global-delivery-status`) part in
+    /// this mail's MIME tree, not counting parts of attached mails.
+    pub has_delivery_status_part: bool,
+    /// A `message/feedback-report` part (ARF abuse report), same scope.
+    pub has_feedback_report_part: bool,
+    /// A `message/disposition-notification` part (read receipt), same scope.
+    pub has_disposition_notification_part: bool,
+    /// The first `From`, raw (to recognise `MAILER-DAEMON` without a domain).
+    pub from: Option<String>,
+    /// `X-Autogenerated` (e.g. `Reply`).
+    pub x_autogenerated: Option<String>,
+    /// `X-Apple-Action` (`VACATION` on iCloud vacation replies).
+    pub x_apple_action: Option<String>,
+    /// `X-MS-Exchange-Inbox-Rules-Loop`, set by Exchange on rule-generated mail.
+    pub x_ms_exchange_inbox_rules_loop: Option<String>,
+    /// `X-MS-Exchange-Generated-Message-Source` (Exchange system messages).
+    pub x_ms_exchange_generated_message_source: Option<String>,
+}
+
+/// A parsed inbound mail: owned, bounded, free of mail-parser types.
+#[derive(Debug, Clone)]
+pub struct ParsedMail {
+    /// The Message-ID without `<>`, trimmed; generated when the mail had none.
+    pub message_id: String,
+    /// True when `message_id` was generated (see the module doc).
+    pub message_id_generated: bool,
+    /// The sender chosen by the module's sender rule; `None` only for mail-system
+    /// messages without any address (see the module doc), which classify as
+    /// automatic.
+    pub sender: Option<Mailbox>,
+    /// Where `sender` came from.
+    pub sender_source: SenderSource,
+    /// Plausible To addresses, groups flattened.
+    pub to: Vec<Mailbox>,
+    /// Plausible Cc addresses, groups flattened.
+    pub cc: Vec<Mailbox>,
+    /// Plausible Reply-To addresses.
+    pub reply_to: Vec<Mailbox>,
+    /// The decoded subject, `""` when missing.
+    pub subject: String,
+    /// In-Reply-To ids without `<>`, bounded.
+    pub in_reply_to: Vec<String>,
+    /// References ids without `<>`: the last [`MAX_REFERENCES`], each at most [`MAX_ID_BYTES`].
+    pub references: Vec<String>,
+    /// The Date header as unix seconds, when present and valid.
+    pub date: Option<i64>,
+    /// The text body (HTML converted when there is no text part), at most [`MAX_TEXT_BYTES`].
+    pub text: String,
+    /// Every non-body part.
+    pub attachments: Vec<Attachment>,
+    /// Header fields for classification.
+    pub headers: ClassHeaders,
+    /// Message-IDs of the original mail quoted by a bounce or report: from attached
+    /// `message/rfc822` / `text/rfc822-headers` parts and `Message-ID:` lines in the
+    /// body. Only meaningful when classification says the mail is automatic
+    /// (a customer who forwards a mail as an attachment fills it too).
+    pub returned_message_ids: Vec<String>,
+    /// The raw size in bytes.
+    pub size: usize,
+}
+
+/// Why a raw message could not become a [`ParsedMail`].
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The raw message is bigger than the configured limit.
+    #[error("message is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// Raw size in bytes.
+        size: usize,
+        /// The limit it exceeded.
+        limit: usize,
+    },
+    /// Nothing but whitespace.
+    #[error("empty message")]
+    Empty,
+    /// No header section could be found.
+    #[error("not an RFC 5322 message: {0}")]
+    Unparseable(String),
+    /// No usable address in From, Sender, Reply-To or Return-Path.
+    #[error("no sender address in From, Sender, Reply-To or Return-Path")]
+    NoSender,
+    /// mail-parser panicked (a bug there); the message should be quarantined.
+    #[error("parser panicked: {0}")]
+    Panic(String),
+}
+
+/// Parses one raw message of at most `max_bytes` bytes. Never panics.
+pub fn parse(raw: &[u8], max_bytes: usize) -> Result<ParsedMail, ParseError> {
+    if raw.len() > max_bytes {
+        return Err(ParseError::TooLarge {
+            size: raw.len(),
+            limit: max_bytes,
+        });
+    }
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    // Only `raw` crosses the boundary and it is never mutated, so a panic cannot
+    // leave anything half-updated behind.
+    match catch_unwind(AssertUnwindSafe(|| parse_unguarded(raw))) {
+        Ok(result) => result,
+        Err(payload) => Err(ParseError::Panic(panic_text(payload.as_ref()))),
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+fn parse_unguarded(raw: &[u8]) -> Result<ParsedMail, ParseError> {
+    let parser = MessageParser::default();
+    let unparseable = || ParseError::Unparseable("no header fields found".to_string());
+    let first = parser.parse(raw).ok_or_else(unparseable)?;
+    if first.parts.is_empty() || first.headers().is_empty() {
+        return Err(unparseable());
+    }
+    let charset = legacy::guess_charset(&first);
+    // Raw 8-bit header lines are transcoded to UTF-8 and the mail parsed again.
+    let transcoded: Vec<u8>;
+    let msg = match legacy::transcode_header_lines(&first, raw, &charset) {
+        Some(fixed) => {
+            transcoded = fixed;
+            parser.parse(&transcoded).ok_or_else(unparseable)?
+        }
+        None => first,
+    };
+    build(&msg, raw, &charset)
+}
+
+fn build(msg: &Message<'_>, raw: &[u8], charset: &str) -> Result<ParsedMail, ParseError> {
+    let headers = headers::class_headers(msg);
+    let (sender, sender_source) = match address::choose_sender(msg, headers.return_path.as_deref())
+    {
+        Some((mailbox, source)) => (Some(mailbox), source),
+        None if address::is_system_mail(&headers) => (None, SenderSource::ReturnPath),
+        None => return Err(ParseError::NoSender),
+    };
+    let (message_id, message_id_generated) = match ids::own_message_id(msg) {
+        Some(id) => (id, false),
+        None => (generated_message_id(raw), true),
+    };
+    let text = body::text(msg, charset);
+    let returned_message_ids = ids::returned_message_ids(msg, &text, &message_id);
+    Ok(ParsedMail {
+        sender,
+        sender_source,
+        to: address::mailboxes(msg, mail_parser::HeaderName::To),
+        cc: address::mailboxes(msg, mail_parser::HeaderName::Cc),
+        reply_to: address::mailboxes(msg, mail_parser::HeaderName::ReplyTo),
+        subject: truncate_str(msg.subject().unwrap_or_default().trim(), MAX_SUBJECT_BYTES)
+            .to_string(),
+        in_reply_to: ids::bounded_ids(msg.in_reply_to(), false),
+        references: ids::bounded_ids(msg.references(), true),
+        date: msg.date().filter(|d| d.is_valid()).map(|d| d.to_timestamp()),
+        attachments: body::attachments(msg),
+        text,
+        headers,
+        returned_message_ids,
+        message_id,
+        message_id_generated,
+        size: raw.len(),
+    })
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub(crate) fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests;

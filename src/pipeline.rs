@@ -1,0 +1,223 @@
+//! The pipeline: inbound messages in, committed outcomes out.
+//!
+//! `prepare` runs the pure stages (parse, classify, normalise the sender's
+//! contact points, find references and the subject tag); the store then
+//! resolves users and organizations, threads and writes a whole batch in one
+//! transaction, together with the IMAP cursor when there is one.
+
+use crate::classify::{classify, MailClass, OwnAddresses};
+use crate::config::Config;
+use crate::identity::{ContactPoint, EmailAddress, FreeMail};
+use crate::model::*;
+use crate::store::{now_ms, Store, StoreError};
+use crate::thread::TicketTag;
+use std::sync::Arc;
+
+/// Settings the stages need, derived once from the configuration.
+pub struct Settings {
+    pub own: OwnAddresses,
+    pub free_mail: FreeMail,
+    pub auto_create_orgs: bool,
+    pub phone_region: String,
+    pub tag: TicketTag,
+    pub max_message_bytes: usize,
+    pub batch_size: usize,
+    pub desk_domain: String,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config) -> Self {
+        Settings {
+            own: OwnAddresses::new(cfg.own_addresses(), &cfg.desk.domain),
+            free_mail: FreeMail::new(&cfg.organizations.free_mail_domains),
+            auto_create_orgs: cfg.organizations.auto_create,
+            phone_region: cfg.identities.default_phone_region.clone(),
+            tag: TicketTag::new(&cfg.desk.ticket_tag),
+            max_message_bytes: cfg.limits.max_message_bytes,
+            batch_size: cfg.limits.batch_size,
+            desk_domain: cfg.desk.domain.clone(),
+        }
+    }
+}
+
+/// The pipeline: settings plus the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+}
+
+impl Pipeline {
+    pub fn new(store: Store, settings: Settings) -> Self {
+        Pipeline {
+            store,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Run inbound messages through every stage and commit them, in batches
+    /// of `batch_size`, in one transaction each. The cursor, when given, is
+    /// committed with the last batch.
+    pub async fn ingest(
+        &self,
+        items: Vec<Inbound>,
+        cursor: Option<&CursorUpdate>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let prepared: Vec<Prepared> = items.iter().map(|i| prepare(&self.settings, i)).collect();
+        self.ingest_prepared(prepared, cursor).await
+    }
+
+    /// Commit already prepared messages.
+    pub async fn ingest_prepared(
+        &self,
+        prepared: Vec<Prepared>,
+        cursor: Option<&CursorUpdate>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let mut out = Vec::with_capacity(prepared.len());
+        let n = prepared.len().max(1).div_ceil(self.settings.batch_size);
+        let mut chunks = prepared.chunks(self.settings.batch_size.max(1)).peekable();
+        if chunks.peek().is_none() {
+            if let Some(c) = cursor {
+                self.store.save_cursor(c).await?;
+            }
+            return Ok(out);
+        }
+        for (i, chunk) in chunks.enumerate() {
+            let cur = if i + 1 == n { cursor } else { None };
+            out.extend(crate::store::ingest::ingest_batch(&self.store, &self.settings, chunk, cur).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// Parse, classify and normalise one inbound message. Never fails: what
+/// cannot be processed becomes a quarantine record with its reason.
+pub fn prepare(s: &Settings, item: &Inbound) -> Prepared {
+    match item {
+        Inbound::Mail(m) => prepare_mail(s, m),
+        Inbound::Contact(c) => prepare_contact(c),
+    }
+}
+
+fn quarantine(m: &RawMail, reason: String) -> Prepared {
+    Prepared::Quarantine(QuarantineIn {
+        source: m.source.clone(),
+        mailbox: m.mailbox.clone(),
+        reason,
+        size: m.raw.len() as i64,
+        raw: m.raw.clone(),
+        truncated: false,
+    })
+}
+
+fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
+    let mail = match crate::parse::parse(&m.raw, s.max_message_bytes) {
+        Ok(p) => p,
+        Err(e) => return quarantine(m, e.to_string()),
+    };
+    let class = classify(&mail, &s.own);
+    let Some(sender) = mail.sender.as_ref() else {
+        return quarantine(m, "no sender address".into());
+    };
+    let email = match EmailAddress::parse(&sender.address) {
+        Ok(e) => e,
+        Err(e) => return quarantine(m, format!("sender: {e}")),
+    };
+    if class == MailClass::Loop {
+        return quarantine(m, format!("loop: mail from our own address {email} or carrying our loop header"));
+    }
+    let copied = mail
+        .to
+        .iter()
+        .chain(mail.cc.iter())
+        .filter_map(|a| EmailAddress::parse(&a.address).ok())
+        .filter(|a| !s.own.contains(a.as_str()) && *a != email)
+        .collect();
+    let mut refs: Vec<String> = mail.in_reply_to.clone();
+    refs.extend(mail.references.iter().rev().cloned());
+    refs.dedup();
+    let attachments = mail
+        .attachments
+        .iter()
+        .map(|a| AttachmentIn {
+            filename: a.filename.clone(),
+            content_type: a.content_type.clone(),
+            size: a.data.len() as i64,
+            data: Some(a.data.clone()),
+            url: None,
+        })
+        .collect();
+    Prepared::Message(Box::new(PreparedMessage {
+        channel: "email".into(),
+        mailbox: m.mailbox.clone(),
+        message_id: mail.message_id.clone(),
+        contacts: vec![ContactPoint::Email(email)],
+        sender_name: sender.name.clone().filter(|n| !n.trim().is_empty()),
+        tag_ticket: s.tag.find(&mail.subject),
+        subject: mail.subject.clone(),
+        body: mail.text.clone(),
+        class,
+        refs,
+        conversation_key: None,
+        public: true,
+        copied,
+        attachments,
+        raw: Some(m.raw.clone()),
+        received_at: now_ms(),
+        returned_message_ids: mail.returned_message_ids.clone(),
+    }))
+}
+
+fn prepare_contact(c: &Contact) -> Prepared {
+    Prepared::Message(Box::new(PreparedMessage {
+        channel: c.channel.clone(),
+        mailbox: None,
+        message_id: c.message_id.clone(),
+        contacts: c.contacts.clone(),
+        sender_name: c.name.clone().filter(|n| !n.trim().is_empty()),
+        subject: c.subject.clone(),
+        body: c.message.clone(),
+        class: MailClass::Normal,
+        refs: vec![],
+        tag_ticket: None,
+        conversation_key: c.conversation_id.as_ref().map(|id| format!("{}:{}", c.source, id)),
+        public: c.public,
+        copied: vec![],
+        attachments: c
+            .attachments
+            .iter()
+            .map(|a| AttachmentIn {
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                size: 0,
+                data: None,
+                url: Some(a.url.clone()),
+            })
+            .collect(),
+        raw: None,
+        received_at: c.occurred_at.unwrap_or_else(now_ms),
+        returned_message_ids: vec![],
+    }))
+}
+
+impl Pipeline {
+    /// Run a quarantined message through the pipeline again. A message that
+    /// now succeeds is marked `replayed`; one that fails again stays pending
+    /// with its new reason.
+    pub async fn replay(&self, id: i64) -> Result<Outcome, StoreError> {
+        let (entry, raw) = self.store.quarantine_get(id).await?;
+        if entry.truncated {
+            return Err(StoreError::Conflict(format!(
+                "quarantine entry {id} holds only part of the original ({} bytes): fetch it again from its source",
+                entry.size
+            )));
+        }
+        let item = Inbound::Mail(RawMail { raw, mailbox: entry.mailbox.clone(), source: "replay".into() });
+        let outcome = self.ingest(vec![item], None).await?.remove(0);
+        if outcome.outcome != OutcomeKind::Quarantined {
+            let summary = serde_json::to_string(&outcome).unwrap_or_default();
+            self.store.quarantine_mark(id, "replayed", &summary).await?;
+        }
+        Ok(outcome)
+    }
+}

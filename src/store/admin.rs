@@ -1,0 +1,295 @@
+//! Operator actions: merge users, give domains to organizations, change a
+//! ticket's visibility and status, IMAP cursors.
+
+use super::{get_i64, get_opt_i64, get_str, now_ms, Store, StoreError};
+use crate::identity::{ContactPoint, RegistrableDomain};
+use crate::model::CursorUpdate;
+use crate::thread::STATUSES;
+use serde::Serialize;
+use sqlx::any::Any;
+use sqlx::Transaction;
+
+/// A user with its contact points.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub name: String,
+    pub organization_id: Option<i64>,
+    pub merged_into: Option<i64>,
+    pub identities: Vec<IdentityView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityView {
+    pub kind: String,
+    pub value: String,
+}
+
+pub(crate) async fn save_cursor_tx(tx: &mut Transaction<'_, Any>, c: &CursorUpdate) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO mailbox_cursors (mailbox, folder, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (mailbox, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, updated_at = excluded.updated_at",
+    )
+    .bind(&c.mailbox)
+    .bind(&c.folder)
+    .bind(c.uidvalidity as i64)
+    .bind(c.last_uid as i64)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Commit an IMAP cursor on its own (an empty fetch, a UIDVALIDITY reset).
+    pub async fn save_cursor(&self, c: &CursorUpdate) -> Result<(), StoreError> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        save_cursor_tx(&mut tx, c).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The committed cursor of a mailbox folder: (uidvalidity, last_uid).
+    pub async fn cursor(&self, mailbox: &str, folder: &str) -> Result<Option<(u32, u32)>, StoreError> {
+        let r = sqlx::query("SELECT uidvalidity, last_uid FROM mailbox_cursors WHERE mailbox = $1 AND folder = $2")
+            .bind(mailbox)
+            .bind(folder)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| (get_i64(&r, "uidvalidity") as u32, get_i64(&r, "last_uid") as u32)))
+    }
+
+    /// Load a user and its contact points.
+    pub async fn user(&self, id: i64) -> Result<UserView, StoreError> {
+        let r = sqlx::query("SELECT id, name, organization_id, merged_into FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let ids = sqlx::query("SELECT kind, value FROM identities WHERE user_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(UserView {
+            id,
+            name: get_str(&r, "name"),
+            organization_id: get_opt_i64(&r, "organization_id"),
+            merged_into: get_opt_i64(&r, "merged_into"),
+            identities: ids
+                .iter()
+                .map(|r| IdentityView { kind: get_str(r, "kind"), value: get_str(r, "value") })
+                .collect(),
+        })
+    }
+
+    /// The user holding a contact point.
+    pub async fn user_by_contact(&self, c: &ContactPoint) -> Result<Option<UserView>, StoreError> {
+        let r = sqlx::query("SELECT user_id FROM identities WHERE kind = $1 AND value = $2")
+            .bind(c.kind().as_str())
+            .bind(c.value())
+            .fetch_optional(&self.pool)
+            .await?;
+        match r {
+            Some(r) => Ok(Some(self.user(get_i64(&r, "user_id")).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Merge `loser` into `winner`: contact points, tickets and comments move;
+    /// the loser records `merged_into`. Returns the winner.
+    pub async fn merge_users(&self, loser: i64, winner: i64) -> Result<UserView, StoreError> {
+        if loser == winner {
+            return Err(StoreError::Invalid("cannot merge a user into itself".into()));
+        }
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        for id in [loser, winner] {
+            let r = sqlx::query("SELECT merged_into FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+            if let Some(m) = get_opt_i64(&r, "merged_into") {
+                return Err(StoreError::Conflict(format!("user {id} was already merged into user {m}")));
+            }
+        }
+        let now = now_ms();
+        for sql in [
+            "UPDATE identities SET user_id = $1 WHERE user_id = $2",
+            "UPDATE tickets SET requester_id = $1 WHERE requester_id = $2",
+            "UPDATE comments SET author_id = $1 WHERE author_id = $2",
+            "UPDATE users SET merged_into = $1 WHERE id = $2",
+        ] {
+            sqlx::query(sql).bind(winner).bind(loser).execute(&mut *tx).await?;
+        }
+        // The winner inherits the loser's organization when it has none.
+        sqlx::query(
+            "UPDATE users SET organization_id = (SELECT organization_id FROM users WHERE id = $2) WHERE id = $1 AND organization_id IS NULL",
+        )
+        .bind(winner)
+        .bind(loser)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) SELECT id, 'requester_merged', NULL, $1, $2 FROM tickets WHERE requester_id = $3")
+            .bind(format!("user {loser} merged into user {winner}"))
+            .bind(now)
+            .bind(winner)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(loser, winner, "users merged");
+        self.user(winner).await
+    }
+
+    /// Create an organization owning `domains`.
+    pub async fn create_organization(&self, name: &str, domains: &[String]) -> Result<i64, StoreError> {
+        let domains = normalise_domains(domains)?;
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        for d in &domains {
+            if let Some(o) = super::lookup::domain_owner(&mut tx, d).await? {
+                return Err(StoreError::Conflict(format!("domain {d} already belongs to organization {o}")));
+            }
+        }
+        let id = super::lookup::create_organization(&mut tx, name, &[], now_ms()).await?;
+        for d in &domains {
+            add_domain_tx(&mut tx, id, d).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Give `domain` to organization `org`; users of that domain without an
+    /// organization join it. Returns how many users moved.
+    pub async fn add_domain(&self, org: i64, domain: &str) -> Result<u64, StoreError> {
+        let d = normalise_domains(&[domain.to_string()])?.remove(0);
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT id FROM organizations WHERE id = $1")
+            .bind(org)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("organization {org}")))?;
+        match super::lookup::domain_owner(&mut tx, &d).await? {
+            Some(o) if o == org => {}
+            Some(o) => return Err(StoreError::Conflict(format!("domain {d} already belongs to organization {o}"))),
+            None => {}
+        }
+        let moved = add_domain_tx(&mut tx, org, &d).await?;
+        tx.commit().await?;
+        tracing::info!(org, domain = %d, moved, "domain added to organization");
+        Ok(moved)
+    }
+
+    /// Make a ticket public or private. Publishing records `ticket_published`
+    /// (the notifier fires the events the ticket skipped); a public ticket may
+    /// become private only while it has exactly one public comment.
+    pub async fn set_ticket_public(&self, id: i64, public: bool) -> Result<(), StoreError> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("SELECT public FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket {id}")))?;
+        let was = get_i64(&r, "public") != 0;
+        if was == public {
+            return Ok(());
+        }
+        if !public {
+            let n: i64 = get_i64(
+                &sqlx::query("SELECT COUNT(*) AS n FROM comments WHERE ticket_id = $1 AND public = 1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                "n",
+            );
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "ticket {id} has {n} public comments: it can be made private only while it has exactly one"
+                )));
+            }
+            sqlx::query("UPDATE comments SET public = 0 WHERE ticket_id = $1").bind(id).execute(&mut *tx).await?;
+        } else {
+            // Publishing makes the requester's own comments visible again;
+            // flagged notes from strangers stay internal.
+            sqlx::query("UPDATE comments SET public = 1 WHERE ticket_id = $1 AND flag IS NULL AND author_id = (SELECT requester_id FROM tickets WHERE id = $1)")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let now = now_ms();
+        sqlx::query("UPDATE tickets SET public = $1, updated_at = $2 WHERE id = $3")
+            .bind(public as i64)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let kind = if public { "ticket_published" } else { "ticket_made_private" };
+        sqlx::query("INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES ($1, $2, NULL, '', $3)")
+            .bind(id)
+            .bind(kind)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Change a ticket's status.
+    pub async fn set_ticket_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
+        if !STATUSES.contains(&status) {
+            return Err(StoreError::Invalid(format!("unknown status {status:?}: use one of {}", STATUSES.join(", "))));
+        }
+        let _g = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let n = sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("ticket {id}")));
+        }
+        sqlx::query("INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES ($1, 'status_changed', NULL, $2, $3)")
+            .bind(id)
+            .bind(status)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn normalise_domains(domains: &[String]) -> Result<Vec<String>, StoreError> {
+    domains
+        .iter()
+        .map(|d| {
+            RegistrableDomain::of(d)
+                .map(|r| r.as_str().to_string())
+                .ok_or_else(|| StoreError::Invalid(format!("{d:?} is not a registrable domain")))
+        })
+        .collect()
+}
+
+async fn add_domain_tx(tx: &mut Transaction<'_, Any>, org: i64, d: &str) -> Result<u64, StoreError> {
+    sqlx::query("INSERT INTO organization_domains (domain, organization_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING")
+        .bind(d)
+        .bind(org)
+        .execute(&mut **tx)
+        .await?;
+    Ok(sqlx::query(
+        "UPDATE users SET organization_id = $1 WHERE organization_id IS NULL AND merged_into IS NULL \
+         AND id IN (SELECT user_id FROM identities WHERE kind = 'email' AND domain = $2)",
+    )
+    .bind(org)
+    .bind(d)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}

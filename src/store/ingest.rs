@@ -1,0 +1,417 @@
+//! Store stage: a batch of prepared messages in, one committed transaction out.
+//!
+//! Look-ups are set-based (one query per kind for the whole batch: known
+//! Message-IDs, contact points, references, candidate tickets); the batch is
+//! then walked in order with in-memory maps, so a reply threads to a ticket
+//! created earlier in the same batch; comments, attachments, references,
+//! participants and events are written with multi-row inserts. Only new
+//! users, organizations and tickets cost a statement each.
+
+use super::lookup::{self, Known};
+use super::{now_ms, value_rows, Store, StoreError};
+use crate::identity::{ContactPoint, RegistrableDomain};
+use crate::model::*;
+use crate::pipeline::Settings;
+use crate::thread::{decide, Decision, TicketState};
+use sqlx::any::Any;
+use sqlx::{Row, Transaction};
+use std::collections::HashMap;
+
+type Tx<'a> = Transaction<'a, Any>;
+
+/// A comment waiting for the multi-row insert.
+struct NewComment<'m> {
+    msg: &'m PreparedMessage,
+    ticket_id: i64,
+    author_id: i64,
+    public: bool,
+    flag: Option<&'static str>,
+    out_index: usize,
+}
+
+/// An event recorded with the batch (`ticket_created`, `comment_added`, ...).
+struct NewEvent {
+    ticket_id: i64,
+    kind: &'static str,
+    comment_of: Option<usize>,
+    detail: String,
+}
+
+/// Ingest one batch, retrying the whole transaction on transient conflicts.
+pub async fn ingest_batch(
+    store: &Store,
+    s: &Settings,
+    items: &[Prepared],
+    cursor: Option<&CursorUpdate>,
+) -> Result<Vec<Outcome>, StoreError> {
+    let _guard = store.write_guard().await;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let res = async {
+            let mut tx = store.pool.begin().await?;
+            let out = run(&mut tx, s, items).await?;
+            if let Some(c) = cursor {
+                super::admin::save_cursor_tx(&mut tx, c).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(out)
+        }
+        .await;
+        match res {
+            Err(e) if e.is_transient() && attempt < 6 => {
+                tracing::warn!(attempt, error = %e, "batch transaction failed, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn run(tx: &mut Tx<'_>, s: &Settings, items: &[Prepared]) -> Result<Vec<Outcome>, StoreError> {
+    let msgs: Vec<&PreparedMessage> = items
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Message(m) => Some(m.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let mut known = lookup::load(tx, &msgs).await?;
+    let now = now_ms();
+    let mut out = Vec::with_capacity(items.len());
+    let mut comments: Vec<NewComment> = Vec::new();
+    let mut events: Vec<NewEvent> = Vec::new();
+    let mut status_changes: HashMap<i64, &'static str> = HashMap::new();
+    let mut touched: Vec<i64> = Vec::new();
+    let mut new_refs: Vec<(String, i64)> = Vec::new();
+    let mut new_participants: Vec<(i64, String)> = Vec::new();
+
+    for item in items {
+        let m = match item {
+            Prepared::Quarantine(q) => {
+                out.push(super::quarantine::insert(tx, q, now).await?);
+                continue;
+            }
+            Prepared::Message(m) => m.as_ref(),
+        };
+        if let Some(&(ticket_id, comment_id)) = known.message_ids.get(&m.message_id) {
+            let mut o = Outcome::new(OutcomeKind::Duplicate);
+            o.ticket_id = Some(ticket_id);
+            o.comment_id = comment_id;
+            o.message_id = Some(m.message_id.clone());
+            tracing::info!(message_id = %m.message_id, ticket_id, "duplicate message skipped");
+            out.push(o);
+            continue;
+        }
+        let (user_id, user_org) = resolve_user(tx, s, &mut known, m, now).await?;
+        let sender_email = m.contacts.iter().find_map(|c| match c {
+            ContactPoint::Email(e) => Some(e.as_str().to_string()),
+            _ => None,
+        });
+        let (candidate, trusted) = candidate_ticket(tx, &mut known, m).await?;
+        let decision = decide(candidate.as_ref(), user_id, sender_email.as_deref(), trusted, m.class);
+        let mut o = Outcome::new(OutcomeKind::Created);
+        o.user_id = Some(user_id);
+        o.message_id = Some(m.message_id.clone());
+        o.class = Some(m.class);
+        let (ticket_id, public, flag) = match decision {
+            Decision::NewTicket { follow_up_of } => {
+                let id = insert_ticket(tx, m, user_id, user_org, follow_up_of, now).await?;
+                let key = m.conversation_key.clone();
+                let ticket = match id {
+                    Some(id) => id,
+                    // Lost a race for the same conversation: append instead.
+                    None => lookup::ticket_by_conversation(tx, key.as_deref().unwrap_or_default())
+                        .await?
+                        .ok_or_else(|| StoreError::Conflict("conversation ticket vanished".into()))?,
+                };
+                if id.is_some() {
+                    known.tickets.insert(
+                        ticket,
+                        TicketState {
+                            id: ticket,
+                            status: "new".into(),
+                            public: m.public,
+                            requester_id: user_id,
+                            organization_id: user_org,
+                            participants: Default::default(),
+                        },
+                    );
+                    if let Some(k) = key {
+                        known.conversations.insert(k, ticket);
+                    }
+                    events.push(NewEvent { ticket_id: ticket, kind: "ticket_created", comment_of: Some(comments.len()), detail: String::new() });
+                    o.follow_up_of = follow_up_of;
+                    for c in &m.copied {
+                        if known.tickets.get_mut(&ticket).is_some_and(|t| t.participants.insert(c.as_str().to_string())) {
+                            new_participants.push((ticket, c.as_str().to_string()));
+                        }
+                    }
+                } else {
+                    o.outcome = OutcomeKind::Appended;
+                    events.push(NewEvent { ticket_id: ticket, kind: "comment_added", comment_of: Some(comments.len()), detail: String::new() });
+                }
+                (ticket, m.public && known.tickets.get(&ticket).is_none_or(|t| t.public), None)
+            }
+            Decision::Append { ticket_id, public, reopen, flag } => {
+                o.outcome = OutcomeKind::Appended;
+                if let Some(st) = reopen {
+                    status_changes.insert(ticket_id, st);
+                    if let Some(t) = known.tickets.get_mut(&ticket_id) {
+                        t.status = st.to_string();
+                    }
+                    events.push(NewEvent { ticket_id, kind: "status_changed", comment_of: None, detail: st.to_string() });
+                }
+                touched.push(ticket_id);
+                events.push(NewEvent { ticket_id, kind: "comment_added", comment_of: Some(comments.len()), detail: flag.unwrap_or_default().to_string() });
+                if flag.is_none() {
+                    for c in &m.copied {
+                        if known.tickets.get_mut(&ticket_id).is_some_and(|t| t.participants.insert(c.as_str().to_string())) {
+                            new_participants.push((ticket_id, c.as_str().to_string()));
+                        }
+                    }
+                }
+                (ticket_id, public, flag)
+            }
+        };
+        o.ticket_id = Some(ticket_id);
+        o.public = Some(public);
+        o.flag = flag.map(str::to_string);
+        known.message_ids.insert(m.message_id.clone(), (ticket_id, None));
+        new_refs.push((m.message_id.clone(), ticket_id));
+        tracing::info!(message_id = %m.message_id, ticket_id, user_id, class = m.class.as_str(), public, outcome = ?o.outcome, "message stored");
+        comments.push(NewComment { msg: m, ticket_id, author_id: user_id, public, flag, out_index: out.len() });
+        out.push(o);
+    }
+
+    let ids = insert_comments(tx, &comments, now).await?;
+    for (c, id) in comments.iter().zip(&ids) {
+        out[c.out_index].comment_id = Some(*id);
+    }
+    insert_attachments(tx, &comments, &ids).await?;
+    insert_pairs(tx, "INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES ", "ON CONFLICT (message_id) DO NOTHING", &new_refs, |(mid, t)| (mid.clone(), *t), false).await?;
+    insert_participants(tx, &new_participants).await?;
+    for (ticket, status) in &status_changes {
+        sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(*status).bind(now).bind(*ticket).execute(&mut **tx).await?;
+    }
+    touched.retain(|t| !status_changes.contains_key(t));
+    touched.sort_unstable();
+    touched.dedup();
+    for chunk in touched.chunks(500) {
+        let sql = format!("UPDATE tickets SET updated_at = $1 WHERE id IN ({})", super::placeholders(1, chunk.len()));
+        let mut q = sqlx::query(&sql).bind(now);
+        for t in chunk {
+            q = q.bind(*t);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    insert_events(tx, &events, &ids, now).await?;
+    Ok(out)
+}
+
+/// Find the user owning one of the message's contact points, or create one;
+/// attach the message's other contact points to that user.
+async fn resolve_user(
+    tx: &mut Tx<'_>,
+    s: &Settings,
+    known: &mut Known,
+    m: &PreparedMessage,
+    now: i64,
+) -> Result<(i64, Option<i64>), StoreError> {
+    let found = m.contacts.iter().find_map(|c| known.users.get(&key(c)).copied());
+    let (user_id, org) = match found {
+        Some(u) => u,
+        None => {
+            let email = m.contacts.iter().find_map(|c| match c {
+                ContactPoint::Email(e) => Some(e),
+                _ => None,
+            });
+            let org = match email.and_then(|e| RegistrableDomain::of(e.domain())) {
+                Some(d) if !s.free_mail.contains(&d) => {
+                    lookup::organization_for_domain(tx, known, &d, s.auto_create_orgs, now).await?
+                }
+                _ => None,
+            };
+            let name = m
+                .sender_name
+                .clone()
+                .unwrap_or_else(|| m.contacts.first().map(|c| c.value().to_string()).unwrap_or_default());
+            let id: i64 = sqlx::query("INSERT INTO users (name, organization_id, created_at) VALUES ($1, $2, $3) RETURNING id")
+                .bind(name).bind(org).bind(now)
+                .fetch_one(&mut **tx).await?.try_get(0)?;
+            (id, org)
+        }
+    };
+    let mut result = (user_id, org);
+    for c in &m.contacts {
+        if known.users.contains_key(&key(c)) {
+            continue;
+        }
+        let domain = match c {
+            ContactPoint::Email(e) => RegistrableDomain::of(e.domain()).map(|d| d.as_str().to_string()),
+            _ => None,
+        };
+        let row = sqlx::query(
+            "INSERT INTO identities (user_id, kind, value, domain, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, value) DO NOTHING RETURNING user_id",
+        )
+        .bind(user_id).bind(c.kind().as_str()).bind(c.value()).bind(domain).bind(now)
+        .fetch_optional(&mut **tx).await?;
+        if row.is_none() {
+            // Another transaction created this contact point first: it wins.
+            let (owner, owner_org) = lookup::identity_owner(tx, c).await?;
+            if found.is_none() && result.0 == user_id {
+                sqlx::query("DELETE FROM identities WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
+                sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut **tx).await?;
+                result = (owner, owner_org);
+            }
+            known.users.insert(key(c), (owner, owner_org));
+        } else {
+            known.users.insert(key(c), result);
+        }
+    }
+    Ok(result)
+}
+
+pub(crate) fn key(c: &ContactPoint) -> (String, String) {
+    (c.kind().as_str().to_string(), c.value().to_string())
+}
+
+/// The ticket a message refers to, and whether the link itself vouches for
+/// the sender (a gateway conversation does; references and tags do not).
+async fn candidate_ticket(
+    tx: &mut Tx<'_>,
+    known: &mut Known,
+    m: &PreparedMessage,
+) -> Result<(Option<TicketState>, bool), StoreError> {
+    if let Some(k) = &m.conversation_key {
+        let id = known.conversations.get(k).copied();
+        return Ok((id.and_then(|id| known.tickets.get(&id).cloned()), true));
+    }
+    let by_ref = m.refs.iter().find_map(|r| known.refs.get(r).copied());
+    let id = by_ref.or(m.tag_ticket);
+    let Some(id) = id else { return Ok((None, false)) };
+    if !known.tickets.contains_key(&id) {
+        lookup::load_tickets(tx, known, &[id]).await?;
+    }
+    Ok((known.tickets.get(&id).cloned(), false))
+}
+
+async fn insert_ticket(
+    tx: &mut Tx<'_>,
+    m: &PreparedMessage,
+    requester: i64,
+    org: Option<i64>,
+    follow_up_of: Option<i64>,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let subject = if m.subject.trim().is_empty() { "(no subject)".to_string() } else { m.subject.clone() };
+    let row = sqlx::query(
+        "INSERT INTO tickets (subject, status, channel, public, requester_id, organization_id, follow_up_of, conversation_key, mailbox, created_at, updated_at) \
+         VALUES ($1, 'new', $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (conversation_key) DO NOTHING RETURNING id",
+    )
+    .bind(subject).bind(&m.channel).bind(m.public as i64).bind(requester).bind(org)
+    .bind(follow_up_of).bind(m.conversation_key.clone()).bind(m.mailbox.clone()).bind(now)
+    .fetch_optional(&mut **tx).await?;
+    Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+}
+
+async fn insert_comments(tx: &mut Tx<'_>, comments: &[NewComment<'_>], now: i64) -> Result<Vec<i64>, StoreError> {
+    const COLS: usize = 12;
+    let mut ids = Vec::with_capacity(comments.len());
+    for chunk in comments.chunks(200) {
+        let sql = format!(
+            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw, created_at) VALUES {} RETURNING id, message_id",
+            value_rows(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            let m = c.msg;
+            q = q.bind(c.ticket_id).bind(c.author_id).bind(c.public as i64).bind(&m.channel)
+                .bind(&m.message_id).bind(m.class.as_str()).bind(c.flag).bind(&m.subject)
+                .bind(&m.body).bind(m.mailbox.clone()).bind(m.raw.clone()).bind(if m.received_at > 0 { m.received_at } else { now });
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        let by_mid: HashMap<String, i64> = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        for c in chunk {
+            ids.push(*by_mid.get(&c.msg.message_id).ok_or_else(|| StoreError::Conflict("comment insert lost a row".into()))?);
+        }
+    }
+    Ok(ids)
+}
+
+async fn insert_attachments(tx: &mut Tx<'_>, comments: &[NewComment<'_>], ids: &[i64]) -> Result<(), StoreError> {
+    let rows: Vec<(i64, &AttachmentIn)> = comments
+        .iter()
+        .zip(ids)
+        .flat_map(|(c, id)| c.msg.attachments.iter().map(move |a| (*id, a)))
+        .collect();
+    for chunk in rows.chunks(100) {
+        let sql = format!(
+            "INSERT INTO attachments (comment_id, filename, content_type, size, url, data) VALUES {}",
+            value_rows(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, a) in chunk {
+            q = q.bind(*id).bind(&a.filename).bind(&a.content_type).bind(a.size).bind(a.url.clone()).bind(a.data.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Multi-row insert of (text, id) pairs with a constant third column.
+async fn insert_pairs<T>(
+    tx: &mut Tx<'_>,
+    head: &str,
+    tail: &str,
+    rows: &[T],
+    f: impl Fn(&T) -> (String, i64),
+    outbound: bool,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(500) {
+        let sql = format!("{head}{} {tail}", value_rows(chunk.len(), 3));
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            let (a, b) = f(r);
+            q = q.bind(a).bind(b).bind(outbound as i64);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_participants(tx: &mut Tx<'_>, rows: &[(i64, String)]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(500) {
+        let sql = format!(
+            "INSERT INTO ticket_participants (ticket_id, address) VALUES {} ON CONFLICT (ticket_id, address) DO NOTHING",
+            value_rows(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (t, a) in chunk {
+            q = q.bind(*t).bind(a);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_events(tx: &mut Tx<'_>, events: &[NewEvent], comment_ids: &[i64], now: i64) -> Result<(), StoreError> {
+    for chunk in events.chunks(500) {
+        let sql = format!(
+            "INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES {}",
+            value_rows(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            let cid = e.comment_of.and_then(|i| comment_ids.get(i).copied());
+            q = q.bind(e.ticket_id).bind(e.kind).bind(cid).bind(&e.detail).bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! Storage: the only module that speaks SQL.
+//!
+//! One [`Store`] over sqlx's `Any` driver serves SQLite (embedded default, WAL,
+//! foreign keys on) and PostgreSQL (shared deployments). SQL is written once
+//! with `$n` placeholders, which both accept; each backend has its own
+//! migrations folder. SQLite writes are serialised in-process by a mutex and
+//! retried when another process holds the lock.
+
+mod admin;
+mod export;
+pub mod ingest;
+mod lookup;
+mod quarantine;
+
+pub use admin::*;
+
+pub use quarantine::*;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::sync::Arc;
+use std::time::Duration;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Storage errors, split by what the caller should do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or refused the work: retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The request is wrong (unknown id, invalid merge, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// Not found.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// True when retrying later may succeed (connection lost, locked, pool timeout).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Db(e) => is_transient(e),
+            _ => false,
+        }
+    }
+}
+
+pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            let m = d.message().to_lowercase();
+            let code = d.code().unwrap_or_default();
+            m.contains("database is locked")
+                || m.contains("busy")
+                || code == "40001" // serialization_failure
+                || code == "40P01" // deadlock_detected
+                || code.starts_with("08") // connection exceptions
+                || code == "57P01" // admin_shutdown
+        }
+        _ => false,
+    }
+}
+
+/// Handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    /// SQLite has one writer: take this before a write transaction.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Current time in unix milliseconds.
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+impl Store {
+    /// Connect (creating a SQLite file if needed) without migrating.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Invalid(format!("unsupported database URL {url:?}")));
+        };
+        let (url, max) = match backend {
+            Backend::Sqlite => {
+                let u = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                (u, max_connections.clamp(1, 4))
+            }
+            Backend::Postgres => (url.to_string(), max_connections.max(2)),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode=WAL").await?;
+                        conn.execute("PRAGMA synchronous=FULL").await?;
+                        conn.execute("PRAGMA foreign_keys=ON").await?;
+                        conn.execute("PRAGMA busy_timeout=10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Store {
+            pool,
+            backend,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// Connect and apply migrations.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let s = Store::connect(url, max_connections).await?;
+        s.migrate().await?;
+        Ok(s)
+    }
+
+    /// Apply pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let m = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        m.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for modules that own their tables' SQL.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Is the database reachable?
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Serialise writers on SQLite (no-op guard on PostgreSQL).
+    pub async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `$1, $2, ...` starting after `offset` placeholders.
+pub(crate) fn placeholders(offset: usize, n: usize) -> String {
+    (offset + 1..=offset + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1,$2,$3), ($4,$5,$6)` for `rows` rows of `cols` columns.
+pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * cols, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {
+    row.try_get::<i64, _>(col).unwrap_or_default()
+}
+
+pub(crate) fn get_opt_i64(row: &AnyRow, col: &str) -> Option<i64> {
+    row.try_get::<Option<i64>, _>(col).ok().flatten()
+}
+
+pub(crate) fn get_str(row: &AnyRow, col: &str) -> String {
+    row.try_get::<String, _>(col).unwrap_or_default()
+}
+
+pub(crate) fn get_opt_str(row: &AnyRow, col: &str) -> Option<String> {
+    row.try_get::<Option<String>, _>(col).ok().flatten()
+}

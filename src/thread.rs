@@ -1,0 +1,174 @@
+//! Threading: which ticket a message joins, and how.
+//!
+//! Takes what the store knows of the candidate ticket and the sender, gives a
+//! [`Decision`]. A message joins a ticket by its references (our own outgoing
+//! Message-IDs or stored inbound ones), by our tag in the subject, or by a
+//! gateway conversation id; never by subject text alone. Only participants
+//! add public comments; anyone else's message becomes a flagged internal note.
+
+use crate::classify::MailClass;
+
+/// The subject tag, e.g. `[#{id}]` → `[#123]`.
+#[derive(Debug, Clone)]
+pub struct TicketTag {
+    prefix: String,
+    suffix: String,
+}
+
+impl TicketTag {
+    /// `format` must contain `{id}`.
+    pub fn new(format: &str) -> Self {
+        let (prefix, suffix) = format.split_once("{id}").unwrap_or((format, ""));
+        TicketTag {
+            prefix: prefix.to_string(),
+            suffix: suffix.to_string(),
+        }
+    }
+
+    pub fn format(&self, id: i64) -> String {
+        format!("{}{}{}", self.prefix, id, self.suffix)
+    }
+
+    /// The ticket number of the first well-formed tag in `subject`.
+    pub fn find(&self, subject: &str) -> Option<i64> {
+        let mut rest = subject;
+        while let Some(pos) = rest.find(self.prefix.as_str()) {
+            let after = &rest[pos + self.prefix.len()..];
+            let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+            if !digits.is_empty() && digits.len() <= 18 && after[digits.len()..].starts_with(self.suffix.as_str()) {
+                return digits.parse().ok();
+            }
+            rest = &rest[pos + self.prefix.len().max(1)..];
+        }
+        None
+    }
+}
+
+/// Ticket statuses.
+pub const STATUSES: &[&str] = &["new", "open", "pending", "solved", "closed"];
+
+/// What the store knows about a candidate ticket.
+#[derive(Debug, Clone)]
+pub struct TicketState {
+    pub id: i64,
+    pub status: String,
+    pub public: bool,
+    pub requester_id: i64,
+    pub organization_id: Option<i64>,
+    /// Normalised addresses allowed to comment besides the requester.
+    pub participants: std::collections::HashSet<String>,
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Open a new ticket (`follow_up_of` for a participant's reply to a closed one).
+    NewTicket { follow_up_of: Option<i64> },
+    /// Add a comment to the ticket.
+    Append {
+        ticket_id: i64,
+        public: bool,
+        /// New status when the message reopens the ticket.
+        reopen: Option<&'static str>,
+        /// Why the comment is internal although the ticket is public.
+        flag: Option<&'static str>,
+    },
+}
+
+/// Flag recorded on a non-participant's message.
+pub const NOT_PARTICIPANT: &str = "sender is not a participant of this ticket";
+
+/// Decide for a message from `sender` (user id and email, if any).
+pub fn decide(
+    ticket: Option<&TicketState>,
+    sender_user: i64,
+    sender_email: Option<&str>,
+    trusted_conversation: bool,
+    class: MailClass,
+) -> Decision {
+    let Some(t) = ticket else {
+        return Decision::NewTicket { follow_up_of: None };
+    };
+    let participant = trusted_conversation
+        || t.requester_id == sender_user
+        || sender_email.is_some_and(|e| t.participants.contains(e));
+    if t.status == "closed" {
+        // A closed ticket stays closed; a participant's reply opens a linked
+        // follow-up, a stranger's opens an unrelated ticket.
+        return Decision::NewTicket {
+            follow_up_of: participant.then_some(t.id),
+        };
+    }
+    if !participant {
+        return Decision::Append {
+            ticket_id: t.id,
+            public: false,
+            reopen: None,
+            flag: Some(NOT_PARTICIPANT),
+        };
+    }
+    // Automatic mail (out-of-office, bounces) never reopens a ticket.
+    let reopen = (class == MailClass::Normal && matches!(t.status.as_str(), "solved" | "pending"))
+        .then_some("open");
+    Decision::Append {
+        ticket_id: t.id,
+        public: t.public,
+        reopen,
+        flag: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(status: &str) -> TicketState {
+        TicketState {
+            id: 7,
+            status: status.into(),
+            public: true,
+            requester_id: 1,
+            organization_id: None,
+            participants: ["cc@acme.com".to_string()].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn tag_parsing() {
+        let t = TicketTag::new("[#{id}]");
+        assert_eq!(t.find("Re: [#42] printer"), Some(42));
+        assert_eq!(t.find("[#] [#x] [#17]"), Some(17));
+        assert_eq!(t.find("#42 printer"), None);
+        assert_eq!(t.find("[#42 printer"), None);
+        let t = TicketTag::new("[Ticket#{id}]");
+        assert_eq!(t.find("AW: [Ticket#9001] x"), Some(9001));
+        assert_eq!(t.format(5), "[Ticket#5]");
+    }
+
+    #[test]
+    fn participants_append_publicly_and_reopen() {
+        let d = decide(Some(&ticket("solved")), 1, None, false, MailClass::Normal);
+        assert_eq!(d, Decision::Append { ticket_id: 7, public: true, reopen: Some("open"), flag: None });
+        let d = decide(Some(&ticket("solved")), 9, Some("cc@acme.com"), false, MailClass::AutoReply);
+        assert_eq!(d, Decision::Append { ticket_id: 7, public: true, reopen: None, flag: None });
+    }
+
+    #[test]
+    fn strangers_become_internal_notes() {
+        let d = decide(Some(&ticket("open")), 9, Some("evil@x.com"), false, MailClass::Normal);
+        assert_eq!(d, Decision::Append { ticket_id: 7, public: false, reopen: None, flag: Some(NOT_PARTICIPANT) });
+    }
+
+    #[test]
+    fn closed_tickets_get_follow_ups() {
+        assert_eq!(decide(Some(&ticket("closed")), 1, None, false, MailClass::Normal), Decision::NewTicket { follow_up_of: Some(7) });
+        assert_eq!(decide(Some(&ticket("closed")), 9, None, false, MailClass::Normal), Decision::NewTicket { follow_up_of: None });
+    }
+
+    #[test]
+    fn private_ticket_comments_are_internal() {
+        let mut t = ticket("open");
+        t.public = false;
+        assert_eq!(decide(Some(&t), 1, None, false, MailClass::Normal), Decision::Append { ticket_id: 7, public: false, reopen: None, flag: None });
+    }
+}
