@@ -17,6 +17,7 @@
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod identity;
 pub mod model;
 pub mod parse;
