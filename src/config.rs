@@ -90,22 +90,46 @@ impl Config {
         })
     }
 
-    /// Parse and validate TOML text.
+    /// Parse and validate TOML text. Reports every problem: after a key-level
+    /// error the offending line is blanked and parsing resumes, so one run
+    /// lists every unknown key and wrong type with its line.
     pub fn from_toml(text: &str) -> Result<Config, Vec<Problem>> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
-            vec![Problem {
-                line,
-                key: key_at(text, e.span().map(|s| s.start)),
-                message: e.message().to_string(),
-            }]
-        })?;
-        let problems = sections::validate(&cfg, text);
-        if problems.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(problems)
+        let mut problems = Vec::new();
+        let mut work = text.to_string();
+        for _ in 0..100 {
+            match toml::from_str::<Config>(&work) {
+                Ok(cfg) => {
+                    if !problems.is_empty() {
+                        return Err(problems);
+                    }
+                    let problems = sections::validate(&cfg, text);
+                    return if problems.is_empty() { Ok(cfg) } else { Err(problems) };
+                }
+                Err(e) => {
+                    let start = e.span().map(|s| s.start);
+                    let missing = e.message().starts_with("missing field");
+                    // A missing field after an earlier problem is usually that
+                    // problem's line being blanked: don't report it twice.
+                    if !(missing && !problems.is_empty()) {
+                        problems.push(Problem {
+                            line: start.map(|s| line_of(text, s)),
+                            key: key_at(&work, start),
+                            message: e.message().to_string(),
+                        });
+                    }
+                    let Some(off) = start.filter(|_| !missing) else { break };
+                    let ls = work[..off.min(work.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
+                    let le = work[ls..].find('\n').map(|i| ls + i).unwrap_or(work.len());
+                    let line = &work[ls..le];
+                    // Only plain `key = value` lines can be blanked safely.
+                    if line.trim_start().starts_with('[') || !line.contains('=') {
+                        break;
+                    }
+                    work.replace_range(ls..le, &" ".repeat(le - ls));
+                }
+            }
         }
+        Err(problems)
     }
 
     /// Our own addresses: the desk's plus every mailbox's.
@@ -203,6 +227,14 @@ mod tests {
         let err = Config::from_toml("[desk]\ndomain = \"x.test\"\ncolour = 1\n").unwrap_err();
         assert_eq!(err[0].line, Some(3));
         assert!(err[0].message.contains("colour"), "{:?}", err);
+    }
+
+    #[test]
+    fn every_unknown_key_and_bad_type_is_reported() {
+        let err = Config::from_toml("[desk]\ncolour = 1\ndomain = \"x.test\"\n[limits]\nbatch_size = \"many\"\nsize = 3\n").unwrap_err();
+        let lines: Vec<_> = err.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![Some(2), Some(5), Some(6)], "{err:?}");
+        assert_eq!(err[1].key, "limits.batch_size");
     }
 
     #[test]
