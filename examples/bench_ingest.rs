@@ -12,9 +12,16 @@ use std::time::Instant;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let dir = args.get(1).expect("usage: bench_ingest DIR DATABASE_URL [BATCH]");
-    let url = args.get(2).expect("usage: bench_ingest DIR DATABASE_URL [BATCH]");
-    let batch: usize = args.get(3).map(|b| b.parse().expect("BATCH")).unwrap_or(500);
+    let dir = args
+        .get(1)
+        .expect("usage: bench_ingest DIR DATABASE_URL [BATCH]");
+    let url = args
+        .get(2)
+        .expect("usage: bench_ingest DIR DATABASE_URL [BATCH]");
+    let batch: usize = args
+        .get(3)
+        .map(|b| b.parse().expect("BATCH"))
+        .unwrap_or(500);
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -31,7 +38,13 @@ async fn main() {
     let settings = Settings::from_config(&cfg);
     let items: Vec<Inbound> = raws
         .into_iter()
-        .map(|raw| Inbound::Mail(RawMail { raw, mailbox: Some("support".into()), source: "bench".into() }))
+        .map(|raw| {
+            Inbound::Mail(RawMail {
+                raw,
+                mailbox: Some("support".into()),
+                source: "bench".into(),
+            })
+        })
         .collect();
 
     // Baseline: the pure stages alone (parse, classify, normalise), no database.
@@ -54,7 +67,12 @@ async fn main() {
     let s = t.elapsed().as_secs_f64();
     let doc = store.export().await.unwrap();
     let tickets = doc["tickets"].as_array().unwrap().len();
-    let follow: usize = doc["tickets"].as_array().unwrap().iter().map(|t| t["comments"].as_array().unwrap().len().saturating_sub(1)).sum();
+    let follow: usize = doc["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["comments"].as_array().unwrap().len().saturating_sub(1))
+        .sum();
     println!(
         "{{\"stage\":\"pipeline\",\"database\":\"{}\",\"batch\":{batch},\"messages\":{n},\"bytes\":{bytes},\"seconds\":{s:.3},\"per_second\":{:.0},\"outcomes\":{},\"tickets\":{tickets},\"appended\":{follow}}}",
         if url.starts_with("sqlite") { "sqlite" } else { "postgres" },

@@ -36,6 +36,12 @@ pub enum Command {
     CheckConfig,
     /// Apply database migrations.
     Migrate,
+    /// Run the daemon: IMAP workers and the HTTP server (`--once`: drain
+    /// every mailbox once and exit, 1 if one failed).
+    Run {
+        #[arg(long)]
+        once: bool,
+    },
     /// Ingest one message from FILE or standard input (MTA pipe).
     Ingest {
         /// Mailbox name recorded with the message.
@@ -110,7 +116,11 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("intake: configuration {}:\n{e}", cli.config.display());
-            return if is_ingest { ExitCode::from(EX_TEMPFAIL) } else { ExitCode::from(1) };
+            return if is_ingest {
+                ExitCode::from(EX_TEMPFAIL)
+            } else {
+                ExitCode::from(1)
+            };
         }
     };
     crate::telemetry::init_tracing(&cfg, cli.log_format.as_deref());
@@ -149,10 +159,16 @@ fn fail(e: StoreError) -> ExitCode {
 }
 
 fn print_json(v: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+    println!(
+        "{}",
+        serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    );
 }
 
 async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
+    if let Command::Run { once } = cli.command {
+        return ExitCode::from(crate::daemon::run(cfg, once).await);
+    }
     if let Command::Ingest { mailbox, file } = &cli.command {
         // Read the message before touching the database, so a failure later
         // still leaves the MTA holding it (exit 75).
@@ -173,7 +189,11 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
             }
         };
         let p = Pipeline::new(store, Settings::from_config(&cfg));
-        let item = Inbound::Mail(RawMail { raw, mailbox: mailbox.clone(), source: "pipe".into() });
+        let item = Inbound::Mail(RawMail {
+            raw,
+            mailbox: mailbox.clone(),
+            source: "pipe".into(),
+        });
         return match p.ingest(vec![item], None).await {
             Ok(o) => {
                 print_json(&o[0]);
@@ -193,6 +213,7 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
         match cli.command {
             Command::CheckConfig | Command::Ingest { .. } => unreachable!("handled above"),
             Command::Migrate => println!("migrations applied"),
+            Command::Run { .. } => unreachable!("handled above"),
             Command::Export => println!("{}", serde_json::to_string_pretty(&store.export().await?).unwrap_or_default()),
             Command::Users(UsersCmd::Merge { loser, winner }) => print_json(&store.merge_users(loser, winner).await?),
             Command::Users(UsersCmd::Lookup { contact }) => {

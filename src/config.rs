@@ -103,7 +103,11 @@ impl Config {
                         return Err(problems);
                     }
                     let problems = sections::validate(&cfg, text);
-                    return if problems.is_empty() { Ok(cfg) } else { Err(problems) };
+                    return if problems.is_empty() {
+                        Ok(cfg)
+                    } else {
+                        Err(problems)
+                    };
                 }
                 Err(e) => {
                     let start = e.span().map(|s| s.start);
@@ -117,8 +121,13 @@ impl Config {
                             message: e.message().to_string(),
                         });
                     }
-                    let Some(off) = start.filter(|_| !missing) else { break };
-                    let ls = work[..off.min(work.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
+                    let Some(off) = start.filter(|_| !missing) else {
+                        break;
+                    };
+                    let ls = work[..off.min(work.len())]
+                        .rfind('\n')
+                        .map(|i| i + 1)
+                        .unwrap_or(0);
                     let le = work[ls..].find('\n').map(|i| ls + i).unwrap_or(work.len());
                     let line = &work[ls..le];
                     // Only plain `key = value` lines can be blanked safely.
@@ -159,7 +168,8 @@ fn key_at(text: &str, offset: Option<usize>) -> String {
         .rev()
         .find_map(|l| {
             let t = l.trim();
-            t.starts_with('[').then(|| t.trim_matches(['[', ']']).to_string())
+            t.starts_with('[')
+                .then(|| t.trim_matches(['[', ']']).to_string())
         })
         .unwrap_or_default();
     let line = text[before.rfind('\n').map(|i| i + 1).unwrap_or(0)..]
@@ -231,7 +241,10 @@ mod tests {
 
     #[test]
     fn every_unknown_key_and_bad_type_is_reported() {
-        let err = Config::from_toml("[desk]\ncolour = 1\ndomain = \"x.test\"\n[limits]\nbatch_size = \"many\"\nsize = 3\n").unwrap_err();
+        let err = Config::from_toml(
+            "[desk]\ncolour = 1\ndomain = \"x.test\"\n[limits]\nbatch_size = \"many\"\nsize = 3\n",
+        )
+        .unwrap_err();
         let lines: Vec<_> = err.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![Some(2), Some(5), Some(6)], "{err:?}");
         assert_eq!(err[1].key, "limits.batch_size");

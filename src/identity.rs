@@ -29,13 +29,18 @@ pub struct EmailAddress(String);
 impl EmailAddress {
     pub fn parse(raw: &str) -> Result<Self, IdentityError> {
         let bad = || IdentityError::Email(raw.to_string());
-        let s = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
+        let s = raw
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim();
         let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
         if local.is_empty()
             || domain.is_empty()
             || local.len() > 64
             || s.len() > 254
-            || s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+            || s.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
         {
             return Err(bad());
         }
@@ -77,7 +82,9 @@ impl PhoneNumber {
         if !phonenumber::is_valid(&n) {
             return Err(bad());
         }
-        Ok(PhoneNumber(n.format().mode(phonenumber::Mode::E164).to_string()))
+        Ok(PhoneNumber(
+            n.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -98,7 +105,9 @@ impl Handle {
         if net.is_empty()
             || id.is_empty()
             || id.len() > 200
-            || !net.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !net
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             || id.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(bad());
@@ -208,26 +217,105 @@ pub struct FreeMail {
 }
 
 const BUILTIN_FREE_MAIL: &[&str] = &[
-    "gmail.com", "googlemail.com", "outlook.com", "outlook.*", "hotmail.*", "live.*", "msn.com",
-    "yahoo.*", "ymail.com", "rocketmail.com", "icloud.com", "me.com", "mac.com", "aol.*", "aim.com",
-    "gmx.*", "web.de", "t-online.de", "freenet.de", "mail.ru", "bk.ru", "inbox.ru", "list.ru",
-    "yandex.*", "ya.ru", "rambler.ru", "proton.me", "protonmail.com", "protonmail.ch", "pm.me",
-    "tutanota.com", "tuta.io", "zoho.com", "zohomail.com", "qq.com", "163.com", "126.com",
-    "yeah.net", "sina.com", "sohu.com", "naver.com", "daum.net", "hanmail.net", "libero.it",
-    "virgilio.it", "tiscali.it", "alice.it", "orange.fr", "wanadoo.fr", "free.fr", "laposte.net",
-    "sfr.fr", "terra.com.br", "uol.com.br", "bol.com.br", "rediffmail.com", "fastmail.*",
-    "hey.com", "mail.com", "email.com", "usa.com", "inbox.com", "hushmail.com", "gmx.net",
-    "seznam.cz", "wp.pl", "o2.pl", "interia.pl", "onet.pl", "btinternet.com", "sky.com",
-    "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "bellsouth.net", "cox.net",
-    "mailinator.com", "guerrillamail.com", "10minutemail.com", "temp-mail.org", "yopmail.com",
-    "trashmail.com", "sharklasers.com", "getnada.com", "dispostable.com", "maildrop.cc",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "outlook.*",
+    "hotmail.*",
+    "live.*",
+    "msn.com",
+    "yahoo.*",
+    "ymail.com",
+    "rocketmail.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "aol.*",
+    "aim.com",
+    "gmx.*",
+    "web.de",
+    "t-online.de",
+    "freenet.de",
+    "mail.ru",
+    "bk.ru",
+    "inbox.ru",
+    "list.ru",
+    "yandex.*",
+    "ya.ru",
+    "rambler.ru",
+    "proton.me",
+    "protonmail.com",
+    "protonmail.ch",
+    "pm.me",
+    "tutanota.com",
+    "tuta.io",
+    "zoho.com",
+    "zohomail.com",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "yeah.net",
+    "sina.com",
+    "sohu.com",
+    "naver.com",
+    "daum.net",
+    "hanmail.net",
+    "libero.it",
+    "virgilio.it",
+    "tiscali.it",
+    "alice.it",
+    "orange.fr",
+    "wanadoo.fr",
+    "free.fr",
+    "laposte.net",
+    "sfr.fr",
+    "terra.com.br",
+    "uol.com.br",
+    "bol.com.br",
+    "rediffmail.com",
+    "fastmail.*",
+    "hey.com",
+    "mail.com",
+    "email.com",
+    "usa.com",
+    "inbox.com",
+    "hushmail.com",
+    "gmx.net",
+    "seznam.cz",
+    "wp.pl",
+    "o2.pl",
+    "interia.pl",
+    "onet.pl",
+    "btinternet.com",
+    "sky.com",
+    "comcast.net",
+    "verizon.net",
+    "att.net",
+    "sbcglobal.net",
+    "bellsouth.net",
+    "cox.net",
+    "mailinator.com",
+    "guerrillamail.com",
+    "10minutemail.com",
+    "temp-mail.org",
+    "yopmail.com",
+    "trashmail.com",
+    "sharklasers.com",
+    "getnada.com",
+    "dispostable.com",
+    "maildrop.cc",
+    "mail-system.invalid",
 ];
 
 impl FreeMail {
     pub fn new(extra: &[String]) -> Self {
         let mut exact = std::collections::HashSet::new();
         let mut any_tld = std::collections::HashSet::new();
-        for d in BUILTIN_FREE_MAIL.iter().map(|s| s.to_string()).chain(extra.iter().cloned()) {
+        for d in BUILTIN_FREE_MAIL
+            .iter()
+            .map(|s| s.to_string())
+            .chain(extra.iter().cloned())
+        {
             let d = d.trim().to_lowercase();
             match d.strip_suffix(".*") {
                 Some(name) => any_tld.insert(name.to_string()),
@@ -240,7 +328,9 @@ impl FreeMail {
     pub fn contains(&self, d: &RegistrableDomain) -> bool {
         let s = d.as_str();
         self.exact.contains(s)
-            || s.split('.').next().is_some_and(|first| self.any_tld.contains(first))
+            || s.split('.')
+                .next()
+                .is_some_and(|first| self.any_tld.contains(first))
     }
 }
 
@@ -258,32 +348,63 @@ mod tests {
 
     #[test]
     fn phone_is_e164_with_default_region() {
-        assert_eq!(PhoneNumber::parse("(415) 555-0100", "US").unwrap().as_str(), "+14155550100");
-        assert_eq!(PhoneNumber::parse("+1 415 555 0100", "IT").unwrap().as_str(), "+14155550100");
-        assert_eq!(PhoneNumber::parse("06 6982 1234", "IT").unwrap().as_str(), "+390669821234");
+        assert_eq!(
+            PhoneNumber::parse("(415) 555-0100", "US").unwrap().as_str(),
+            "+14155550100"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1 415 555 0100", "IT")
+                .unwrap()
+                .as_str(),
+            "+14155550100"
+        );
+        assert_eq!(
+            PhoneNumber::parse("06 6982 1234", "IT").unwrap().as_str(),
+            "+390669821234"
+        );
         assert!(PhoneNumber::parse("12", "US").is_err());
         assert!(PhoneNumber::parse("hello", "US").is_err());
     }
 
     #[test]
     fn handles_are_namespaced() {
-        assert_eq!(Handle::parse("WhatsApp:4155550100").unwrap().as_str(), "whatsapp:4155550100");
-        assert_eq!(Handle::parse("telegram:@Ada").unwrap().as_str(), "telegram:@ada");
+        assert_eq!(
+            Handle::parse("WhatsApp:4155550100").unwrap().as_str(),
+            "whatsapp:4155550100"
+        );
+        assert_eq!(
+            Handle::parse("telegram:@Ada").unwrap().as_str(),
+            "telegram:@ada"
+        );
         assert!(Handle::parse("nonetwork").is_err());
         assert!(Handle::parse(":x").is_err());
     }
 
     #[test]
     fn registrable_domain_uses_psl() {
-        assert_eq!(RegistrableDomain::of("eu.mail.acme.co.uk").unwrap().as_str(), "acme.co.uk");
-        assert_eq!(RegistrableDomain::of("Mail.Example.COM").unwrap().as_str(), "example.com");
+        assert_eq!(
+            RegistrableDomain::of("eu.mail.acme.co.uk")
+                .unwrap()
+                .as_str(),
+            "acme.co.uk"
+        );
+        assert_eq!(
+            RegistrableDomain::of("Mail.Example.COM").unwrap().as_str(),
+            "example.com"
+        );
         assert!(RegistrableDomain::of("co.uk").is_none());
     }
 
     #[test]
     fn free_mail_patterns() {
         let f = FreeMail::new(&["example-free.org".into()]);
-        for d in ["gmail.com", "yahoo.co.uk", "gmx.de", "yandex.ru", "example-free.org"] {
+        for d in [
+            "gmail.com",
+            "yahoo.co.uk",
+            "gmx.de",
+            "yandex.ru",
+            "example-free.org",
+        ] {
             assert!(f.contains(&RegistrableDomain::of(d).unwrap()), "{d}");
         }
         assert!(!f.contains(&RegistrableDomain::of("acme.com").unwrap()));

@@ -10,6 +10,7 @@
 //! * [`thread`]: which ticket a message joins, and whether publicly.
 //! * [`store`]: the only module with SQL; resolves users and organizations,
 //!   threads and writes a batch in one transaction (SQLite or PostgreSQL).
+//! * [`notify`]: triggers, the transactional outbox and the SMTP sender.
 //! * [`config`]: the TOML file, validated with line-precise errors.
 //! * [`cli`]: the `intake` command line.
 #![forbid(unsafe_code)]
@@ -17,9 +18,13 @@
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod http;
 pub mod identity;
+pub mod imap;
+pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod parse;
 pub mod pipeline;
 pub mod store;

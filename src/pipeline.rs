@@ -23,6 +23,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     pub batch_size: usize,
     pub desk_domain: String,
+    /// Triggers and notification settings.
+    pub notify: Arc<crate::notify::NotifySettings>,
 }
 
 impl Settings {
@@ -36,6 +38,7 @@ impl Settings {
             max_message_bytes: cfg.limits.max_message_bytes,
             batch_size: cfg.limits.batch_size,
             desk_domain: cfg.desk.domain.clone(),
+            notify: Arc::new(crate::notify::NotifySettings::from_config(cfg)),
         }
     }
 }
@@ -84,9 +87,76 @@ impl Pipeline {
         }
         for (i, chunk) in chunks.enumerate() {
             let cur = if i + 1 == n { cursor } else { None };
-            out.extend(crate::store::ingest::ingest_batch(&self.store, &self.settings, chunk, cur).await?);
+            out.extend(self.commit_chunk(chunk, cur).await?);
         }
         Ok(out)
+    }
+
+    /// Commit one chunk. A permanent database error (one message the database
+    /// refuses) must not stall the source: the chunk is retried message by
+    /// message and the refused message is quarantined with the error.
+    async fn commit_chunk(
+        &self,
+        chunk: &[Prepared],
+        cursor: Option<&CursorUpdate>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        use crate::store::ingest::ingest_batch;
+        match ingest_batch(&self.store, &self.settings, chunk, cursor).await {
+            Err(e) if !e.is_transient() => {
+                tracing::warn!(error = %e, size = chunk.len(), "batch refused by the database, retrying message by message");
+                let mut out = Vec::with_capacity(chunk.len());
+                for (i, item) in chunk.iter().enumerate() {
+                    let cur = if i + 1 == chunk.len() { cursor } else { None };
+                    let one = std::slice::from_ref(item);
+                    match ingest_batch(&self.store, &self.settings, one, cur).await {
+                        Ok(o) => out.extend(o),
+                        Err(e) if !e.is_transient() => {
+                            let q = refused(item, &e);
+                            out.extend(ingest_batch(&self.store, &self.settings, &[q], cur).await?);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(out)
+            }
+            r => r,
+        }
+    }
+}
+
+/// Identity of bounces that name no sender at all (`.invalid` never routes).
+pub const MAIL_SYSTEM_SENDER: &str = "mailer-daemon@mail-system.invalid";
+
+/// A quarantine record for a message the database refused.
+fn refused(item: &Prepared, e: &StoreError) -> Prepared {
+    match item {
+        Prepared::Quarantine(q) => Prepared::Quarantine(QuarantineIn {
+            reason: format!("{}; then storage failed: {e}", q.reason),
+            ..q.clone()
+        }),
+        Prepared::Message(m) => {
+            let raw = m
+                .raw
+                .clone()
+                .unwrap_or_else(|| format!("{m:?}").into_bytes());
+            Prepared::Quarantine(QuarantineIn {
+                source: m.channel.clone(),
+                mailbox: m.mailbox.clone(),
+                reason: format!("storage failed: {e}"),
+                size: raw.len() as i64,
+                raw,
+                truncated: false,
+            })
+        }
+    }
+}
+
+/// Text columns cannot hold NUL (PostgreSQL refuses it); drop it everywhere.
+fn clean(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s.to_string()
     }
 }
 
@@ -116,15 +186,27 @@ fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
         Err(e) => return quarantine(m, e.to_string()),
     };
     let class = classify(&mail, &s.own);
-    let Some(sender) = mail.sender.as_ref() else {
-        return quarantine(m, "no sender address".into());
+    // Mail-system messages (bounces) may carry no address at all: they are
+    // stored under one system identity so they can still be attached to the
+    // notification they return; anything else without a sender is quarantined.
+    let system_sender = crate::parse::Mailbox {
+        address: MAIL_SYSTEM_SENDER.into(),
+        name: Some("Mail Delivery System".into()),
+    };
+    let sender = match mail.sender.as_ref() {
+        Some(s) => s,
+        None if class == MailClass::Bounce => &system_sender,
+        None => return quarantine(m, "no sender address".into()),
     };
     let email = match EmailAddress::parse(&sender.address) {
         Ok(e) => e,
         Err(e) => return quarantine(m, format!("sender: {e}")),
     };
     if class == MailClass::Loop {
-        return quarantine(m, format!("loop: mail from our own address {email} or carrying our loop header"));
+        return quarantine(
+            m,
+            format!("loop: mail from our own address {email} or carrying our loop header"),
+        );
     }
     let copied = mail
         .to
@@ -135,13 +217,18 @@ fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
         .collect();
     let mut refs: Vec<String> = mail.in_reply_to.clone();
     refs.extend(mail.references.iter().rev().cloned());
+    refs.iter_mut().for_each(|r| *r = clean(r));
     refs.dedup();
+    if class == MailClass::Bounce {
+        // A bounce of our notification threads to its ticket (as an internal note).
+        refs.extend(mail.returned_message_ids.iter().cloned());
+    }
     let attachments = mail
         .attachments
         .iter()
         .map(|a| AttachmentIn {
-            filename: a.filename.clone(),
-            content_type: a.content_type.clone(),
+            filename: clean(&a.filename),
+            content_type: clean(&a.content_type),
             size: a.data.len() as i64,
             data: Some(a.data.clone()),
             url: None,
@@ -150,12 +237,16 @@ fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
     Prepared::Message(Box::new(PreparedMessage {
         channel: "email".into(),
         mailbox: m.mailbox.clone(),
-        message_id: mail.message_id.clone(),
+        message_id: clean(&mail.message_id),
         contacts: vec![ContactPoint::Email(email)],
-        sender_name: sender.name.clone().filter(|n| !n.trim().is_empty()),
+        sender_name: sender
+            .name
+            .as_deref()
+            .map(clean)
+            .filter(|n| !n.trim().is_empty()),
         tag_ticket: s.tag.find(&mail.subject),
-        subject: mail.subject.clone(),
-        body: mail.text.clone(),
+        subject: clean(&mail.subject),
+        body: clean(&mail.text),
         class,
         refs,
         conversation_key: None,
@@ -174,13 +265,20 @@ fn prepare_contact(c: &Contact) -> Prepared {
         mailbox: None,
         message_id: c.message_id.clone(),
         contacts: c.contacts.clone(),
-        sender_name: c.name.clone().filter(|n| !n.trim().is_empty()),
-        subject: c.subject.clone(),
-        body: c.message.clone(),
+        sender_name: c
+            .name
+            .as_deref()
+            .map(clean)
+            .filter(|n| !n.trim().is_empty()),
+        subject: clean(&c.subject),
+        body: clean(&c.message),
         class: MailClass::Normal,
         refs: vec![],
         tag_ticket: None,
-        conversation_key: c.conversation_id.as_ref().map(|id| format!("{}:{}", c.source, id)),
+        conversation_key: c
+            .conversation_id
+            .as_ref()
+            .map(|id| format!("{}:{}", c.source, id)),
         public: c.public,
         copied: vec![],
         attachments: c
@@ -212,7 +310,11 @@ impl Pipeline {
                 entry.size
             )));
         }
-        let item = Inbound::Mail(RawMail { raw, mailbox: entry.mailbox.clone(), source: "replay".into() });
+        let item = Inbound::Mail(RawMail {
+            raw,
+            mailbox: entry.mailbox.clone(),
+            source: "replay".into(),
+        });
         let outcome = self.ingest(vec![item], None).await?.remove(0);
         if outcome.outcome != OutcomeKind::Quarantined {
             let summary = serde_json::to_string(&outcome).unwrap_or_default();

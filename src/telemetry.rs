@@ -6,7 +6,9 @@ use crate::config::Config;
 pub fn init_tracing(cfg: &Config, format_override: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.logging.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let res = match format_override.unwrap_or(&cfg.logging.format) {
         "json" => builder.json().flatten_event(true).try_init(),
         _ => builder.try_init(),

@@ -35,7 +35,10 @@ impl TicketTag {
         while let Some(pos) = rest.find(self.prefix.as_str()) {
             let after = &rest[pos + self.prefix.len()..];
             let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
-            if !digits.is_empty() && digits.len() <= 18 && after[digits.len()..].starts_with(self.suffix.as_str()) {
+            if !digits.is_empty()
+                && digits.len() <= 18
+                && after[digits.len()..].starts_with(self.suffix.as_str())
+            {
                 return digits.parse().ok();
             }
             rest = &rest[pos + self.prefix.len().max(1)..];
@@ -148,27 +151,79 @@ mod tests {
     #[test]
     fn participants_append_publicly_and_reopen() {
         let d = decide(Some(&ticket("solved")), 1, None, false, MailClass::Normal);
-        assert_eq!(d, Decision::Append { ticket_id: 7, public: true, reopen: Some("open"), flag: None });
-        let d = decide(Some(&ticket("solved")), 9, Some("cc@acme.com"), false, MailClass::AutoReply);
-        assert_eq!(d, Decision::Append { ticket_id: 7, public: true, reopen: None, flag: None });
+        assert_eq!(
+            d,
+            Decision::Append {
+                ticket_id: 7,
+                public: true,
+                reopen: Some("open"),
+                flag: None
+            }
+        );
+        let d = decide(
+            Some(&ticket("solved")),
+            9,
+            Some("cc@acme.com"),
+            false,
+            MailClass::AutoReply,
+        );
+        assert_eq!(
+            d,
+            Decision::Append {
+                ticket_id: 7,
+                public: true,
+                reopen: None,
+                flag: None
+            }
+        );
     }
 
     #[test]
     fn strangers_become_internal_notes() {
-        let d = decide(Some(&ticket("open")), 9, Some("evil@x.com"), false, MailClass::Normal);
-        assert_eq!(d, Decision::Append { ticket_id: 7, public: false, reopen: None, flag: Some(NOT_PARTICIPANT) });
+        let d = decide(
+            Some(&ticket("open")),
+            9,
+            Some("evil@x.com"),
+            false,
+            MailClass::Normal,
+        );
+        assert_eq!(
+            d,
+            Decision::Append {
+                ticket_id: 7,
+                public: false,
+                reopen: None,
+                flag: Some(NOT_PARTICIPANT)
+            }
+        );
     }
 
     #[test]
     fn closed_tickets_get_follow_ups() {
-        assert_eq!(decide(Some(&ticket("closed")), 1, None, false, MailClass::Normal), Decision::NewTicket { follow_up_of: Some(7) });
-        assert_eq!(decide(Some(&ticket("closed")), 9, None, false, MailClass::Normal), Decision::NewTicket { follow_up_of: None });
+        assert_eq!(
+            decide(Some(&ticket("closed")), 1, None, false, MailClass::Normal),
+            Decision::NewTicket {
+                follow_up_of: Some(7)
+            }
+        );
+        assert_eq!(
+            decide(Some(&ticket("closed")), 9, None, false, MailClass::Normal),
+            Decision::NewTicket { follow_up_of: None }
+        );
     }
 
     #[test]
     fn private_ticket_comments_are_internal() {
         let mut t = ticket("open");
         t.public = false;
-        assert_eq!(decide(Some(&t), 1, None, false, MailClass::Normal), Decision::Append { ticket_id: 7, public: false, reopen: None, flag: None });
+        assert_eq!(
+            decide(Some(&t), 1, None, false, MailClass::Normal),
+            Decision::Append {
+                ticket_id: 7,
+                public: false,
+                reopen: None,
+                flag: None
+            }
+        );
     }
 }

@@ -16,9 +16,44 @@ use intake::parse::{parse, ParseError, SenderSource};
 
 const LIMIT: usize = 25 * 1024 * 1024;
 
-/// mail-parser corpus files where our result may differ from `summary.tsv`, and why.
-/// Keep this list short and explicit.
-const SUMMARY_DIFFERENCES: &[(&str, &str)] = &[];
+/// mail-parser corpus files where our result differs from `summary.tsv`: the file,
+/// exactly what we give instead (the test checks it), and why. Keep it short.
+const SUMMARY_DIFFERENCES: &[(&str, &str, &str)] = &[
+    // Raw 8-bit ISO-8859-1 subjects (no RFC 2047): mail-parser gives U+FFFD, we
+    // decode the line with the charset the body declares (parse::legacy).
+    ("eml/legacy/010.eml", FROESCHE, "raw 8-bit subject decoded"),
+    (
+        "eml/legacy/020.eml",
+        FROESCHE_OUTLOOK,
+        "raw 8-bit subject decoded",
+    ),
+    (
+        "eml/legacy/022.eml",
+        FROESCHE_OUTLOOK,
+        "raw 8-bit subject decoded",
+    ),
+    (
+        "eml/legacy/027.eml",
+        FROESCHE_OUTLOOK,
+        "raw 8-bit subject decoded",
+    ),
+    (
+        "eml/legacy/052.eml",
+        FROESCHE_OUTLOOK,
+        "raw 8-bit subject decoded",
+    ),
+    // `From: Moderator-Address <moderator>`: no domain, and no other header with
+    // an address, so our sender rule finds no sender.
+    (
+        "eml/thirdparty/007.eml",
+        "error NoSender",
+        "From address without a domain",
+    ),
+];
+const FROESCHE: &str =
+    "sender \"dwsauder@example.com\" (From), subject \"Die Hasen und die Frösche\"";
+const FROESCHE_OUTLOOK: &str = "sender \"doug@example.com\" (From), \
+    subject \"Die Hasen und die Frösche (Microsoft Outlook 00)\"";
 
 fn corpora() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -68,7 +103,11 @@ fn summary(root: &Path) -> BTreeMap<String, (String, String)> {
 fn mail_parser_corpus_parses_and_matches_summary() {
     let root = corpora().join("mail-parser");
     let expected = summary(&root);
-    let allowed: BTreeMap<&str, &str> = SUMMARY_DIFFERENCES.iter().copied().collect();
+    let allowed: BTreeMap<&str, &str> = SUMMARY_DIFFERENCES
+        .iter()
+        .map(|&(file, ours, _why)| (file, ours))
+        .collect();
+    let mut allowed_seen = BTreeSet::new();
     let mut files = Vec::new();
     eml_files(&root.join("eml"), &mut files);
     assert_eq!(files.len(), 107, "the mail-parser corpus has 107 messages");
@@ -97,7 +136,11 @@ fn mail_parser_corpus_parses_and_matches_summary() {
         checked += 1;
         let got = match &result {
             Ok(mail) => {
-                let sender = mail.sender.as_ref().map(|s| s.address.as_str()).unwrap_or("");
+                let sender = mail
+                    .sender
+                    .as_ref()
+                    .map(|s| s.address.as_str())
+                    .unwrap_or("");
                 let same_sender = if from.is_empty() {
                     true // no From address: NoSender or any fallback is fine
                 } else {
@@ -112,15 +155,30 @@ fn mail_parser_corpus_parses_and_matches_summary() {
                 )
             }
             Err(ParseError::NoSender) if from.is_empty() => continue,
-            Err(e) => format!("error {e}"),
+            Err(e) => format!("error {e:?}"),
         };
-        let line = format!("{key}: expected from {from:?} subject {subject:?}, got {got}");
-        if !allowed.contains_key(key.as_str()) {
-            problems.push(line);
+        if allowed.get(key.as_str()) == Some(&got.as_str()) {
+            allowed_seen.insert(key.clone());
+            continue;
         }
+        problems.push(format!(
+            "{key}: expected from {from:?} subject {subject:?}, got {got}"
+        ));
     }
     assert_eq!(checked, 107);
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    for (file, _, _) in SUMMARY_DIFFERENCES {
+        if !allowed_seen.contains(*file) {
+            problems.push(format!(
+                "{file}: listed in SUMMARY_DIFFERENCES but now matches"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 /// The `kind` of every file in sisimai's expectations.tsv.
@@ -147,9 +205,13 @@ fn sisimai_bounces_and_auto_replies_are_automatic() {
     assert_eq!(files.len(), 257, "the sisimai corpus has 257 messages");
     let mut problems = Vec::new();
     let mut tally: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    let mut bounces_with_returned_id = 0;
     for path in &files {
         let key = format!("eml/{}", path.file_name().unwrap().to_string_lossy());
-        let kind = kinds.get(&key).cloned().unwrap_or_else(|| "bounce".to_string());
+        let kind = kinds
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| "bounce".to_string());
         let raw = std::fs::read(path).unwrap();
         let mail = match parse(&raw, LIMIT) {
             Ok(mail) => mail,
@@ -160,12 +222,18 @@ fn sisimai_bounces_and_auto_replies_are_automatic() {
         };
         let class = classify(&mail, &own());
         *tally.entry((kind.clone(), class.as_str())).or_default() += 1;
+        if class == MailClass::Bounce && !mail.returned_message_ids.is_empty() {
+            bounces_with_returned_id += 1;
+        }
         let ok = match kind.as_str() {
             // Vacation replies must be AutoReply.
             "auto_reply" => class == MailClass::AutoReply,
-            // Delivery-success notices are reports: Bounce or AutoReply are both fine.
-            "dsn_success" => matches!(class, MailClass::Bounce | MailClass::AutoReply),
-            // Failures and ARF abuse reports are Bounce.
+            // Delivery-success notices and ARF reports (some are Apple Mail's
+            // automatic unsubscribe requests): Bounce or AutoReply are both fine.
+            "dsn_success" | "arf_feedback_report" => {
+                matches!(class, MailClass::Bounce | MailClass::AutoReply)
+            }
+            // Delivery failures are Bounce.
             _ => class == MailClass::Bounce,
         };
         if !ok {
@@ -177,7 +245,19 @@ fn sisimai_bounces_and_auto_replies_are_automatic() {
         }
     }
     eprintln!("sisimai kind x class: {tally:?}");
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    eprintln!("bounces with a returned Message-ID: {bounces_with_returned_id}");
+    // Most bounces quote the original (some corpus originals have no Message-ID):
+    // 201 measured; a drop means returned_message_ids extraction regressed.
+    assert!(
+        bounces_with_returned_id >= 195,
+        "only {bounces_with_returned_id} bounces yield a returned Message-ID"
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -192,7 +272,12 @@ fn sisimai_ordinary_mails_are_normal() {
         .collect();
     for path in &files {
         let mail = parse(&std::fs::read(path).unwrap(), LIMIT).expect("parses");
-        assert_eq!(classify(&mail, &own()), MailClass::Normal, "{}", path.display());
+        assert_eq!(
+            classify(&mail, &own()),
+            MailClass::Normal,
+            "{}",
+            path.display()
+        );
     }
     assert!(names.contains("is-not-bounce-01.eml"));
 }

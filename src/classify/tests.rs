@@ -5,7 +5,10 @@ use crate::parse::parse;
 
 fn own() -> OwnAddresses {
     OwnAddresses::new(
-        ["Support@Desk.Example".to_string(), "billing@desk.example".to_string()],
+        [
+            "Support@Desk.Example".to_string(),
+            "billing@desk.example".to_string(),
+        ],
         "Desk.Example",
     )
 }
@@ -39,10 +42,19 @@ fn classify_own_addresses_are_case_insensitive() {
 
 #[test]
 fn classify_normal_mail() {
-    assert_eq!(class_of("From: ann@example.com\nSubject: Help"), MailClass::Normal);
+    assert_eq!(
+        class_of("From: ann@example.com\nSubject: Help"),
+        MailClass::Normal
+    );
     // Subjects alone never make a mail automatic.
-    assert_eq!(class_of("From: ann@example.com\nSubject: Out of office question"), MailClass::Normal);
-    assert_eq!(class_of("From: ann@example.com\nSubject: Undeliverable parcel"), MailClass::Normal);
+    assert_eq!(
+        class_of("From: ann@example.com\nSubject: Out of office question"),
+        MailClass::Normal
+    );
+    assert_eq!(
+        class_of("From: ann@example.com\nSubject: Undeliverable parcel"),
+        MailClass::Normal
+    );
     // Neither do the weak Microsoft headers.
     assert_eq!(
         class_of("From: ann@example.com\nSubject: Help\nX-Auto-Response-Suppress: All"),
@@ -56,7 +68,10 @@ fn classify_normal_mail() {
 
 #[test]
 fn classify_loops() {
-    assert_eq!(class_of("From: SUPPORT@desk.example\nSubject: x"), MailClass::Loop);
+    assert_eq!(
+        class_of("From: SUPPORT@desk.example\nSubject: x"),
+        MailClass::Loop
+    );
     assert_eq!(
         class_of("From: ann@example.com\nX-Intake-Loop: desk.example\nSubject: x"),
         MailClass::Loop
@@ -67,7 +82,9 @@ fn classify_loops() {
     );
     // Loop wins over everything.
     assert_eq!(
-        class_of("From: support@desk.example\nAuto-Submitted: auto-replied\nX-Failed-Recipients: a@b"),
+        class_of(
+            "From: support@desk.example\nAuto-Submitted: auto-replied\nX-Failed-Recipients: a@b"
+        ),
         MailClass::Loop
     );
     assert_eq!(
@@ -78,8 +95,14 @@ fn classify_loops() {
 
 #[test]
 fn classify_bounces() {
-    assert_eq!(class_of("From: MAILER-DAEMON@mx.example.com\nSubject: x"), MailClass::Bounce);
-    assert_eq!(class_of("From: postmaster@example.com\nSubject: x"), MailClass::Bounce);
+    assert_eq!(
+        class_of("From: MAILER-DAEMON@mx.example.com\nSubject: x"),
+        MailClass::Bounce
+    );
+    assert_eq!(
+        class_of("From: postmaster@example.com\nSubject: x"),
+        MailClass::Bounce
+    );
     assert_eq!(
         class_of("From: a@example.com\nX-Failed-Recipients: b@example.org\nSubject: x"),
         MailClass::Bounce
@@ -109,9 +132,14 @@ fn classify_auto_replies() {
         class_of("From: a@example.com\nX-Autoreply: yes\nSubject: x"),
         MailClass::AutoReply
     );
-    assert_eq!(class_of("From: a@example.com\nPrecedence: junk\nSubject: x"), MailClass::AutoReply);
     assert_eq!(
-        class_of("From: a@example.com\nX-Auto-Response-Suppress: All\nSubject: Automatic reply: Help"),
+        class_of("From: a@example.com\nPrecedence: junk\nSubject: x"),
+        MailClass::AutoReply
+    );
+    assert_eq!(
+        class_of(
+            "From: a@example.com\nX-Auto-Response-Suppress: All\nSubject: Automatic reply: Help"
+        ),
         MailClass::AutoReply
     );
     assert_eq!(
@@ -126,11 +154,19 @@ fn classify_auto_replies() {
 
 #[test]
 fn classify_lists() {
-    assert_eq!(class_of("From: a@example.com\nList-Id: <dev.lists.example>"), MailClass::List);
-    assert_eq!(class_of("From: a@example.com\nPrecedence: list"), MailClass::List);
+    assert_eq!(
+        class_of("From: a@example.com\nList-Id: <dev.lists.example>"),
+        MailClass::List
+    );
+    assert_eq!(
+        class_of("From: a@example.com\nPrecedence: list"),
+        MailClass::List
+    );
     // The documented decision: a bulk newsletter with list headers is List.
     assert_eq!(
-        class_of("From: news@shop.example\nPrecedence: bulk\nList-Unsubscribe: <mailto:u@shop.example>"),
+        class_of(
+            "From: news@shop.example\nPrecedence: bulk\nList-Unsubscribe: <mailto:u@shop.example>"
+        ),
         MailClass::List
     );
     // An explicit auto-reply signal still wins over list headers.

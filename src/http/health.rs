@@ -1,8 +1,44 @@
-//! `GET /healthz`: the process is alive.
+//! `GET /healthz` (alive), `GET /readyz` (database and every mailbox folder)
+//! and `GET /metrics` (Prometheus text format).
 
 use super::AppState;
-use axum::{routing::get, Router};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{routing::get, Json, Router};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { "ok\n" }))
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// 200 when the database answers and every folder is connected or idle
+/// (or on standby behind another daemon's lease); 503 otherwise.
+async fn readyz(State(st): State<AppState>) -> Response {
+    let db = st.pipeline.store.ping().await;
+    let mailboxes = st.imap.snapshot();
+    let ready = db && st.imap.all_ready();
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({ "ready": ready, "database": db, "mailboxes": mailboxes });
+    (code, Json(body)).into_response()
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    match &st.metrics {
+        Some(h) => {
+            h.run_upkeep();
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                h.render(),
+            )
+                .into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "metrics recorder not installed\n").into_response(),
+    }
 }

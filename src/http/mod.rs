@@ -2,7 +2,11 @@
 //!
 //! Each area owns one file and contributes a `routes()` merged here.
 
+pub mod admin;
+pub mod contact;
 pub mod health;
+pub mod problem;
+pub mod webhook;
 
 use crate::config::Config;
 use crate::pipeline::Pipeline;
@@ -14,9 +18,38 @@ use std::sync::Arc;
 pub struct AppState {
     pub pipeline: Pipeline,
     pub config: Arc<Config>,
+    /// Webhook sources with their resolved secrets and rate limiters.
+    pub webhooks: Arc<webhook::WebhookState>,
+    /// SHA-256 of the admin bearer token; `None` disables the admin API.
+    pub admin_token: Option<Arc<[u8; 32]>>,
+    /// State of every IMAP folder worker (empty outside `intake run`).
+    pub imap: crate::imap::Registry,
+    /// Prometheus exporter, rendered by `GET /metrics`.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl AppState {
+    /// Build the state once at start: resolves webhook secrets and the admin
+    /// token (a configured but unreadable secret is an error).
+    pub fn new(pipeline: Pipeline, config: Arc<Config>) -> Result<AppState, String> {
+        let webhooks = Arc::new(webhook::WebhookState::from_config(&config)?);
+        let admin_token = admin::resolve_token(&config)?.map(Arc::new);
+        Ok(AppState {
+            pipeline,
+            config,
+            webhooks,
+            admin_token,
+            imap: crate::imap::Registry::default(),
+            metrics: crate::metrics::handle(),
+        })
+    }
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::routes()).with_state(state)
+    Router::new()
+        .merge(health::routes())
+        .merge(webhook::routes())
+        .merge(admin::routes())
+        .with_state(state)
 }

@@ -1,7 +1,7 @@
 //! Addresses: mail-parser address headers in, plausible [`Mailbox`]es and the
 //! sender chosen by the rule in the parent module's doc out.
 
-use mail_parser::{Address, Addr, HeaderName, HeaderValue, Message};
+use mail_parser::{Addr, Address, HeaderName, HeaderValue, Message};
 
 use super::{ClassHeaders, Mailbox, SenderSource};
 

@@ -26,7 +26,7 @@ fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8], charset: &str) -> Cow<'a
 }
 
 /// Every text body part joined by a newline (HTML converted to text when a part
-/// has no plain alternative), cut to [`MAX_TEXT_BYTES`].
+/// has no plain alternative), with CRLF turned into LF, cut to [`MAX_TEXT_BYTES`].
 pub(super) fn text(msg: &Message<'_>, charset: &str) -> String {
     let mut out = String::new();
     for &id in &msg.text_body {
@@ -34,10 +34,18 @@ pub(super) fn text(msg: &Message<'_>, charset: &str) -> String {
             continue;
         };
         let piece = part_text(part, &msg.raw_message, charset);
+        let piece = if piece.contains('\r') {
+            Cow::Owned(piece.replace("\r\n", "\n"))
+        } else {
+            piece
+        };
         if !out.is_empty() && !piece.is_empty() {
             out.push('\n');
         }
-        out.push_str(truncate_str(&piece, MAX_TEXT_BYTES.saturating_sub(out.len())));
+        out.push_str(truncate_str(
+            &piece,
+            MAX_TEXT_BYTES.saturating_sub(out.len()),
+        ));
         if out.len() >= MAX_TEXT_BYTES {
             break;
         }

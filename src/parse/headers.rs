@@ -48,6 +48,38 @@ fn first(msg: &Message<'_>, name: &str) -> Option<String> {
     raw_values(msg, name).into_iter().next()
 }
 
+/// List-server headers other than List-Id and List-Unsubscribe (lower-case; a
+/// trailing `*` is a prefix).
+const OTHER_LIST_HEADERS: &[&str] = &[
+    "list-post",
+    "list-help",
+    "list-subscribe",
+    "list-owner",
+    "list-archive",
+    "mailing-list",
+    "x-mailman-version",
+    "x-mlserver",
+    "x-ml-name",
+    "x-ezmlm-*",
+];
+
+fn other_list_headers(msg: &Message<'_>) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for header in msg.headers() {
+        let name = header.name.as_str().to_ascii_lowercase();
+        let known = OTHER_LIST_HEADERS
+            .iter()
+            .any(|h| match h.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == *h,
+            });
+        if known && !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    found
+}
+
 /// Collects the classification headers of the top-level message.
 pub(super) fn class_headers(msg: &Message<'_>) -> ClassHeaders {
     let root_type = msg.content_type();
@@ -80,6 +112,14 @@ pub(super) fn class_headers(msg: &Message<'_>) -> ClassHeaders {
             "message/global-delivery-status",
         ]),
         has_feedback_report_part: has_part(&["message/feedback-report"]),
+        has_returned_message_part: has_part(&[
+            "message/rfc822",
+            "message/global",
+            "text/rfc822-headers",
+            "message/rfc822-headers",
+            "message/global-headers",
+        ]),
+        other_list_headers: other_list_headers(msg),
         has_disposition_notification_part: has_part(&[
             "message/disposition-notification",
             "message/global-disposition-notification",

@@ -34,9 +34,10 @@ pub const TRACE_HEADERS: &[&str] = &[
 
 fn is_trace(name: &str) -> bool {
     TRACE_HEADERS.iter().any(|t| match t.strip_suffix('*') {
-        Some(prefix) => {
-            name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix)
-        }
+        Some(prefix) => name
+            .as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes())),
         None => name.eq_ignore_ascii_case(t),
     })
 }
@@ -90,7 +91,11 @@ pub fn generated_message_id(raw: &[u8]) -> String {
 
 /// One id cleaned up: trimmed, without `<>`, non-empty, bounded, no whitespace.
 fn clean_id(id: &str) -> Option<String> {
-    let id = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let id = id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     let ok = !id.is_empty() && id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_whitespace);
     ok.then(|| id.to_string())
 }
@@ -220,6 +225,15 @@ mod tests {
             generated_message_id(MAIL.as_bytes()),
             generated_message_id(other_sender.as_bytes())
         );
+    }
+
+    #[test]
+    fn trace_names_may_hold_any_characters() {
+        assert!(is_trace("ARC-Seal"));
+        assert!(is_trace("x-spam-status"));
+        assert!(!is_trace("Subject"));
+        assert!(!is_trace("A\u{fffd}C-Seal")); // non-ASCII inside the prefix length
+        assert!(!is_trace("\u{fffd}"));
     }
 
     #[test]

@@ -55,14 +55,47 @@ fn line_needs_fix(line: &[u8]) -> bool {
     std::str::from_utf8(line).is_err() || has_iso2022_escape(line)
 }
 
+/// End (exclusive) of the RFC 2047 encoded word `=?charset?X?text?=` starting at
+/// `start`, if there is one.
+fn encoded_word_end(line: &[u8], start: usize) -> Option<usize> {
+    let find = |from: usize, pat: &[u8]| {
+        line.get(from..)?
+            .windows(pat.len())
+            .position(|w| w == pat)
+            .map(|p| p + from)
+    };
+    let charset_end = find(start + 2, b"?")?;
+    let encoding_end = find(charset_end + 1, b"?")?;
+    let end = find(encoding_end + 1, b"?=")?;
+    Some(end + 2)
+}
+
 fn fix_line(line: &[u8], charset: &str, out: &mut Vec<u8>) {
     if has_iso2022_escape(line) && line.is_ascii() {
         out.extend_from_slice(decode(line, "iso-2022-jp").as_bytes());
-    } else if std::str::from_utf8(line).is_err() {
-        out.extend_from_slice(decode(line, charset).as_bytes());
-    } else {
-        out.extend_from_slice(line);
+        return;
     }
+    if std::str::from_utf8(line).is_ok() {
+        out.extend_from_slice(line);
+        return;
+    }
+    // Raw bytes inside an encoded word belong to the word's own charset, which
+    // mail-parser applies later: only the text between encoded words is transcoded.
+    let mut plain_start = 0;
+    let mut i = 0;
+    while i + 1 < line.len() {
+        if line[i] == b'=' && line[i + 1] == b'?' {
+            if let Some(end) = encoded_word_end(line, i) {
+                out.extend_from_slice(decode(&line[plain_start..i], charset).as_bytes());
+                out.extend_from_slice(&line[i..end]);
+                plain_start = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.extend_from_slice(decode(&line[plain_start..], charset).as_bytes());
 }
 
 /// A copy of `raw` with the header lines of every MIME part of the top-level
@@ -147,6 +180,20 @@ mod tests {
         let clean = b"Subject: caf\xc3\xa9\n\nbody\n";
         let msg = mail_parser::MessageParser::default().parse(clean).unwrap();
         assert!(transcode_header_lines(&msg, clean, "windows-1252").is_none());
+    }
+
+    #[test]
+    fn raw_bytes_inside_encoded_words_are_left_alone() {
+        let mut out = Vec::new();
+        fix_line(
+            b"Subject: =?iso-8859-1?Q?Fr\xf6sche?= und M\xe4use\n",
+            "windows-1252",
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            b"Subject: =?iso-8859-1?Q?Fr\xf6sche?= und M\xc3\xa4use\n"
+        );
     }
 
     #[test]

@@ -45,16 +45,23 @@ fn parse_keeps_a_real_message_id() {
 #[test]
 fn parse_sender_falls_back_in_order() {
     let base = "To: support@desk.example\nSubject: hi\n\nbody\n";
-    let m = ok(&format!("From: undisclosed\nSender: Bob <bob@example.org>\n{base}"));
+    let m = ok(&format!(
+        "From: undisclosed\nSender: Bob <bob@example.org>\n{base}"
+    ));
     assert_eq!(m.sender_source, SenderSource::Sender);
     assert_eq!(m.sender.as_ref().unwrap().address, "bob@example.org");
-    let m = ok(&format!("From: <>\nReply-To: a@x.example, b@y.example\n{base}"));
+    let m = ok(&format!(
+        "From: <>\nReply-To: a@x.example, b@y.example\n{base}"
+    ));
     assert_eq!(m.sender_source, SenderSource::ReplyTo);
     assert_eq!(m.sender.unwrap().address, "a@x.example");
     let m = ok(&format!("Return-Path: <Carl@Example.net>\n{base}"));
     assert_eq!(m.sender_source, SenderSource::ReturnPath);
     assert_eq!(m.sender.unwrap().address, "Carl@Example.net");
-    let err = parse(format!("Return-Path: <nobody>\nFrom: nobody\n{base}").as_bytes(), LIMIT);
+    let err = parse(
+        format!("Return-Path: <nobody>\nFrom: nobody\n{base}").as_bytes(),
+        LIMIT,
+    );
     assert!(matches!(err, Err(ParseError::NoSender)), "{err:?}");
     // Mail-system messages without any address still parse, with no sender.
     for system in [
@@ -92,8 +99,11 @@ fn parse_limits_and_empty_input() {
 
 #[test]
 fn parse_raw_8bit_headers_use_the_declared_body_charset() {
-    let mut raw = b"From: \xf7\xc1\xd3\xd1 <vasya@example.ru>\nSubject: \xf0\xd2\xc9\xd7\xc5\xd4\n".to_vec();
-    raw.extend_from_slice(b"Content-Type: text/plain; charset=koi8-r\n\n\xf0\xd2\xc9\xd7\xc5\xd4!\n");
+    let mut raw =
+        b"From: \xf7\xc1\xd3\xd1 <vasya@example.ru>\nSubject: \xf0\xd2\xc9\xd7\xc5\xd4\n".to_vec();
+    raw.extend_from_slice(
+        b"Content-Type: text/plain; charset=koi8-r\n\n\xf0\xd2\xc9\xd7\xc5\xd4!\n",
+    );
     let m = parse(&raw, LIMIT).unwrap();
     assert_eq!(m.subject, "Привет");
     assert_eq!(m.sender.unwrap().name.as_deref(), Some("Вася"));
@@ -118,8 +128,14 @@ fn parse_references_keep_the_last_fifty() {
         refs.join("\n ")
     ));
     assert_eq!(m.references.len(), MAX_REFERENCES);
-    assert_eq!(m.references.first().map(String::as_str), Some("r30@x.example"));
-    assert_eq!(m.references.last().map(String::as_str), Some("r79@x.example"));
+    assert_eq!(
+        m.references.first().map(String::as_str),
+        Some("r30@x.example")
+    );
+    assert_eq!(
+        m.references.last().map(String::as_str),
+        Some("r79@x.example")
+    );
     assert_eq!(m.in_reply_to, vec!["r79@x.example"]);
 }
 
@@ -134,11 +150,13 @@ fn parse_text_is_bounded() {
 
 #[test]
 fn parse_class_headers_are_collected() {
-    let m = ok("From: a@x.example\nReturn-Path: <>\nAuto-Submitted: auto-replied\n\
+    let m = ok(
+        "From: a@x.example\nReturn-Path: <>\nAuto-Submitted: auto-replied\n\
         X-Loop: one\nX-Loop: two\nX-Intake-Loop: desk.example\nPrecedence: bulk\n\
         List-Id: <list.x.example>\nContent-Type: multipart/report; report-type=Delivery-Status;\n\
         \tboundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nfailed\n--b\n\
-        Content-Type: message/delivery-status\n\nStatus: 5.1.1\n--b--\n");
+        Content-Type: message/delivery-status\n\nStatus: 5.1.1\n--b--\n",
+    );
     let h = &m.headers;
     assert_eq!(h.auto_submitted.as_deref(), Some("auto-replied"));
     assert_eq!(h.return_path.as_deref(), Some("<>"));
@@ -163,4 +181,35 @@ fn parse_survives_garbage() {
     ] {
         let _ = parse(raw, LIMIT);
     }
+}
+
+#[test]
+fn parse_deep_nesting_and_huge_html_do_not_hang_or_overflow() {
+    // "MIME of death": thousands of nested multiparts and attached messages.
+    let mut raw = String::from("From: a@x.example\nSubject: nested\n");
+    for i in 0..5000 {
+        raw.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\n\n--b{i}\n"
+        ));
+    }
+    raw.push_str("Content-Type: text/plain\n\ndeep inside\n");
+    let m = parse(raw.as_bytes(), LIMIT).expect("parses");
+    assert_eq!(m.subject, "nested");
+    let mut nested = String::from("From: a@x.example\nSubject: rfc822\n");
+    for _ in 0..2000 {
+        nested.push_str("Content-Type: message/rfc822\n\nFrom: b@x.example\n");
+    }
+    nested.push_str("\nbottom\n");
+    assert!(parse(nested.as_bytes(), LIMIT).is_ok());
+    // A 10k-link HTML body converts to text in bounded time.
+    let links: String = (0..10_000)
+        .map(|i| format!("<a href=\"https://x.example/{i}\">link {i}</a><br>"))
+        .collect();
+    let html = format!(
+        "From: a@x.example\nContent-Type: text/html\n\n<html><body>{links}</body></html>\n"
+    );
+    let started = std::time::Instant::now();
+    let m = parse(html.as_bytes(), LIMIT).expect("parses");
+    assert!(m.text.contains("link 9999"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }

@@ -25,7 +25,10 @@ pub struct IdentityView {
     pub value: String,
 }
 
-pub(crate) async fn save_cursor_tx(tx: &mut Transaction<'_, Any>, c: &CursorUpdate) -> Result<(), StoreError> {
+pub(crate) async fn save_cursor_tx(
+    tx: &mut Transaction<'_, Any>,
+    c: &CursorUpdate,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO mailbox_cursors (mailbox, folder, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (mailbox, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, updated_at = excluded.updated_at",
@@ -51,22 +54,34 @@ impl Store {
     }
 
     /// The committed cursor of a mailbox folder: (uidvalidity, last_uid).
-    pub async fn cursor(&self, mailbox: &str, folder: &str) -> Result<Option<(u32, u32)>, StoreError> {
-        let r = sqlx::query("SELECT uidvalidity, last_uid FROM mailbox_cursors WHERE mailbox = $1 AND folder = $2")
-            .bind(mailbox)
-            .bind(folder)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(r.map(|r| (get_i64(&r, "uidvalidity") as u32, get_i64(&r, "last_uid") as u32)))
+    pub async fn cursor(
+        &self,
+        mailbox: &str,
+        folder: &str,
+    ) -> Result<Option<(u32, u32)>, StoreError> {
+        let r = sqlx::query(
+            "SELECT uidvalidity, last_uid FROM mailbox_cursors WHERE mailbox = $1 AND folder = $2",
+        )
+        .bind(mailbox)
+        .bind(folder)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.map(|r| {
+            (
+                get_i64(&r, "uidvalidity") as u32,
+                get_i64(&r, "last_uid") as u32,
+            )
+        }))
     }
 
     /// Load a user and its contact points.
     pub async fn user(&self, id: i64) -> Result<UserView, StoreError> {
-        let r = sqlx::query("SELECT id, name, organization_id, merged_into FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let r =
+            sqlx::query("SELECT id, name, organization_id, merged_into FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         let ids = sqlx::query("SELECT kind, value FROM identities WHERE user_id = $1 ORDER BY id")
             .bind(id)
             .fetch_all(&self.pool)
@@ -78,7 +93,10 @@ impl Store {
             merged_into: get_opt_i64(&r, "merged_into"),
             identities: ids
                 .iter()
-                .map(|r| IdentityView { kind: get_str(r, "kind"), value: get_str(r, "value") })
+                .map(|r| IdentityView {
+                    kind: get_str(r, "kind"),
+                    value: get_str(r, "value"),
+                })
                 .collect(),
         })
     }
@@ -100,7 +118,9 @@ impl Store {
     /// the loser records `merged_into`. Returns the winner.
     pub async fn merge_users(&self, loser: i64, winner: i64) -> Result<UserView, StoreError> {
         if loser == winner {
-            return Err(StoreError::Invalid("cannot merge a user into itself".into()));
+            return Err(StoreError::Invalid(
+                "cannot merge a user into itself".into(),
+            ));
         }
         let _g = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
@@ -111,7 +131,9 @@ impl Store {
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
             if let Some(m) = get_opt_i64(&r, "merged_into") {
-                return Err(StoreError::Conflict(format!("user {id} was already merged into user {m}")));
+                return Err(StoreError::Conflict(format!(
+                    "user {id} was already merged into user {m}"
+                )));
             }
         }
         let now = now_ms();
@@ -121,7 +143,11 @@ impl Store {
             "UPDATE comments SET author_id = $1 WHERE author_id = $2",
             "UPDATE users SET merged_into = $1 WHERE id = $2",
         ] {
-            sqlx::query(sql).bind(winner).bind(loser).execute(&mut *tx).await?;
+            sqlx::query(sql)
+                .bind(winner)
+                .bind(loser)
+                .execute(&mut *tx)
+                .await?;
         }
         // The winner inherits the loser's organization when it has none.
         sqlx::query(
@@ -143,13 +169,19 @@ impl Store {
     }
 
     /// Create an organization owning `domains`.
-    pub async fn create_organization(&self, name: &str, domains: &[String]) -> Result<i64, StoreError> {
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        domains: &[String],
+    ) -> Result<i64, StoreError> {
         let domains = normalise_domains(domains)?;
         let _g = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
         for d in &domains {
             if let Some(o) = super::lookup::domain_owner(&mut tx, d).await? {
-                return Err(StoreError::Conflict(format!("domain {d} already belongs to organization {o}")));
+                return Err(StoreError::Conflict(format!(
+                    "domain {d} already belongs to organization {o}"
+                )));
             }
         }
         let id = super::lookup::create_organization(&mut tx, name, &[], now_ms()).await?;
@@ -173,7 +205,11 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("organization {org}")))?;
         match super::lookup::domain_owner(&mut tx, &d).await? {
             Some(o) if o == org => {}
-            Some(o) => return Err(StoreError::Conflict(format!("domain {d} already belongs to organization {o}"))),
+            Some(o) => {
+                return Err(StoreError::Conflict(format!(
+                    "domain {d} already belongs to organization {o}"
+                )))
+            }
             None => {}
         }
         let moved = add_domain_tx(&mut tx, org, &d).await?;
@@ -186,6 +222,17 @@ impl Store {
     /// (the notifier fires the events the ticket skipped); a public ticket may
     /// become private only while it has exactly one public comment.
     pub async fn set_ticket_public(&self, id: i64, public: bool) -> Result<(), StoreError> {
+        self.set_ticket_public_notify(id, public, None).await
+    }
+
+    /// [`Store::set_ticket_public`], queuing the notifications publishing
+    /// fires (`ticket_published`, and the skipped `ticket_created` ones).
+    pub async fn set_ticket_public_notify(
+        &self,
+        id: i64,
+        public: bool,
+        notify: Option<&crate::notify::NotifySettings>,
+    ) -> Result<(), StoreError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query("SELECT public FROM tickets WHERE id = $1")
@@ -199,10 +246,12 @@ impl Store {
         }
         if !public {
             let n: i64 = get_i64(
-                &sqlx::query("SELECT COUNT(*) AS n FROM comments WHERE ticket_id = $1 AND public = 1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?,
+                &sqlx::query(
+                    "SELECT COUNT(*) AS n FROM comments WHERE ticket_id = $1 AND public = 1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?,
                 "n",
             );
             if n != 1 {
@@ -210,7 +259,10 @@ impl Store {
                     "ticket {id} has {n} public comments: it can be made private only while it has exactly one"
                 )));
             }
-            sqlx::query("UPDATE comments SET public = 0 WHERE ticket_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE comments SET public = 0 WHERE ticket_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         } else {
             // Publishing makes the requester's own comments visible again;
             // flagged notes from strangers stay internal.
@@ -226,13 +278,20 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let kind = if public { "ticket_published" } else { "ticket_made_private" };
-        sqlx::query("INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES ($1, $2, NULL, '', $3)")
+        let kind = if public {
+            "ticket_published"
+        } else {
+            "ticket_made_private"
+        };
+        let event = sqlx::query("INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES ($1, $2, NULL, '', $3) RETURNING id")
             .bind(id)
             .bind(kind)
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+        if let (true, Some(n)) = (public, notify) {
+            crate::notify::outbox::enqueue(&mut tx, n, &[get_i64(&event, "id")], &[], now).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -240,7 +299,10 @@ impl Store {
     /// Change a ticket's status.
     pub async fn set_ticket_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
         if !STATUSES.contains(&status) {
-            return Err(StoreError::Invalid(format!("unknown status {status:?}: use one of {}", STATUSES.join(", "))));
+            return Err(StoreError::Invalid(format!(
+                "unknown status {status:?}: use one of {}",
+                STATUSES.join(", ")
+            )));
         }
         let _g = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
@@ -277,7 +339,11 @@ fn normalise_domains(domains: &[String]) -> Result<Vec<String>, StoreError> {
         .collect()
 }
 
-async fn add_domain_tx(tx: &mut Transaction<'_, Any>, org: i64, d: &str) -> Result<u64, StoreError> {
+async fn add_domain_tx(
+    tx: &mut Transaction<'_, Any>,
+    org: i64,
+    d: &str,
+) -> Result<u64, StoreError> {
     sqlx::query("INSERT INTO organization_domains (domain, organization_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING")
         .bind(d)
         .bind(org)

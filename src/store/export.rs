@@ -9,8 +9,15 @@ impl Store {
     pub async fn export(&self) -> Result<Value, StoreError> {
         let p = &self.pool;
         let mut domains: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        for r in sqlx::query("SELECT domain, organization_id FROM organization_domains ORDER BY domain").fetch_all(p).await? {
-            domains.entry(get_i64(&r, "organization_id")).or_default().push(get_str(&r, "domain"));
+        for r in
+            sqlx::query("SELECT domain, organization_id FROM organization_domains ORDER BY domain")
+                .fetch_all(p)
+                .await?
+        {
+            domains
+                .entry(get_i64(&r, "organization_id"))
+                .or_default()
+                .push(get_str(&r, "domain"));
         }
         let orgs: Vec<Value> = sqlx::query("SELECT id, name FROM organizations ORDER BY id")
             .fetch_all(p)
@@ -22,7 +29,10 @@ impl Store {
             })
             .collect();
         let mut idents: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
-        for r in sqlx::query("SELECT user_id, kind, value FROM identities ORDER BY id").fetch_all(p).await? {
+        for r in sqlx::query("SELECT user_id, kind, value FROM identities ORDER BY id")
+            .fetch_all(p)
+            .await?
+        {
             idents
                 .entry(get_i64(&r, "user_id"))
                 .or_default()
@@ -39,8 +49,15 @@ impl Store {
             })
             .collect();
         let mut atts: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
-        for r in sqlx::query("SELECT comment_id, filename, content_type, size, url FROM attachments ORDER BY id").fetch_all(p).await? {
-            atts.entry(get_i64(&r, "comment_id")).or_default().push(json!({
+        for r in sqlx::query(
+            "SELECT comment_id, filename, content_type, size, url FROM attachments ORDER BY id",
+        )
+        .fetch_all(p)
+        .await?
+        {
+            atts.entry(get_i64(&r, "comment_id"))
+                .or_default()
+                .push(json!({
                 "filename": get_str(&r, "filename"), "content_type": get_str(&r, "content_type"),
                 "size": get_i64(&r, "size"), "url": get_opt_str(&r, "url")}));
         }
@@ -60,7 +77,11 @@ impl Store {
                 "attachments": atts.remove(&id).unwrap_or_default()}));
         }
         let mut events: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
-        for r in sqlx::query("SELECT ticket_id, kind, comment_id, detail FROM ticket_events ORDER BY id").fetch_all(p).await? {
+        for r in
+            sqlx::query("SELECT ticket_id, kind, comment_id, detail FROM ticket_events ORDER BY id")
+                .fetch_all(p)
+                .await?
+        {
             events.entry(get_i64(&r, "ticket_id")).or_default().push(json!({
                 "kind": get_str(&r, "kind"), "comment_id": get_opt_i64(&r, "comment_id"), "detail": get_str(&r, "detail")}));
         }

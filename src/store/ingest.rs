@@ -68,7 +68,11 @@ pub async fn ingest_batch(
     }
 }
 
-async fn run(tx: &mut Tx<'_>, s: &Settings, items: &[Prepared]) -> Result<Vec<Outcome>, StoreError> {
+async fn run(
+    tx: &mut Tx<'_>,
+    s: &Settings,
+    items: &[Prepared],
+) -> Result<Vec<Outcome>, StoreError> {
     let msgs: Vec<&PreparedMessage> = items
         .iter()
         .filter_map(|p| match p {
@@ -109,7 +113,13 @@ async fn run(tx: &mut Tx<'_>, s: &Settings, items: &[Prepared]) -> Result<Vec<Ou
             _ => None,
         });
         let (candidate, trusted) = candidate_ticket(tx, &mut known, m).await?;
-        let decision = decide(candidate.as_ref(), user_id, sender_email.as_deref(), trusted, m.class);
+        let decision = decide(
+            candidate.as_ref(),
+            user_id,
+            sender_email.as_deref(),
+            trusted,
+            m.class,
+        );
         let mut o = Outcome::new(OutcomeKind::Created);
         o.user_id = Some(user_id);
         o.message_id = Some(m.message_id.clone());
@@ -123,7 +133,9 @@ async fn run(tx: &mut Tx<'_>, s: &Settings, items: &[Prepared]) -> Result<Vec<Ou
                     // Lost a race for the same conversation: append instead.
                     None => lookup::ticket_by_conversation(tx, key.as_deref().unwrap_or_default())
                         .await?
-                        .ok_or_else(|| StoreError::Conflict("conversation ticket vanished".into()))?,
+                        .ok_or_else(|| {
+                            StoreError::Conflict("conversation ticket vanished".into())
+                        })?,
                 };
                 if id.is_some() {
                     known.tickets.insert(
@@ -140,33 +152,70 @@ async fn run(tx: &mut Tx<'_>, s: &Settings, items: &[Prepared]) -> Result<Vec<Ou
                     if let Some(k) = key {
                         known.conversations.insert(k, ticket);
                     }
-                    events.push(NewEvent { ticket_id: ticket, kind: "ticket_created", comment_of: Some(comments.len()), detail: String::new() });
+                    events.push(NewEvent {
+                        ticket_id: ticket,
+                        kind: "ticket_created",
+                        comment_of: Some(comments.len()),
+                        detail: String::new(),
+                    });
                     o.follow_up_of = follow_up_of;
                     for c in &m.copied {
-                        if known.tickets.get_mut(&ticket).is_some_and(|t| t.participants.insert(c.as_str().to_string())) {
+                        if known
+                            .tickets
+                            .get_mut(&ticket)
+                            .is_some_and(|t| t.participants.insert(c.as_str().to_string()))
+                        {
                             new_participants.push((ticket, c.as_str().to_string()));
                         }
                     }
                 } else {
                     o.outcome = OutcomeKind::Appended;
-                    events.push(NewEvent { ticket_id: ticket, kind: "comment_added", comment_of: Some(comments.len()), detail: String::new() });
+                    events.push(NewEvent {
+                        ticket_id: ticket,
+                        kind: "comment_added",
+                        comment_of: Some(comments.len()),
+                        detail: String::new(),
+                    });
                 }
-                (ticket, m.public && known.tickets.get(&ticket).is_none_or(|t| t.public), None)
+                (
+                    ticket,
+                    m.public && known.tickets.get(&ticket).is_none_or(|t| t.public),
+                    None,
+                )
             }
-            Decision::Append { ticket_id, public, reopen, flag } => {
+            Decision::Append {
+                ticket_id,
+                public,
+                reopen,
+                flag,
+            } => {
                 o.outcome = OutcomeKind::Appended;
                 if let Some(st) = reopen {
                     status_changes.insert(ticket_id, st);
                     if let Some(t) = known.tickets.get_mut(&ticket_id) {
                         t.status = st.to_string();
                     }
-                    events.push(NewEvent { ticket_id, kind: "status_changed", comment_of: None, detail: st.to_string() });
+                    events.push(NewEvent {
+                        ticket_id,
+                        kind: "status_changed",
+                        comment_of: None,
+                        detail: st.to_string(),
+                    });
                 }
                 touched.push(ticket_id);
-                events.push(NewEvent { ticket_id, kind: "comment_added", comment_of: Some(comments.len()), detail: flag.unwrap_or_default().to_string() });
+                events.push(NewEvent {
+                    ticket_id,
+                    kind: "comment_added",
+                    comment_of: Some(comments.len()),
+                    detail: flag.unwrap_or_default().to_string(),
+                });
                 if flag.is_none() {
                     for c in &m.copied {
-                        if known.tickets.get_mut(&ticket_id).is_some_and(|t| t.participants.insert(c.as_str().to_string())) {
+                        if known
+                            .tickets
+                            .get_mut(&ticket_id)
+                            .is_some_and(|t| t.participants.insert(c.as_str().to_string()))
+                        {
                             new_participants.push((ticket_id, c.as_str().to_string()));
                         }
                     }
@@ -177,10 +226,19 @@ async fn run(tx: &mut Tx<'_>, s: &Settings, items: &[Prepared]) -> Result<Vec<Ou
         o.ticket_id = Some(ticket_id);
         o.public = Some(public);
         o.flag = flag.map(str::to_string);
-        known.message_ids.insert(m.message_id.clone(), (ticket_id, None));
+        known
+            .message_ids
+            .insert(m.message_id.clone(), (ticket_id, None));
         new_refs.push((m.message_id.clone(), ticket_id));
         tracing::info!(message_id = %m.message_id, ticket_id, user_id, class = m.class.as_str(), public, outcome = ?o.outcome, "message stored");
-        comments.push(NewComment { msg: m, ticket_id, author_id: user_id, public, flag, out_index: out.len() });
+        comments.push(NewComment {
+            msg: m,
+            ticket_id,
+            author_id: user_id,
+            public,
+            flag,
+            out_index: out.len(),
+        });
         out.push(o);
     }
 
@@ -189,24 +247,45 @@ async fn run(tx: &mut Tx<'_>, s: &Settings, items: &[Prepared]) -> Result<Vec<Ou
         out[c.out_index].comment_id = Some(*id);
     }
     insert_attachments(tx, &comments, &ids).await?;
-    insert_pairs(tx, "INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES ", "ON CONFLICT (message_id) DO NOTHING", &new_refs, |(mid, t)| (mid.clone(), *t), false).await?;
+    insert_pairs(
+        tx,
+        "INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES ",
+        "ON CONFLICT (message_id) DO NOTHING",
+        &new_refs,
+        |(mid, t)| (mid.clone(), *t),
+        false,
+    )
+    .await?;
     insert_participants(tx, &new_participants).await?;
     for (ticket, status) in &status_changes {
         sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(*status).bind(now).bind(*ticket).execute(&mut **tx).await?;
+            .bind(*status)
+            .bind(now)
+            .bind(*ticket)
+            .execute(&mut **tx)
+            .await?;
     }
     touched.retain(|t| !status_changes.contains_key(t));
     touched.sort_unstable();
     touched.dedup();
     for chunk in touched.chunks(500) {
-        let sql = format!("UPDATE tickets SET updated_at = $1 WHERE id IN ({})", super::placeholders(1, chunk.len()));
+        let sql = format!(
+            "UPDATE tickets SET updated_at = $1 WHERE id IN ({})",
+            super::placeholders(1, chunk.len())
+        );
         let mut q = sqlx::query(&sql).bind(now);
         for t in chunk {
             q = q.bind(*t);
         }
         q.execute(&mut **tx).await?;
     }
-    insert_events(tx, &events, &ids, now).await?;
+    let event_ids = insert_events(tx, &events, &ids, now).await?;
+    let bounced: Vec<String> = msgs
+        .iter()
+        .filter(|m| m.class == crate::classify::MailClass::Bounce)
+        .flat_map(|m| m.returned_message_ids.iter().cloned())
+        .collect();
+    crate::notify::outbox::enqueue(tx, &s.notify, &event_ids, &bounced, now).await?;
     Ok(out)
 }
 
@@ -219,7 +298,10 @@ async fn resolve_user(
     m: &PreparedMessage,
     now: i64,
 ) -> Result<(i64, Option<i64>), StoreError> {
-    let found = m.contacts.iter().find_map(|c| known.users.get(&key(c)).copied());
+    let found = m
+        .contacts
+        .iter()
+        .find_map(|c| known.users.get(&key(c)).copied());
     let (user_id, org) = match found {
         Some(u) => u,
         None => {
@@ -233,10 +315,12 @@ async fn resolve_user(
                 }
                 _ => None,
             };
-            let name = m
-                .sender_name
-                .clone()
-                .unwrap_or_else(|| m.contacts.first().map(|c| c.value().to_string()).unwrap_or_default());
+            let name = m.sender_name.clone().unwrap_or_else(|| {
+                m.contacts
+                    .first()
+                    .map(|c| c.value().to_string())
+                    .unwrap_or_default()
+            });
             let id: i64 = sqlx::query("INSERT INTO users (name, organization_id, created_at) VALUES ($1, $2, $3) RETURNING id")
                 .bind(name).bind(org).bind(now)
                 .fetch_one(&mut **tx).await?.try_get(0)?;
@@ -249,7 +333,9 @@ async fn resolve_user(
             continue;
         }
         let domain = match c {
-            ContactPoint::Email(e) => RegistrableDomain::of(e.domain()).map(|d| d.as_str().to_string()),
+            ContactPoint::Email(e) => {
+                RegistrableDomain::of(e.domain()).map(|d| d.as_str().to_string())
+            }
             _ => None,
         };
         let row = sqlx::query(
@@ -262,8 +348,14 @@ async fn resolve_user(
             // Another transaction created this contact point first: it wins.
             let (owner, owner_org) = lookup::identity_owner(tx, c).await?;
             if found.is_none() && result.0 == user_id {
-                sqlx::query("DELETE FROM identities WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
-                sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut **tx).await?;
+                sqlx::query("DELETE FROM identities WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?;
                 result = (owner, owner_org);
             }
             known.users.insert(key(c), (owner, owner_org));
@@ -291,7 +383,9 @@ async fn candidate_ticket(
     }
     let by_ref = m.refs.iter().find_map(|r| known.refs.get(r).copied());
     let id = by_ref.or(m.tag_ticket);
-    let Some(id) = id else { return Ok((None, false)) };
+    let Some(id) = id else {
+        return Ok((None, false));
+    };
     if !known.tickets.contains_key(&id) {
         lookup::load_tickets(tx, known, &[id]).await?;
     }
@@ -306,7 +400,11 @@ async fn insert_ticket(
     follow_up_of: Option<i64>,
     now: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let subject = if m.subject.trim().is_empty() { "(no subject)".to_string() } else { m.subject.clone() };
+    let subject = if m.subject.trim().is_empty() {
+        "(no subject)".to_string()
+    } else {
+        m.subject.clone()
+    };
     let row = sqlx::query(
         "INSERT INTO tickets (subject, status, channel, public, requester_id, organization_id, follow_up_of, conversation_key, mailbox, created_at, updated_at) \
          VALUES ($1, 'new', $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (conversation_key) DO NOTHING RETURNING id",
@@ -317,7 +415,11 @@ async fn insert_ticket(
     Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
 }
 
-async fn insert_comments(tx: &mut Tx<'_>, comments: &[NewComment<'_>], now: i64) -> Result<Vec<i64>, StoreError> {
+async fn insert_comments(
+    tx: &mut Tx<'_>,
+    comments: &[NewComment<'_>],
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
     const COLS: usize = 12;
     let mut ids = Vec::with_capacity(comments.len());
     for chunk in comments.chunks(200) {
@@ -328,9 +430,23 @@ async fn insert_comments(tx: &mut Tx<'_>, comments: &[NewComment<'_>], now: i64)
         let mut q = sqlx::query(&sql);
         for c in chunk {
             let m = c.msg;
-            q = q.bind(c.ticket_id).bind(c.author_id).bind(c.public as i64).bind(&m.channel)
-                .bind(&m.message_id).bind(m.class.as_str()).bind(c.flag).bind(&m.subject)
-                .bind(&m.body).bind(m.mailbox.clone()).bind(m.raw.clone()).bind(if m.received_at > 0 { m.received_at } else { now });
+            q = q
+                .bind(c.ticket_id)
+                .bind(c.author_id)
+                .bind(c.public as i64)
+                .bind(&m.channel)
+                .bind(&m.message_id)
+                .bind(m.class.as_str())
+                .bind(c.flag)
+                .bind(&m.subject)
+                .bind(&m.body)
+                .bind(m.mailbox.clone())
+                .bind(m.raw.clone())
+                .bind(if m.received_at > 0 {
+                    m.received_at
+                } else {
+                    now
+                });
         }
         let rows = q.fetch_all(&mut **tx).await?;
         let by_mid: HashMap<String, i64> = rows
@@ -338,13 +454,21 @@ async fn insert_comments(tx: &mut Tx<'_>, comments: &[NewComment<'_>], now: i64)
             .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
             .collect::<Result<_, sqlx::Error>>()?;
         for c in chunk {
-            ids.push(*by_mid.get(&c.msg.message_id).ok_or_else(|| StoreError::Conflict("comment insert lost a row".into()))?);
+            ids.push(
+                *by_mid
+                    .get(&c.msg.message_id)
+                    .ok_or_else(|| StoreError::Conflict("comment insert lost a row".into()))?,
+            );
         }
     }
     Ok(ids)
 }
 
-async fn insert_attachments(tx: &mut Tx<'_>, comments: &[NewComment<'_>], ids: &[i64]) -> Result<(), StoreError> {
+async fn insert_attachments(
+    tx: &mut Tx<'_>,
+    comments: &[NewComment<'_>],
+    ids: &[i64],
+) -> Result<(), StoreError> {
     let rows: Vec<(i64, &AttachmentIn)> = comments
         .iter()
         .zip(ids)
@@ -357,7 +481,13 @@ async fn insert_attachments(tx: &mut Tx<'_>, comments: &[NewComment<'_>], ids: &
         );
         let mut q = sqlx::query(&sql);
         for (id, a) in chunk {
-            q = q.bind(*id).bind(&a.filename).bind(&a.content_type).bind(a.size).bind(a.url.clone()).bind(a.data.clone());
+            q = q
+                .bind(*id)
+                .bind(&a.filename)
+                .bind(&a.content_type)
+                .bind(a.size)
+                .bind(a.url.clone())
+                .bind(a.data.clone());
         }
         q.execute(&mut **tx).await?;
     }
@@ -400,18 +530,31 @@ async fn insert_participants(tx: &mut Tx<'_>, rows: &[(i64, String)]) -> Result<
     Ok(())
 }
 
-async fn insert_events(tx: &mut Tx<'_>, events: &[NewEvent], comment_ids: &[i64], now: i64) -> Result<(), StoreError> {
+async fn insert_events(
+    tx: &mut Tx<'_>,
+    events: &[NewEvent],
+    comment_ids: &[i64],
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(events.len());
     for chunk in events.chunks(500) {
         let sql = format!(
-            "INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES {}",
+            "INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES {} RETURNING id",
             value_rows(chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
             let cid = e.comment_of.and_then(|i| comment_ids.get(i).copied());
-            q = q.bind(e.ticket_id).bind(e.kind).bind(cid).bind(&e.detail).bind(now);
+            q = q
+                .bind(e.ticket_id)
+                .bind(e.kind)
+                .bind(cid)
+                .bind(&e.detail)
+                .bind(now);
         }
-        q.execute(&mut **tx).await?;
+        for r in q.fetch_all(&mut **tx).await? {
+            ids.push(r.try_get::<i64, _>(0)?);
+        }
     }
-    Ok(())
+    Ok(ids)
 }

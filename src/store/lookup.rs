@@ -28,7 +28,11 @@ pub struct Known {
 }
 
 /// Run `sql_head IN (...)` over `keys` in chunks and collect rows.
-async fn select_in(tx: &mut Tx<'_>, sql_head: &str, keys: &[String]) -> Result<Vec<AnyRow>, StoreError> {
+async fn select_in(
+    tx: &mut Tx<'_>,
+    sql_head: &str,
+    keys: &[String],
+) -> Result<Vec<AnyRow>, StoreError> {
     let mut rows = Vec::new();
     for chunk in keys.chunks(500) {
         let sql = format!("{sql_head} ({})", placeholders(0, chunk.len()));
@@ -51,10 +55,23 @@ fn uniq(mut v: Vec<String>) -> Vec<String> {
 pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, StoreError> {
     let mut k = Known::default();
     let mids = uniq(msgs.iter().map(|m| m.message_id.clone()).collect());
-    for r in select_in(tx, "SELECT message_id, ticket_id, id FROM comments WHERE message_id IN", &mids).await? {
-        k.message_ids.insert(get_str(&r, "message_id"), (get_i64(&r, "ticket_id"), Some(get_i64(&r, "id"))));
+    for r in select_in(
+        tx,
+        "SELECT message_id, ticket_id, id FROM comments WHERE message_id IN",
+        &mids,
+    )
+    .await?
+    {
+        k.message_ids.insert(
+            get_str(&r, "message_id"),
+            (get_i64(&r, "ticket_id"), Some(get_i64(&r, "id"))),
+        );
     }
-    let values = uniq(msgs.iter().flat_map(|m| m.contacts.iter().map(|c| c.value().to_string())).collect());
+    let values = uniq(
+        msgs.iter()
+            .flat_map(|m| m.contacts.iter().map(|c| c.value().to_string()))
+            .collect(),
+    );
     for r in select_in(
         tx,
         "SELECT i.kind, i.value, i.user_id, u.organization_id FROM identities i JOIN users u ON u.id = i.user_id WHERE i.value IN",
@@ -65,12 +82,30 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
         k.users.insert((get_str(&r, "kind"), get_str(&r, "value")), (get_i64(&r, "user_id"), get_opt_i64(&r, "organization_id")));
     }
     let refs = uniq(msgs.iter().flat_map(|m| m.refs.iter().cloned()).collect());
-    for r in select_in(tx, "SELECT message_id, ticket_id FROM thread_refs WHERE message_id IN", &refs).await? {
-        k.refs.insert(get_str(&r, "message_id"), get_i64(&r, "ticket_id"));
+    for r in select_in(
+        tx,
+        "SELECT message_id, ticket_id FROM thread_refs WHERE message_id IN",
+        &refs,
+    )
+    .await?
+    {
+        k.refs
+            .insert(get_str(&r, "message_id"), get_i64(&r, "ticket_id"));
     }
-    let convs = uniq(msgs.iter().filter_map(|m| m.conversation_key.clone()).collect());
-    for r in select_in(tx, "SELECT id, conversation_key FROM tickets WHERE conversation_key IN", &convs).await? {
-        k.conversations.insert(get_str(&r, "conversation_key"), get_i64(&r, "id"));
+    let convs = uniq(
+        msgs.iter()
+            .filter_map(|m| m.conversation_key.clone())
+            .collect(),
+    );
+    for r in select_in(
+        tx,
+        "SELECT id, conversation_key FROM tickets WHERE conversation_key IN",
+        &convs,
+    )
+    .await?
+    {
+        k.conversations
+            .insert(get_str(&r, "conversation_key"), get_i64(&r, "id"));
     }
     let mut ids: Vec<i64> = k.refs.values().copied().collect();
     ids.extend(k.conversations.values().copied());
@@ -81,7 +116,12 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
 
 /// Load ticket states (with participants) into `k`.
 pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result<(), StoreError> {
-    let keys = uniq(ids.iter().filter(|i| !k.tickets.contains_key(i)).map(|i| i.to_string()).collect());
+    let keys = uniq(
+        ids.iter()
+            .filter(|i| !k.tickets.contains_key(i))
+            .map(|i| i.to_string())
+            .collect(),
+    );
     if keys.is_empty() {
         return Ok(());
     }
@@ -97,16 +137,22 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
         }
         for r in q.fetch_all(&mut **tx).await? {
             let id = get_i64(&r, "id");
-            k.tickets.insert(id, TicketState {
+            k.tickets.insert(
                 id,
-                status: get_str(&r, "status"),
-                public: get_i64(&r, "public") != 0,
-                requester_id: get_i64(&r, "requester_id"),
-                organization_id: get_opt_i64(&r, "organization_id"),
-                participants: Default::default(),
-            });
+                TicketState {
+                    id,
+                    status: get_str(&r, "status"),
+                    public: get_i64(&r, "public") != 0,
+                    requester_id: get_i64(&r, "requester_id"),
+                    organization_id: get_opt_i64(&r, "organization_id"),
+                    participants: Default::default(),
+                },
+            );
         }
-        let sql = format!("SELECT ticket_id, address FROM ticket_participants WHERE ticket_id IN ({})", placeholders(0, chunk.len()));
+        let sql = format!(
+            "SELECT ticket_id, address FROM ticket_participants WHERE ticket_id IN ({})",
+            placeholders(0, chunk.len())
+        );
         let mut q = sqlx::query(&sql);
         for i in chunk {
             q = q.bind(*i);
@@ -122,12 +168,18 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
 
 /// The ticket holding a gateway conversation.
 pub async fn ticket_by_conversation(tx: &mut Tx<'_>, key: &str) -> Result<Option<i64>, StoreError> {
-    let r = sqlx::query("SELECT id FROM tickets WHERE conversation_key = $1").bind(key).fetch_optional(&mut **tx).await?;
+    let r = sqlx::query("SELECT id FROM tickets WHERE conversation_key = $1")
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
     Ok(r.map(|r| get_i64(&r, "id")))
 }
 
 /// The user (and organization) holding a contact point.
-pub async fn identity_owner(tx: &mut Tx<'_>, c: &ContactPoint) -> Result<(i64, Option<i64>), StoreError> {
+pub async fn identity_owner(
+    tx: &mut Tx<'_>,
+    c: &ContactPoint,
+) -> Result<(i64, Option<i64>), StoreError> {
     let r = sqlx::query(
         "SELECT i.user_id, u.organization_id FROM identities i JOIN users u ON u.id = i.user_id WHERE i.kind = $1 AND i.value = $2",
     )
@@ -155,7 +207,9 @@ pub async fn organization_for_domain(
     let found = domain_owner(tx, domain.as_str()).await?;
     let org = match found {
         Some(o) => Some(o),
-        None if auto_create => Some(create_organization(tx, domain.as_str(), &[domain.as_str().to_string()], now).await?),
+        None if auto_create => Some(
+            create_organization(tx, domain.as_str(), &[domain.as_str().to_string()], now).await?,
+        ),
         None => None,
     };
     k.domains.insert(domain.as_str().to_string(), org);
@@ -179,12 +233,13 @@ pub(crate) async fn create_organization(
     now: i64,
 ) -> Result<i64, StoreError> {
     use sqlx::Row;
-    let id: i64 = sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2) RETURNING id")
-        .bind(name)
-        .bind(if now > 0 { now } else { now_ms() })
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
+    let id: i64 =
+        sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(if now > 0 { now } else { now_ms() })
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
     for d in domains {
         let inserted = sqlx::query(
             "INSERT INTO organization_domains (domain, organization_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING RETURNING domain",
@@ -196,10 +251,15 @@ pub(crate) async fn create_organization(
         if inserted.is_none() {
             let owner = domain_owner(tx, d).await?.unwrap_or(id);
             if domains.len() == 1 {
-                sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id).execute(&mut **tx).await?;
+                sqlx::query("DELETE FROM organizations WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
                 return Ok(owner);
             }
-            return Err(StoreError::Conflict(format!("domain {d} already belongs to organization {owner}")));
+            return Err(StoreError::Conflict(format!(
+                "domain {d} already belongs to organization {owner}"
+            )));
         }
     }
     Ok(id)

@@ -11,10 +11,14 @@ mod export;
 pub mod ingest;
 mod lookup;
 mod quarantine;
+mod views;
+mod webhook_requests;
 
 pub use admin::*;
 
 pub use quarantine::*;
+pub use views::*;
+pub use webhook_requests::*;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -105,11 +109,17 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StoreError::Invalid(format!("unsupported database URL {url:?}")));
+            return Err(StoreError::Invalid(format!(
+                "unsupported database URL {url:?}"
+            )));
         };
         let (url, max) = match backend {
             Backend::Sqlite => {
-                let u = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let u = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
                 (u, max_connections.clamp(1, 4))
             }
             Backend::Postgres => (url.to_string(), max_connections.max(2)),

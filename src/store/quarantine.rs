@@ -43,7 +43,11 @@ fn entry(r: &sqlx::any::AnyRow) -> QuarantineEntry {
 }
 
 /// Store a quarantined message once: the same bytes again only count an attempt.
-pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, q: &QuarantineIn, now: i64) -> Result<Outcome, StoreError> {
+pub(crate) async fn insert(
+    tx: &mut Transaction<'_, Any>,
+    q: &QuarantineIn,
+    now: i64,
+) -> Result<Outcome, StoreError> {
     let sha = hex::encode(Sha256::digest(&q.raw));
     let id: i64 = {
         use sqlx::Row;
@@ -67,25 +71,34 @@ pub(crate) async fn insert(tx: &mut Transaction<'_, Any>, q: &QuarantineIn, now:
 impl Store {
     /// Quarantined messages, newest first.
     pub async fn quarantine_list(&self) -> Result<Vec<QuarantineEntry>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM quarantine ORDER BY id DESC"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM quarantine ORDER BY id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(entry).collect())
     }
 
     /// One entry with its raw bytes.
     pub async fn quarantine_get(&self, id: i64) -> Result<(QuarantineEntry, Vec<u8>), StoreError> {
         use sqlx::Row;
-        let r = sqlx::query(&format!("SELECT {COLUMNS}, raw FROM quarantine WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("quarantine entry {id}")))?;
+        let r = sqlx::query(&format!(
+            "SELECT {COLUMNS}, raw FROM quarantine WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("quarantine entry {id}")))?;
         Ok((entry(&r), r.try_get::<Vec<u8>, _>("raw")?))
     }
 
     /// Record the result of a replay.
-    pub async fn quarantine_mark(&self, id: i64, status: &str, outcome: &str) -> Result<(), StoreError> {
+    pub async fn quarantine_mark(
+        &self,
+        id: i64,
+        status: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
         let _g = self.write_guard().await;
         sqlx::query("UPDATE quarantine SET status = $1, outcome = $2, replayed_at = $3, attempts = attempts + 1 WHERE id = $4")
             .bind(status)

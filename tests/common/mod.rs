@@ -40,7 +40,10 @@ pub async fn fresh_url(db: Db) -> (String, Option<tempfile::TempDir>) {
             let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
                 .await
                 .expect("PostgreSQL must run on 127.0.0.1:5432 (see .ci/run)");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut c)
+                .await
+                .unwrap();
             (format!("{}/{name}", pg_base()), None)
         }
     }
@@ -49,7 +52,10 @@ pub async fn fresh_url(db: Db) -> (String, Option<tempfile::TempDir>) {
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{}_{}", t, N.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -57,7 +63,11 @@ impl TestDb {
     pub async fn new(db: Db) -> TestDb {
         let (url, dir) = fresh_url(db).await;
         let store = Store::open(&url, 8).await.expect("open store");
-        TestDb { url, store, _dir: dir }
+        TestDb {
+            url,
+            store,
+            _dir: dir,
+        }
     }
 }
 
@@ -101,7 +111,13 @@ impl Harness {
     pub async fn mails(&self, raws: &[&str]) -> Vec<Outcome> {
         let items = raws
             .iter()
-            .map(|r| Inbound::Mail(RawMail { raw: r.as_bytes().to_vec(), mailbox: Some("support".into()), source: "test".into() }))
+            .map(|r| {
+                Inbound::Mail(RawMail {
+                    raw: r.as_bytes().to_vec(),
+                    mailbox: Some("support".into()),
+                    source: "test".into(),
+                })
+            })
             .collect();
         self.pipeline.ingest(items, None).await.expect("ingest")
     }
@@ -113,7 +129,11 @@ impl Harness {
 
 /// A plain mail. `extra` is inserted as additional header lines.
 pub fn mail(from: &str, subject: &str, message_id: &str, extra: &str, body: &str) -> String {
-    let mid = if message_id.is_empty() { String::new() } else { format!("Message-ID: <{message_id}>\n") };
+    let mid = if message_id.is_empty() {
+        String::new()
+    } else {
+        format!("Message-ID: <{message_id}>\n")
+    };
     format!(
         "From: {from}\nTo: Support <support@desk.test>\nSubject: {subject}\nDate: Sat, 21 Nov 2026 10:00:00 +0000\n{mid}{extra}MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}\n"
     )

@@ -1,0 +1,211 @@
+//! `intake run`: a worker per (mailbox, folder), the HTTP server, systemd
+//! readiness and watchdog, and a bounded graceful shutdown on SIGTERM/SIGINT.
+
+use crate::config::Config;
+use crate::imap::{drain_folder_once, run_folder, FolderCtx, Registry};
+use crate::pipeline::{Pipeline, Settings};
+use crate::store::{Backend, Store};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long shutdown may take before the remaining work is abandoned
+/// (uncommitted work is simply fetched again next time).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+    #[error("{0}")]
+    Config(String),
+}
+
+fn contexts(
+    cfg: &Config,
+    pipeline: &Pipeline,
+    registry: &Registry,
+    rx: &watch::Receiver<bool>,
+) -> Vec<FolderCtx> {
+    let use_lease = pipeline.store.backend() == Backend::Postgres;
+    let mut v = Vec::new();
+    for m in &cfg.mailboxes {
+        let m = Arc::new(m.clone());
+        for folder in m.folder_list() {
+            registry.register(&m.name, &folder);
+            v.push(FolderCtx {
+                cfg: m.clone(),
+                folder,
+                pipeline: pipeline.clone(),
+                registry: registry.clone(),
+                shutdown: rx.clone(),
+                use_lease,
+            });
+        }
+    }
+    v
+}
+
+/// Drain every mailbox folder once, concurrently. `true` when all succeeded.
+pub async fn drain_once(cfg: &Config, pipeline: &Pipeline, registry: &Registry) -> bool {
+    let (_tx, rx) = watch::channel(false);
+    let mut set = JoinSet::new();
+    for ctx in contexts(cfg, pipeline, registry, &rx) {
+        set.spawn(drain_folder_once(ctx));
+    }
+    let mut ok = true;
+    while let Some(r) = set.join_next().await {
+        ok &= matches!(r, Ok(Ok(_)));
+    }
+    ok
+}
+
+/// A running daemon (in-process handle, used by `intake run` and tests).
+pub struct Daemon {
+    pub addr: SocketAddr,
+    pub registry: Registry,
+    pub pipeline: Pipeline,
+    stop: watch::Sender<bool>,
+    workers: JoinSet<()>,
+    dead: bool,
+    http: tokio::task::JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Start the workers and the HTTP server on `[http] listen`.
+    pub async fn start(cfg: Config) -> Result<Daemon, StartError> {
+        let store = Store::open(&cfg.database.url, cfg.database.max_connections).await?;
+        let pipeline = Pipeline::new(store, Settings::from_config(&cfg));
+        let registry = Registry::default();
+        let (stop, rx) = watch::channel(false);
+        let ctxs = contexts(&cfg, &pipeline, &registry, &rx);
+        let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
+            .await
+            .map_err(|e| StartError::Listen(cfg.http.listen.clone(), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Listen(cfg.http.listen.clone(), e))?;
+        let cfg = Arc::new(cfg);
+        let mut state = crate::http::AppState::new(pipeline.clone(), cfg.clone())
+            .map_err(StartError::Config)?;
+        state.imap = registry.clone();
+        state.metrics = crate::metrics::handle();
+        let app = crate::http::router(state);
+        let mut http_rx = rx.clone();
+        let http = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = http_rx.wait_for(|v| *v).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        let mut workers = JoinSet::new();
+        for ctx in ctxs {
+            workers.spawn(run_folder(ctx));
+        }
+        if cfg.smtp.is_some() {
+            let (store, cfg, rx) = (pipeline.store.clone(), cfg.clone(), rx.clone());
+            workers.spawn(async move {
+                if let Err(e) = crate::notify::run_sender(store, cfg, rx).await {
+                    tracing::error!(error = %e, "notification sender cannot run");
+                }
+            });
+        }
+        tracing::info!(%addr, folders = workers.len(), "intake running");
+        Ok(Daemon {
+            addr,
+            registry,
+            pipeline,
+            stop,
+            workers,
+            dead: false,
+            http,
+        })
+    }
+
+    /// Ask every worker to finish its batch and log out.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Stop and wait (bounded by [`SHUTDOWN_GRACE`]).
+    pub async fn shutdown(mut self) {
+        self.stop();
+        let all = async { while self.workers.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+            tracing::warn!("workers did not finish in time: abandoning their uncommitted work");
+            self.workers.abort_all();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut self.http).await;
+        self.http.abort();
+    }
+
+    /// True while no worker task has ended (they only end on shutdown).
+    pub fn workers_alive(&mut self) -> bool {
+        if let Some(r) = self.workers.try_join_next() {
+            tracing::error!(result = ?r.err(), "a mailbox worker ended unexpectedly");
+            self.dead = true;
+        }
+        !self.dead
+    }
+}
+
+/// `intake run [--once]`: returns the process exit code.
+pub async fn run(cfg: Config, once: bool) -> u8 {
+    if once {
+        let store = match Store::open(&cfg.database.url, cfg.database.max_connections).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("intake: {e}");
+                return crate::cli::EX_TEMPFAIL;
+            }
+        };
+        let pipeline = Pipeline::new(store, Settings::from_config(&cfg));
+        let ok = drain_once(&cfg, &pipeline, &Registry::default()).await;
+        pipeline.store.close().await;
+        return if ok { 0 } else { 1 };
+    }
+    let mut d = match Daemon::start(cfg).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("intake: {e}");
+            return 1;
+        }
+    };
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let mut usec = 0u64;
+    let watchdog =
+        sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2));
+    let mut tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("intake: cannot install SIGTERM handler: {e}");
+            return 1;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {
+                if watchdog.is_some() && d.workers_alive() && d.pipeline.store.ping().await {
+                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down: finishing in-flight batches");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    d.shutdown().await;
+    0
+}

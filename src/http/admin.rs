@@ -1,0 +1,308 @@
+//! The admin API under `/v1`: users, organizations, tickets and quarantine,
+//! behind a bearer token (`[http] admin_token`, `_env` or `_file`) compared
+//! in constant time. Without a configured token every call answers 503.
+
+use super::contact::contact_points;
+use super::problem::{parse_object, require_json, Fields, Problem};
+use super::AppState;
+use crate::config::Config;
+use crate::identity::{ContactPoint, EmailAddress};
+use crate::model::{Contact, Inbound, OutcomeKind};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use subtle::ConstantTimeEq;
+
+/// SHA-256 of the configured admin token, if any.
+pub fn resolve_token(cfg: &Config) -> Result<Option<[u8; 32]>, String> {
+    let s = cfg.http.admin_token();
+    if s.is_unset() {
+        return Ok(None);
+    }
+    let t = s.resolve().map_err(|e| format!("http.admin_token: {e}"))?;
+    if t.trim().is_empty() {
+        return Err("http.admin_token: the token is empty".into());
+    }
+    Ok(Some(Sha256::digest(t.trim().as_bytes()).into()))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/users", get(find_user))
+        .route("/v1/users/{id}/merge", post(merge_user))
+        .route("/v1/organizations", get(list_orgs).post(create_org))
+        .route("/v1/organizations/{id}/domains", post(add_domain))
+        .route("/v1/tickets", post(create_ticket))
+        .route("/v1/tickets/{id}", get(get_ticket).patch(patch_ticket))
+        .route("/v1/quarantine", get(list_quarantine))
+        .route("/v1/quarantine/{id}/replay", post(replay))
+}
+
+/// Proof that the request carried the admin token.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Problem> {
+        let Some(expected) = &st.admin_token else {
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "admin API disabled: set http.admin_token_env (or http.admin_token_file)",
+            ));
+        };
+        let challenge = |d: &str| {
+            Problem::unauthorized(d)
+                .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"intake\"")
+        };
+        let auth = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let token = match auth.split_once(' ') {
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+            _ => {
+                return Err(challenge(
+                    "missing bearer token: send Authorization: Bearer <admin token>",
+                ))
+            }
+        };
+        let got: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if bool::from(got.ct_eq(expected.as_ref())) {
+            Ok(Admin)
+        } else {
+            Err(challenge("wrong admin token"))
+        }
+    }
+}
+
+type Answer = Result<Response, Problem>;
+
+fn ok(v: impl serde::Serialize) -> Answer {
+    Ok(Json(v).into_response())
+}
+
+fn created(v: impl serde::Serialize) -> Answer {
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+fn id(what: &str, s: &str) -> Result<i64, Problem> {
+    s.parse()
+        .map_err(|_| Problem::not_found(format!("{what} {s:?} not found: ids are integers")))
+}
+
+async fn object(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Map<String, Value>, Problem> {
+    require_json(headers)?;
+    let raw = super::webhook::read_limited(body, headers, st.config.http.max_body_bytes).await?;
+    parse_object(&raw)
+}
+
+async fn find_user(
+    _: Admin,
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let raw = q.get("contact").ok_or_else(|| {
+        Problem::unprocessable(
+            "missing query parameter contact (an email, an E.164 phone number or network:id)",
+        )
+    })?;
+    let c = ContactPoint::parse_any(raw, &st.config.identities.default_phone_region)
+        .map_err(|e| Problem::unprocessable(format!("contact: {e}")))?;
+    let store = &st.pipeline.store;
+    let user = store.user_by_contact(&c).await?.ok_or_else(|| {
+        Problem::not_found(format!(
+            "no user holds the {} {}",
+            c.kind().as_str(),
+            c.value()
+        ))
+    })?;
+    let org = match user.organization_id {
+        Some(o) => Some(store.organization(o).await?),
+        None => None,
+    };
+    let mut v = serde_json::to_value(&user).unwrap_or_default();
+    v["organization"] = serde_json::to_value(org).unwrap_or_default();
+    ok(v)
+}
+
+async fn merge_user(
+    _: Admin,
+    State(st): State<AppState>,
+    Path(loser): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let loser = id("user", &loser)?;
+    let b = object(&st, &headers, body).await?;
+    let into = Fields::new(&b, "", &["into"])?
+        .opt_i64("into")?
+        .ok_or_else(|| {
+            Problem::unprocessable("missing field into: the id of the surviving user")
+        })?;
+    ok(st.pipeline.store.merge_users(loser, into).await?)
+}
+
+async fn list_orgs(_: Admin, State(st): State<AppState>) -> Answer {
+    ok(st.pipeline.store.organizations().await?)
+}
+
+async fn create_org(
+    _: Admin,
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let b = object(&st, &headers, body).await?;
+    let f = Fields::new(&b, "", &["name", "domains"])?;
+    let name = f.str("name")?.trim();
+    if name.is_empty() {
+        return Err(Problem::unprocessable("name must not be empty"));
+    }
+    let mut domains = Vec::new();
+    for (i, d) in f.opt_array("domains")?.into_iter().flatten().enumerate() {
+        let d = d
+            .as_str()
+            .ok_or_else(|| Problem::unprocessable(format!("domains[{i}] must be a string")))?;
+        domains.push(d.to_string());
+    }
+    let store = &st.pipeline.store;
+    let id = store.create_organization(name, &domains).await?;
+    created(store.organization(id).await?)
+}
+
+async fn add_domain(
+    _: Admin,
+    State(st): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let org = id("organization", &org)?;
+    let b = object(&st, &headers, body).await?;
+    let domain = Fields::new(&b, "", &["domain"])?.str("domain")?.to_string();
+    let store = &st.pipeline.store;
+    let moved = store.add_domain(org, &domain).await?;
+    let o = store.organization(org).await?;
+    ok(json!({"id": o.id, "name": o.name, "domains": o.domains, "users_moved": moved}))
+}
+
+/// An agent opens a ticket on an end user's behalf (public or private).
+async fn create_ticket(
+    _: Admin,
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let b = object(&st, &headers, body).await?;
+    let f = Fields::new(
+        &b,
+        "",
+        &["requester", "agent", "subject", "comment", "public"],
+    )?;
+    let region = &st.config.identities.default_phone_region;
+    let (mut contacts, mut name) = contact_points(f.opt_object("requester")?, "requester", region)?;
+    if contacts.is_empty() {
+        let agent = f.opt_str("agent")?.ok_or_else(|| {
+            Problem::unprocessable("requester: give requester.email, requester.phone or requester.handle, or agent (an email) to make the agent the requester")
+        })?;
+        let a = EmailAddress::parse(agent)
+            .map_err(|e| Problem::unprocessable(format!("agent: {e}")))?;
+        contacts.push(ContactPoint::Email(a));
+        name = name.or(None);
+    }
+    let subject = f.str("subject")?.trim().to_string();
+    if subject.is_empty() {
+        return Err(Problem::unprocessable("subject must not be empty"));
+    }
+    let contact = Contact {
+        source: "agent".into(),
+        channel: "agent".into(),
+        contacts,
+        name,
+        conversation_id: None,
+        subject,
+        message: f.str("comment")?.to_string(),
+        public: f.opt_bool("public")?.unwrap_or(true),
+        occurred_at: None,
+        attachments: vec![],
+        message_id: format!(
+            "agent.{:032x}@{}",
+            rand::random::<u128>(),
+            st.config.desk.domain
+        ),
+    };
+    let out = st
+        .pipeline
+        .ingest(vec![Inbound::Contact(contact)], None)
+        .await?
+        .into_iter()
+        .next();
+    let out = out
+        .filter(|o| o.outcome == OutcomeKind::Created)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the ticket was not created",
+            )
+        })?;
+    let ticket = out.ticket_id.unwrap_or_default();
+    let mut r = created(st.pipeline.store.ticket_view(ticket).await?)?;
+    if let Ok(v) = format!("/v1/tickets/{ticket}").parse() {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+async fn get_ticket(_: Admin, State(st): State<AppState>, Path(t): Path<String>) -> Answer {
+    let t = id("ticket", &t)?;
+    ok(st.pipeline.store.ticket_view(t).await?)
+}
+
+/// `{"public": bool}` and/or `{"status": "..."}`.
+async fn patch_ticket(
+    _: Admin,
+    State(st): State<AppState>,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let t = id("ticket", &t)?;
+    let b = object(&st, &headers, body).await?;
+    let f = Fields::new(&b, "", &["public", "status"])?;
+    let public = f.opt_bool("public")?;
+    let status = f.opt_str("status")?;
+    if public.is_none() && status.is_none() {
+        return Err(Problem::unprocessable(
+            "nothing to change: give public (true or false) and/or status",
+        ));
+    }
+    let store = &st.pipeline.store;
+    if let Some(p) = public {
+        store.set_ticket_public(t, p).await?;
+    }
+    if let Some(s) = status {
+        store.set_ticket_status(t, s).await?;
+    }
+    ok(store.ticket_view(t).await?)
+}
+
+async fn list_quarantine(_: Admin, State(st): State<AppState>) -> Answer {
+    ok(st.pipeline.store.quarantine_list().await?)
+}
+
+async fn replay(_: Admin, State(st): State<AppState>, Path(q): Path<String>) -> Answer {
+    let q = id("quarantine entry", &q)?;
+    ok(st.pipeline.replay(q).await?)
+}

@@ -1,0 +1,366 @@
+//! `POST /v1/contacts/{source}`: signed, idempotent, rate-limited contacts
+//! from voice, chat and SMS gateways.
+//!
+//! Checks run cheapest-first and nothing is stored unless all pass: known
+//! source (404), JSON content type (415), body size (413), HMAC signature
+//! over `"<timestamp>.<raw body>"` against the current and the previous
+//! secret, in constant time (401), timestamp within ±5 minutes (401), the
+//! source's rate (429), then the JSON itself (400/422). The answer is sent
+//! only after the commit.
+
+use super::contact::parse_contact;
+use super::problem::{parse_object, require_json, Problem};
+use super::AppState;
+use crate::config::Config;
+use crate::model::{Inbound, OutcomeKind};
+use crate::store::{now_ms, Claim};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use futures::StreamExt;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Accepted clock difference between gateway and server, in seconds.
+pub const WINDOW_SECS: i64 = 300;
+/// How long a retry waits for a concurrent request with the same key.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(15);
+
+/// One configured source: resolved secrets and its rate limiter.
+pub struct Source {
+    secrets: Vec<Vec<u8>>,
+    limiter: DefaultDirectRateLimiter,
+    default_channel: String,
+}
+
+/// Every webhook source, built once at start.
+pub struct WebhookState {
+    sources: HashMap<String, Source>,
+    last_purge: AtomicI64,
+}
+
+impl WebhookState {
+    pub fn from_config(cfg: &Config) -> Result<Self, String> {
+        let mut sources = HashMap::new();
+        for w in &cfg.webhook_sources {
+            let err = |k: &str, e: String| format!("webhook source {:?}: {k}: {e}", w.name);
+            let mut secrets = vec![w
+                .secret()
+                .resolve()
+                .map_err(|e| err("secret", e))?
+                .into_bytes()];
+            let prev = w.previous_secret();
+            if !prev.is_unset() {
+                secrets.push(
+                    prev.resolve()
+                        .map_err(|e| err("previous_secret", e))?
+                        .into_bytes(),
+                );
+            }
+            if secrets.iter().any(|s| s.is_empty()) {
+                return Err(err("secret", "must not be empty".into()));
+            }
+            let rate = NonZeroU32::new(w.rate_per_second)
+                .ok_or_else(|| err("rate_per_second", "must be at least 1".into()))?;
+            let burst = NonZeroU32::new(w.burst)
+                .ok_or_else(|| err("burst", "must be at least 1".into()))?;
+            let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
+            sources.insert(
+                w.name.clone(),
+                Source {
+                    secrets,
+                    limiter,
+                    default_channel: w.default_channel.clone(),
+                },
+            );
+        }
+        Ok(WebhookState {
+            sources,
+            last_purge: AtomicI64::new(0),
+        })
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/contacts/{source}", post(receive))
+}
+
+async fn receive(
+    State(st): State<AppState>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match handle(st, source, headers, body).await {
+        Ok(r) => r,
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn handle(
+    st: AppState,
+    name: String,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let src = st.webhooks.sources.get(&name).ok_or_else(|| {
+        Problem::not_found(format!(
+            "unknown webhook source {name:?}: configure it as a [[webhook_sources]] entry"
+        ))
+    })?;
+    require_json(&headers)?;
+    let raw = read_limited(body, &headers, st.config.http.max_body_bytes).await?;
+    verify(&src.secrets, &headers, &raw, now_ms() / 1000)?;
+    if let Err(not_until) = src.limiter.check() {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "source {name:?} is over its rate limit; retry in {} ms",
+                wait.as_millis()
+            ),
+        );
+        p.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        return Err(p);
+    }
+    let key = idempotency_key(&headers)?;
+    let obj = parse_object(&raw)?;
+    let domain = &st.config.desk.domain;
+    let message_id = match &key {
+        Some(k) => format!(
+            "wh.{name}.{}@{domain}",
+            hex::encode(Sha256::digest(k.as_bytes()))
+        ),
+        None => format!("wh.{name}.{:032x}@{domain}", rand::random::<u128>()),
+    };
+    let region = &st.config.identities.default_phone_region;
+    let contact = parse_contact(&obj, &name, &src.default_channel, region, message_id)?;
+    let Some(key) = key else {
+        let (status, body) = ingest(&st, contact).await?;
+        return Ok(answer(status, body, false));
+    };
+    let sha = hex::encode(Sha256::digest(&raw));
+    let store = &st.pipeline.store;
+    let deadline = Instant::now() + IN_FLIGHT_WAIT;
+    loop {
+        match store.webhook_claim(&name, &key, &sha).await? {
+            Claim::Owned => break,
+            Claim::Done { status, response } => return Ok(answer(status, response, true)),
+            Claim::Mismatch => {
+                return Err(Problem::conflict(format!(
+                    "Idempotency-Key {key:?} was already used for source {name:?} with a different body"
+                )))
+            }
+            Claim::InFlight if Instant::now() > deadline => {
+                return Err(Problem::conflict(format!(
+                    "a request with Idempotency-Key {key:?} is still being processed; retry later"
+                )))
+            }
+            Claim::InFlight => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    maybe_purge(&st);
+    // Run the owned part to completion even if the client goes away, so the
+    // claim is always completed or released.
+    let task = tokio::spawn(async move {
+        let store = st.pipeline.store.clone();
+        match ingest(&st, contact).await {
+            Ok((status, body)) => {
+                if let Err(e) = store.webhook_complete(&name, &key, status, &body).await {
+                    tracing::error!(error = %e, source = %name, "cannot record the idempotent answer; a retry will rebuild it");
+                }
+                Ok((status, body))
+            }
+            Err(p) => {
+                if let Err(e) = store.webhook_release(&name, &key).await {
+                    tracing::error!(error = %e, source = %name, "cannot release an idempotency claim; it expires in a minute");
+                }
+                Err(p)
+            }
+        }
+    });
+    let (status, body) = task.await.map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("request task failed: {e}"),
+        )
+    })??;
+    Ok(answer(status, body, false))
+}
+
+/// Ingest one contact; the answer's status and JSON body.
+async fn ingest(st: &AppState, contact: crate::model::Contact) -> Result<(u16, String), Problem> {
+    let out = st
+        .pipeline
+        .ingest(vec![Inbound::Contact(contact)], None)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the pipeline returned no outcome",
+            )
+        })?;
+    let (user_id, created) = match out.outcome {
+        OutcomeKind::Created => (out.user_id, true),
+        OutcomeKind::Appended => (out.user_id, false),
+        OutcomeKind::Duplicate => {
+            let cid = out.comment_id.unwrap_or_default();
+            let (u, c) = st.pipeline.store.comment_origin(cid).await?;
+            (Some(u), c)
+        }
+        OutcomeKind::Quarantined => {
+            return Err(Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("contact quarantined: {}", out.reason.unwrap_or_default()),
+            ))
+        }
+    };
+    let body = json!({"ticket_id": out.ticket_id, "user_id": user_id, "comment_id": out.comment_id, "created": created});
+    Ok((if created { 201 } else { 200 }, body.to_string()))
+}
+
+fn answer(status: u16, body: String, replayed: bool) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut r = (code, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if replayed {
+        r.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    r
+}
+
+fn maybe_purge(st: &AppState) {
+    let now = now_ms();
+    let last = st.webhooks.last_purge.load(Ordering::Relaxed);
+    if now - last < 600_000
+        || st
+            .webhooks
+            .last_purge
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let store = st.pipeline.store.clone();
+    tokio::spawn(async move {
+        match store.webhook_purge().await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "old idempotency keys purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot purge old idempotency keys"),
+        }
+    });
+}
+
+fn too_large(max: usize) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("body larger than {max} bytes (http.max_body_bytes)"),
+    )
+}
+
+/// Read the body, refusing more than `max` bytes without buffering them.
+pub(super) async fn read_limited(
+    body: Body,
+    headers: &HeaderMap,
+    max: usize,
+) -> Result<Bytes, Problem> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large(max));
+    }
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| Problem::bad_request(format!("cannot read the request body: {e}")))?;
+        if buf.len() + chunk.len() > max {
+            return Err(too_large(max));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Check `X-Intake-Signature` and `X-Intake-Timestamp`.
+fn verify(
+    secrets: &[Vec<u8>],
+    headers: &HeaderMap,
+    body: &[u8],
+    now_s: i64,
+) -> Result<(), Problem> {
+    let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).map(str::trim);
+    let ts = get("x-intake-timestamp")
+        .ok_or_else(|| Problem::unauthorized("missing X-Intake-Timestamp header (unix seconds)"))?;
+    let sig = get("x-intake-signature").ok_or_else(|| {
+        Problem::unauthorized("missing X-Intake-Signature header (v1=<hex HMAC-SHA256>)")
+    })?;
+    let candidates: Vec<Vec<u8>> = sig
+        .split(',')
+        .filter_map(|p| p.trim().strip_prefix("v1="))
+        .filter_map(|h| hex::decode(h.trim()).ok())
+        .collect();
+    if candidates.is_empty() {
+        return Err(Problem::unauthorized(
+            "malformed X-Intake-Signature: expected v1=<hex HMAC-SHA256 of \"<timestamp>.<body>\">",
+        ));
+    }
+    let mut ok = false;
+    for secret in secrets {
+        for c in &candidates {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length");
+            mac.update(ts.as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            ok |= mac.verify_slice(c).is_ok();
+        }
+    }
+    if !ok {
+        return Err(Problem::unauthorized(
+            "bad signature: X-Intake-Signature does not match HMAC-SHA256(secret, \"<timestamp>.<body>\") for this source",
+        ));
+    }
+    let t: i64 = ts.parse().map_err(|_| {
+        Problem::unauthorized(format!("X-Intake-Timestamp {ts:?} is not unix seconds"))
+    })?;
+    if (now_s - t).abs() > WINDOW_SECS {
+        return Err(Problem::unauthorized(format!(
+            "stale request: X-Intake-Timestamp is {} s from server time, more than the ±{WINDOW_SECS} s allowed (replay protection)",
+            now_s - t
+        )));
+    }
+    Ok(())
+}
+
+/// The optional `Idempotency-Key`: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let k = v.to_str().unwrap_or("").trim();
+    if k.is_empty() || k.len() > 255 || !k.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Problem::bad_request(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(k.to_string()))
+}

@@ -1,0 +1,241 @@
+//! Draining a selected folder: sizes first, then bodies by UID in batches,
+//! each batch committed with its cursor and only then acknowledged.
+
+use super::ack::{acknowledge, Caps};
+use super::connect::{bounded, ImapSession};
+use super::worker::FolderCtx;
+use super::ImapError;
+use crate::model::{CursorUpdate, Inbound, OutcomeKind, Prepared, QuarantineIn, RawMail};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Collect `UID FETCH set query` into uid → fetched item data.
+async fn uid_fetch<T>(
+    s: &mut ImapSession,
+    ctx: &FolderCtx,
+    set: &str,
+    query: &str,
+    mut pick: impl FnMut(&async_imap::types::Fetch) -> Option<T>,
+) -> Result<HashMap<u32, T>, ImapError> {
+    let dur = ctx.timeout();
+    let mut st = bounded(dur, "UID FETCH", s.uid_fetch(set, query)).await?;
+    let mut out = HashMap::new();
+    loop {
+        let next = tokio::time::timeout(dur, st.next()).await.map_err(|_| {
+            ImapError::Timeout(format!("UID FETCH {query} stalled for {}s", dur.as_secs()))
+        })?;
+        let Some(item) = next else { break };
+        let f = item?;
+        if let (Some(uid), Some(v)) = (f.uid, pick(&f)) {
+            out.insert(uid, v);
+        }
+    }
+    Ok(out)
+}
+
+/// The folder's starting point: the committed last UID, or 0 when there is
+/// none or UIDVALIDITY changed (Message-ID dedup keeps re-fetched mail single).
+async fn start_uid(ctx: &FolderCtx, uidvalidity: u32) -> Result<u32, ImapError> {
+    let store = &ctx.pipeline.store;
+    match store.cursor(&ctx.cfg.name, &ctx.folder).await? {
+        Some((v, last)) if v == uidvalidity => Ok(last),
+        prev => {
+            if let Some((old, _)) = prev {
+                tracing::warn!(mailbox = %ctx.cfg.name, folder = %ctx.folder, old, new = uidvalidity,
+                    "UIDVALIDITY changed: re-reading the folder from UID 1 (already stored mail is recognised by Message-ID)");
+            }
+            let c = CursorUpdate {
+                mailbox: ctx.cfg.name.clone(),
+                folder: ctx.folder.clone(),
+                uidvalidity,
+                last_uid: 0,
+            };
+            store.save_cursor(&c).await?;
+            Ok(0)
+        }
+    }
+}
+
+/// Import everything above the cursor. Returns how many messages were committed.
+pub async fn drain(
+    s: &mut ImapSession,
+    ctx: &FolderCtx,
+    caps: &Caps,
+    uidvalidity: u32,
+) -> Result<usize, ImapError> {
+    let last = start_uid(ctx, uidvalidity).await?;
+    let sizes = uid_fetch(
+        s,
+        ctx,
+        &format!("{}:*", last + 1),
+        "(UID RFC822.SIZE)",
+        |f| Some(f.size.unwrap_or(0)),
+    )
+    .await?;
+    let mut uids: Vec<(u32, u32)> = sizes.into_iter().filter(|(u, _)| *u > last).collect();
+    uids.sort_unstable();
+    let mut left = uids.len() as u64;
+    ctx.registry
+        .update(&ctx.cfg.name, &ctx.folder, |st| st.lag = left);
+    let mut done = 0;
+    for chunk in uids.chunks(ctx.cfg.fetch_batch.max(1) as usize) {
+        if ctx.stopping() {
+            break;
+        }
+        done += batch(s, ctx, caps, uidvalidity, chunk).await?;
+        left -= chunk.len() as u64;
+        ctx.registry
+            .update(&ctx.cfg.name, &ctx.folder, |st| st.lag = left);
+    }
+    Ok(done)
+}
+
+/// Fetch, commit (with the cursor at the batch's last UID), then acknowledge.
+async fn batch(
+    s: &mut ImapSession,
+    ctx: &FolderCtx,
+    caps: &Caps,
+    uidvalidity: u32,
+    chunk: &[(u32, u32)],
+) -> Result<usize, ImapError> {
+    let max = ctx.pipeline.settings.max_message_bytes as u64;
+    let (small, big): (Vec<_>, Vec<_>) = chunk.iter().partition(|(_, size)| (*size as u64) <= max);
+    let small_set = super::uid_set(&small.iter().map(|(u, _)| *u).collect::<Vec<_>>());
+    let big_set = super::uid_set(&big.iter().map(|(u, _)| *u).collect::<Vec<_>>());
+    let mut bodies = HashMap::new();
+    if !small.is_empty() {
+        bodies = uid_fetch(s, ctx, &small_set, "(UID BODY.PEEK[])", |f| {
+            f.body().map(<[u8]>::to_vec)
+        })
+        .await?;
+    }
+    let mut headers = HashMap::new();
+    if !big.is_empty() {
+        headers = uid_fetch(s, ctx, &big_set, "(UID BODY.PEEK[HEADER])", |f| {
+            f.header().map(<[u8]>::to_vec)
+        })
+        .await?;
+    }
+    let name = &ctx.cfg.name;
+    metrics::counter!("intake_messages_fetched_total", "mailbox" => name.clone())
+        .increment((bodies.len() + headers.len()) as u64);
+    let mut items = Vec::with_capacity(chunk.len());
+    let mut present = Vec::with_capacity(chunk.len());
+    for &(uid, size) in chunk {
+        if let Some(raw) = bodies.remove(&uid) {
+            let m = Inbound::Mail(RawMail {
+                raw,
+                mailbox: Some(name.clone()),
+                source: "imap".into(),
+            });
+            items.push(crate::pipeline::prepare(&ctx.pipeline.settings, &m));
+        } else if let Some(raw) = headers.remove(&uid) {
+            tracing::warn!(mailbox = %name, uid, size, message_id = %header_message_id(&raw), max,
+                "message larger than limits.max_message_bytes: quarantined with its headers only");
+            items.push(Prepared::Quarantine(QuarantineIn {
+                source: "imap".into(),
+                mailbox: Some(name.clone()),
+                reason: format!("message of {size} bytes exceeds limits.max_message_bytes ({max}); only its headers were fetched (UID {uid} in {})", ctx.folder),
+                raw,
+                size: size as i64,
+                truncated: true,
+            }));
+        } else {
+            tracing::info!(mailbox = %name, uid, "message vanished before it could be fetched (expunged by another client)");
+            continue;
+        }
+        present.push(uid);
+    }
+    let cursor = CursorUpdate {
+        mailbox: name.clone(),
+        folder: ctx.folder.clone(),
+        uidvalidity,
+        last_uid: chunk.last().map(|c| c.0).unwrap_or(0),
+    };
+    let started = Instant::now();
+    let outcomes = match ctx
+        .pipeline
+        .ingest_prepared(items.clone(), Some(&cursor))
+        .await
+    {
+        Ok(o) => o,
+        Err(e) if e.is_transient() => return Err(e.into()),
+        Err(e) => one_by_one(ctx, items, &present, &cursor, e).await?,
+    };
+    metrics::histogram!("intake_ingest_latency_seconds", "mailbox" => name.clone())
+        .record(started.elapsed().as_secs_f64());
+    crate::metrics::record_outcomes(name, &outcomes);
+    for (uid, o) in present.iter().zip(&outcomes) {
+        let mid = o.message_id.as_deref().unwrap_or("");
+        match o.outcome {
+            OutcomeKind::Quarantined => {
+                tracing::warn!(mailbox = %name, uid, message_id = mid, reason = ?o.reason, quarantine_id = ?o.quarantine_id, "message quarantined")
+            }
+            k => {
+                tracing::debug!(mailbox = %name, uid, message_id = mid, outcome = ?k, ticket_id = ?o.ticket_id, "message stored")
+            }
+        }
+    }
+    ctx.registry
+        .update(name, &ctx.folder, |st| st.imported += present.len() as u64);
+    acknowledge(s, ctx, caps, &present).await?;
+    Ok(present.len())
+}
+
+/// A batch the database refused for a non-transient reason: commit its
+/// messages one at a time and quarantine the one(s) that fail (poison).
+async fn one_by_one(
+    ctx: &FolderCtx,
+    items: Vec<Prepared>,
+    uids: &[u32],
+    cursor: &CursorUpdate,
+    first: crate::store::StoreError,
+) -> Result<Vec<crate::model::Outcome>, ImapError> {
+    tracing::warn!(mailbox = %ctx.cfg.name, error = %first, "batch refused by the database: retrying message by message");
+    let mut out = Vec::with_capacity(items.len());
+    for (item, uid) in items.into_iter().zip(uids) {
+        match ctx.pipeline.ingest_prepared(vec![item.clone()], None).await {
+            Ok(mut o) => out.append(&mut o),
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) => {
+                let (raw, mid) = match &item {
+                    Prepared::Message(m) => {
+                        (m.raw.clone().unwrap_or_default(), m.message_id.clone())
+                    }
+                    Prepared::Quarantine(q) => (q.raw.clone(), String::new()),
+                };
+                tracing::error!(mailbox = %ctx.cfg.name, uid, message_id = %mid, error = %e, "poison message: quarantined");
+                let q = QuarantineIn {
+                    source: "imap".into(),
+                    mailbox: Some(ctx.cfg.name.clone()),
+                    reason: format!("storing failed: {e}"),
+                    size: raw.len() as i64,
+                    raw,
+                    truncated: false,
+                };
+                out.append(
+                    &mut ctx
+                        .pipeline
+                        .ingest_prepared(vec![Prepared::Quarantine(q)], None)
+                        .await?,
+                );
+            }
+        }
+    }
+    ctx.pipeline.store.save_cursor(cursor).await?;
+    Ok(out)
+}
+
+/// The Message-ID header of a raw header block, for logs.
+fn header_message_id(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    text.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("message-id")
+                .then(|| v.trim().trim_matches(['<', '>']).to_string())
+        })
+        .unwrap_or_default()
+}

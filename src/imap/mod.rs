@@ -1,0 +1,80 @@
+//! IMAP mailboxes: one worker per (mailbox, folder) that drains new mail by
+//! UID into the pipeline, committing the folder's cursor with the messages,
+//! acknowledges on the server only after the commit, then waits (IDLE or
+//! polling) for more — reconnecting with backoff and never blocking the
+//! other folders.
+
+pub mod ack;
+pub mod connect;
+pub mod fetch;
+pub mod lease;
+pub mod status;
+pub mod worker;
+
+pub use status::{FolderStatus, Registry, State};
+pub use worker::{drain_folder_once, run_folder, FolderCtx};
+
+use crate::store::StoreError;
+
+/// Why a folder's session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error("connect: {0}")]
+    Connect(String),
+    #[error("authentication: {0}")]
+    Auth(String),
+    #[error("timeout: {0}")]
+    Timeout(String),
+    #[error("imap: {0}")]
+    Imap(#[from] async_imap::error::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("folder {0}")]
+    Folder(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("lease lost: another daemon works this folder now")]
+    LeaseLost,
+    #[error("lease for this folder is held by another daemon")]
+    LeaseBusy,
+}
+
+impl From<tokio::time::error::Elapsed> for ImapError {
+    fn from(_: tokio::time::error::Elapsed) -> Self {
+        ImapError::Timeout("operation timed out".into())
+    }
+}
+
+/// `1:3,5,7:9` for sorted UIDs.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_sets_compress_runs() {
+        assert_eq!(super::uid_set(&[1, 2, 3, 5, 7, 8, 9]), "1:3,5,7:9");
+        assert_eq!(super::uid_set(&[4]), "4");
+        assert_eq!(super::uid_set(&[]), "");
+    }
+}

@@ -1,0 +1,74 @@
+//! Notifications: triggers plan them, the outbox queues them in the
+//! transaction of the event that caused them, the sender delivers them by SMTP.
+//!
+//! Whatever a trigger says, the outbox enforces: a private ticket, an internal
+//! note or an automatic message (auto-reply, bounce, list, loop) notifies
+//! nobody; our own and undeliverable addresses are never written to, and each
+//! recipient gets at most `per_recipient_limit` per window.
+
+pub mod outbox;
+pub mod render;
+pub mod sender;
+pub mod smtp;
+pub mod triggers;
+
+use crate::config::Config;
+use crate::thread::TicketTag;
+pub use sender::{drain, drain_once, run_sender, try_send_one, NotifyError, SendOutcome, Sender};
+use std::collections::HashMap;
+pub use triggers::{plan, EventContext, PlannedNotification, TriggerSet};
+
+/// What the outbox needs from the configuration, built once.
+#[derive(Debug)]
+pub struct NotifySettings {
+    pub triggers: TriggerSet,
+    pub own: crate::classify::OwnAddresses,
+    pub tag: TicketTag,
+    pub desk_domain: String,
+    pub ticket_url: Option<String>,
+    /// Mailbox name → the address customers write to.
+    pub mailbox_addresses: HashMap<String, String>,
+    /// Reply-To when the ticket's mailbox has no address.
+    pub default_reply_to: Option<String>,
+    pub per_recipient_limit: u32,
+    pub window_ms: i64,
+    pub undeliverable_ms: i64,
+}
+
+impl NotifySettings {
+    /// Build from a validated configuration (a trigger with problems is left
+    /// out and logged; `check-config` reports it with its line).
+    pub fn from_config(cfg: &Config) -> Self {
+        let (triggers, problems) = TriggerSet::build(cfg, None);
+        for p in problems {
+            tracing::error!(problem = %p, "trigger disabled");
+        }
+        NotifySettings {
+            triggers,
+            own: crate::classify::OwnAddresses::new(cfg.own_addresses(), &cfg.desk.domain),
+            tag: TicketTag::new(&cfg.desk.ticket_tag),
+            desk_domain: cfg.desk.domain.clone(),
+            ticket_url: cfg.desk.ticket_url.clone(),
+            mailbox_addresses: cfg
+                .mailboxes
+                .iter()
+                .filter_map(|m| Some((m.name.clone(), m.address.clone()?)))
+                .collect(),
+            default_reply_to: cfg.desk.addresses.first().cloned(),
+            per_recipient_limit: cfg.notifications.per_recipient_limit,
+            window_ms: cfg.notifications.per_recipient_window_secs as i64 * 1000,
+            undeliverable_ms: cfg.notifications.undeliverable_days as i64 * 86_400_000,
+        }
+    }
+}
+
+/// Problems in `[[triggers]]`, for `check-config`.
+pub fn validate(cfg: &Config, text: &str) -> Vec<crate::config::Problem> {
+    TriggerSet::build(cfg, Some(text)).1
+}
+
+/// A fresh unguessable Message-ID (without angle brackets) for `ticket`.
+pub fn new_message_id(ticket: i64, domain: &str) -> String {
+    let r: u128 = rand::random();
+    format!("{r:032x}.{ticket}@{domain}")
+}

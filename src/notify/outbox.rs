@@ -1,0 +1,387 @@
+//! The outbox: notifications written in the transaction of the event that
+//! caused them. Set-based: one query loads every event of the batch with its
+//! ticket, requester, organization and comment; a few more load addresses,
+//! recent counts and undeliverable marks; one multi-row insert writes them.
+
+use super::triggers::{
+    plan, CommentVars, EventContext, EventKind, OrgVars, RequesterVars, TicketChanges, TicketVars,
+};
+use super::NotifySettings;
+use crate::store::{get_i64, get_opt_str, get_str, placeholders, value_rows, StoreError};
+use sqlx::any::{Any, AnyRow};
+use sqlx::Transaction;
+use std::collections::{HashMap, HashSet};
+
+type Tx<'a> = Transaction<'a, Any>;
+
+/// One outbox row to insert.
+struct Row_ {
+    ticket_id: i64,
+    event_id: i64,
+    trigger: String,
+    to: String,
+    subject: String,
+    text: String,
+    html: Option<String>,
+    message_id: String,
+    in_reply_to: Option<String>,
+    reply_to: Option<String>,
+    status: &'static str,
+    reason: Option<String>,
+}
+
+const EVENTS_SQL: &str = "SELECT e.id AS event_id, e.kind, e.ticket_id, t.subject, t.status, t.channel, t.public AS ticket_public, \
+    t.mailbox, t.created_at AS t_created, t.requester_id, t.tags, u.name AS r_name, u.created_at AS u_created, o.name AS org_name, \
+    c.body, c.class, c.public AS c_public, c.flag, c.message_id AS c_mid, c.channel AS c_channel \
+    FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id JOIN users u ON u.id = t.requester_id \
+    LEFT JOIN organizations o ON o.id = t.organization_id \
+    LEFT JOIN comments c ON c.id = COALESCE(e.comment_id, (SELECT MIN(c2.id) FROM comments c2 WHERE c2.ticket_id = e.ticket_id)) \
+    WHERE e.kind IN ('ticket_created', 'comment_added', 'ticket_published') AND e.id IN";
+
+async fn select_in<T>(
+    tx: &mut Tx<'_>,
+    head: &str,
+    tail: &str,
+    keys: &[T],
+    extra: &[i64],
+) -> Result<Vec<AnyRow>, StoreError>
+where
+    T: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Clone + Send,
+{
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(500) {
+        let sql = format!("{head} ({}) {tail}", placeholders(extra.len(), chunk.len()));
+        let mut q = sqlx::query(&sql);
+        for e in extra {
+            q = q.bind(*e);
+        }
+        for k in chunk {
+            q = q.bind(k.clone());
+        }
+        rows.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(rows)
+}
+
+/// Queue the notifications `event_ids` call for, apply `set` actions, and
+/// mark the recipients of `bounced` (our Message-IDs found in DSNs) undeliverable.
+pub(crate) async fn enqueue(
+    tx: &mut Tx<'_>,
+    n: &NotifySettings,
+    event_ids: &[i64],
+    bounced: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    if !bounced.is_empty() {
+        mark_bounced(tx, n, bounced, now).await?;
+    }
+    if n.triggers.triggers.is_empty() || event_ids.is_empty() {
+        return Ok(());
+    }
+    let events = select_in(tx, EVENTS_SQL, "ORDER BY e.id", event_ids, &[]).await?;
+    if events.is_empty() {
+        return Ok(());
+    }
+    let requesters: Vec<i64> = events
+        .iter()
+        .map(|r| get_i64(r, "requester_id"))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut emails: HashMap<i64, String> = HashMap::new();
+    for r in select_in(
+        tx,
+        "SELECT user_id, value FROM identities WHERE kind = 'email' AND user_id IN",
+        "ORDER BY id DESC",
+        &requesters,
+        &[],
+    )
+    .await?
+    {
+        emails.insert(get_i64(&r, "user_id"), get_str(&r, "value"));
+    }
+    // Triggers already fired for published tickets (the skipped acknowledgement fires once).
+    let published: Vec<i64> = events
+        .iter()
+        .filter(|r| get_str(r, "kind") == "ticket_published")
+        .map(|r| get_i64(r, "ticket_id"))
+        .collect();
+    let mut fired: HashSet<(i64, String)> = HashSet::new();
+    for r in select_in(
+        tx,
+        "SELECT ticket_id, trigger_name FROM outbox WHERE ticket_id IN",
+        "",
+        &published,
+        &[],
+    )
+    .await?
+    {
+        fired.insert((get_i64(&r, "ticket_id"), get_str(&r, "trigger_name")));
+    }
+
+    let mut rows: Vec<Row_> = Vec::new();
+    let mut changes: HashMap<i64, (TicketChanges, String)> = HashMap::new();
+    for e in &events {
+        let ticket_id = get_i64(e, "ticket_id");
+        let kind = get_str(e, "kind");
+        let class = get_opt_str(e, "class").unwrap_or_else(|| "normal".into());
+        // Automatic mail never triggers anything.
+        if class != "normal" {
+            continue;
+        }
+        let c_mid = get_opt_str(e, "c_mid");
+        let email_channel = get_opt_str(e, "c_channel").as_deref() == Some("email");
+        let mut ctx = EventContext {
+            kind: None,
+            channel: get_str(e, "channel"),
+            requester_is_new: get_i64(e, "u_created") >= get_i64(e, "t_created"),
+            class,
+            ticket: TicketVars {
+                id: ticket_id,
+                tag: n.tag.format(ticket_id),
+                subject: get_str(e, "subject"),
+                status: get_str(e, "status"),
+                url: n
+                    .ticket_url
+                    .as_ref()
+                    .map(|u| u.replace("{id}", &ticket_id.to_string())),
+            },
+            requester: RequesterVars {
+                name: get_str(e, "r_name"),
+                email: emails.get(&get_i64(e, "requester_id")).cloned(),
+            },
+            organization: get_opt_str(e, "org_name").map(|name| OrgVars { name }),
+            comment: CommentVars {
+                body: get_opt_str(e, "body").unwrap_or_default(),
+            },
+        };
+        let kinds: &[EventKind] = match kind.as_str() {
+            "ticket_created" => &[EventKind::TicketCreated],
+            "comment_added" => &[EventKind::CommentAdded],
+            _ => &[EventKind::TicketPublished, EventKind::TicketCreated],
+        };
+        // Public only: a private ticket or an internal note notifies nobody.
+        let visible = get_i64(e, "ticket_public") != 0
+            && get_i64(e, "c_public") != 0
+            && get_opt_str(e, "flag").is_none();
+        for k in kinds {
+            ctx.kind = Some(*k);
+            let p = plan(&n.triggers, &ctx);
+            if !p.changes.is_empty() {
+                let entry = changes
+                    .entry(ticket_id)
+                    .or_insert_with(|| (TicketChanges::default(), get_str(e, "tags")));
+                merge(&mut entry.0, p.changes);
+            }
+            if !visible {
+                continue;
+            }
+            for pn in p.notifications {
+                let Some(to) = pn.to else { continue };
+                if *k == EventKind::TicketCreated
+                    && kind == "ticket_published"
+                    && fired.contains(&(ticket_id, pn.trigger.clone()))
+                {
+                    continue;
+                }
+                let tag = &ctx.ticket.tag;
+                let subject = if pn.subject.contains(tag.as_str()) {
+                    pn.subject
+                } else {
+                    format!("{tag} {}", pn.subject)
+                };
+                let reply_to = get_opt_str(e, "mailbox")
+                    .and_then(|m| n.mailbox_addresses.get(&m).cloned())
+                    .or_else(|| n.default_reply_to.clone());
+                rows.push(Row_ {
+                    ticket_id,
+                    event_id: get_i64(e, "event_id"),
+                    trigger: pn.trigger,
+                    to: to.to_lowercase(),
+                    subject,
+                    text: pn.text,
+                    html: pn.html,
+                    message_id: super::new_message_id(ticket_id, &n.desk_domain),
+                    in_reply_to: if email_channel { c_mid.clone() } else { None },
+                    reply_to,
+                    status: "pending",
+                    reason: None,
+                });
+            }
+        }
+    }
+    apply_changes(tx, &changes, now).await?;
+    brakes(tx, n, &mut rows, now).await?;
+    insert(tx, &rows, now).await
+}
+
+fn merge(into: &mut TicketChanges, c: TicketChanges) {
+    into.assignee = c.assignee.or(into.assignee.take());
+    into.group = c.group.or(into.group.take());
+    into.tags.extend(c.tags);
+}
+
+async fn apply_changes(
+    tx: &mut Tx<'_>,
+    changes: &HashMap<i64, (TicketChanges, String)>,
+    now: i64,
+) -> Result<(), StoreError> {
+    for (ticket, (c, old)) in changes {
+        let mut tags: Vec<String> = old.split_whitespace().map(str::to_string).collect();
+        for t in &c.tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        sqlx::query("UPDATE tickets SET assignee = COALESCE($1, assignee), group_name = COALESCE($2, group_name), tags = $3, updated_at = $4 WHERE id = $5")
+            .bind(c.assignee.clone()).bind(c.group.clone()).bind(tags.join(" ")).bind(now).bind(*ticket)
+            .execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Our own addresses, undeliverable ones and the per-recipient rate limit.
+async fn brakes(
+    tx: &mut Tx<'_>,
+    n: &NotifySettings,
+    rows: &mut [Row_],
+    now: i64,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let addrs: Vec<String> = rows
+        .iter()
+        .map(|r| r.to.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut dead: HashMap<String, String> = HashMap::new();
+    for r in select_in(
+        tx,
+        "SELECT address, reason FROM undeliverable WHERE until_at > $1 AND address IN",
+        "",
+        &addrs,
+        &[now],
+    )
+    .await?
+    {
+        dead.insert(get_str(&r, "address"), get_str(&r, "reason"));
+    }
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    let head = "SELECT to_addr, COUNT(*) AS n FROM outbox WHERE created_at > $1 AND status IN ('pending', 'sent') AND to_addr IN";
+    for r in select_in(tx, head, "GROUP BY to_addr", &addrs, &[now - n.window_ms]).await? {
+        counts.insert(get_str(&r, "to_addr"), get_i64(&r, "n"));
+    }
+    for r in rows.iter_mut() {
+        let reason = if n.own.contains(&r.to) {
+            Some("our own address".to_string())
+        } else if let Some(why) = dead.get(&r.to) {
+            Some(format!("undeliverable: {why}"))
+        } else {
+            let c = counts.entry(r.to.clone()).or_default();
+            if *c >= n.per_recipient_limit as i64 {
+                Some(format!(
+                    "rate limit: {} per {} s",
+                    n.per_recipient_limit,
+                    n.window_ms / 1000
+                ))
+            } else {
+                *c += 1;
+                None
+            }
+        };
+        if let Some(reason) = reason {
+            tracing::info!(to = %r.to, ticket_id = r.ticket_id, %reason, "notification suppressed");
+            r.status = "suppressed";
+            r.reason = Some(reason);
+        }
+    }
+    Ok(())
+}
+
+async fn insert(tx: &mut Tx<'_>, rows: &[Row_], now: i64) -> Result<(), StoreError> {
+    const COLS: usize = 15;
+    for chunk in rows.chunks(200) {
+        let sql = format!(
+            "INSERT INTO outbox (ticket_id, event_id, trigger_name, to_addr, subject, body_text, body_html, message_id, in_reply_to, refs, reply_to, status, last_error, next_attempt_at, created_at) VALUES {}",
+            value_rows(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(r.ticket_id)
+                .bind(r.event_id)
+                .bind(&r.trigger)
+                .bind(&r.to)
+                .bind(&r.subject)
+                .bind(&r.text)
+                .bind(r.html.clone())
+                .bind(&r.message_id)
+                .bind(r.in_reply_to.clone())
+                .bind(r.in_reply_to.clone().unwrap_or_default())
+                .bind(r.reply_to.clone())
+                .bind(r.status)
+                .bind(r.reason.clone())
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+        let sql = format!("INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES {} ON CONFLICT (message_id) DO NOTHING", value_rows(chunk.len(), 3));
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q.bind(&r.message_id).bind(r.ticket_id).bind(1i64);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A DSN returned one of our notifications: its recipient is undeliverable.
+async fn mark_bounced(
+    tx: &mut Tx<'_>,
+    n: &NotifySettings,
+    bounced: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    let rows = select_in(
+        tx,
+        "SELECT to_addr, message_id FROM outbox WHERE message_id IN",
+        "",
+        bounced,
+        &[],
+    )
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut addrs: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (get_str(r, "to_addr"), get_str(r, "message_id")))
+        .collect();
+    addrs.sort();
+    addrs.dedup_by(|a, b| a.0 == b.0);
+    let sql = format!(
+        "INSERT INTO undeliverable (address, until_at, reason) VALUES {} ON CONFLICT (address) DO UPDATE SET until_at = excluded.until_at, reason = excluded.reason",
+        value_rows(addrs.len(), 3)
+    );
+    let mut q = sqlx::query(&sql);
+    for (a, mid) in &addrs {
+        tracing::warn!(address = %a, message_id = %mid, "notification bounced: address marked undeliverable");
+        q = q
+            .bind(a)
+            .bind(now + n.undeliverable_ms)
+            .bind(format!("bounce of <{mid}>"));
+    }
+    q.execute(&mut **tx).await?;
+    let sql = format!(
+        "UPDATE outbox SET last_error = 'bounced' WHERE message_id IN ({})",
+        placeholders(0, bounced.len().min(500))
+    );
+    let mut q = sqlx::query(&sql);
+    for b in bounced.iter().take(500) {
+        q = q.bind(b);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! The sender: claims one due outbox row at a time (`FOR UPDATE SKIP LOCKED`
+//! on PostgreSQL, the write lock on SQLite), delivers it through lettre and
+//! records the result: `sent`; rescheduled with exponential backoff on
+//! connection errors and 4xx; `failed` on 5xx or after `max_attempts`.
+
+use super::smtp::{build_message, build_transport, OutMail, Transport};
+use crate::config::Config;
+use crate::store::{get_i64, get_opt_str, get_str, now_ms, Backend, Store, StoreError};
+use lettre::AsyncTransport;
+use std::time::Duration;
+
+/// Why the sender cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("smtp: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A sender: its SMTP transport, its claim id and its limits.
+pub struct Sender {
+    store: Store,
+    transport: Transport,
+    from: String,
+    desk_domain: String,
+    me: String,
+    max_attempts: i64,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Delivered (outbox id).
+    Sent(i64),
+    /// Nothing due.
+    Empty,
+    /// Temporary failure: rescheduled.
+    Retry(i64, String),
+    /// Permanent failure (5xx, or too many attempts).
+    Failed(i64, String),
+}
+
+const CLAIM_TAIL: &str = "ORDER BY id LIMIT 1";
+const RETURNING: &str = "RETURNING id, to_addr, subject, body_text, body_html, message_id, in_reply_to, refs, reply_to, attempts";
+
+impl Sender {
+    /// A sender for `cfg.smtp` (an error when `[smtp]` is missing or wrong).
+    pub fn new(store: Store, cfg: &Config) -> Result<Sender, NotifyError> {
+        let smtp = cfg
+            .smtp
+            .as_ref()
+            .ok_or_else(|| NotifyError::Config("no [smtp] section".into()))?;
+        Ok(Sender {
+            store,
+            transport: build_transport(smtp).map_err(NotifyError::Config)?,
+            from: smtp.from.clone(),
+            desk_domain: cfg.desk.domain.clone(),
+            me: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
+            max_attempts: cfg.notifications.max_attempts.max(1) as i64,
+        })
+    }
+}
+
+/// Claim one due row, send it, record the result.
+pub async fn try_send_one(s: &Sender) -> Result<SendOutcome, StoreError> {
+    let now = now_ms();
+    let lock = match s.store.backend() {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE status = 'pending' \
+         AND (claimed_until IS NULL OR claimed_until < $3) AND id = (SELECT id FROM outbox WHERE status = 'pending' \
+         AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until < $3) {CLAIM_TAIL}{lock}) {RETURNING}"
+    );
+    let row = {
+        let _g = s.store.write_guard().await;
+        sqlx::query(&sql)
+            .bind(&s.me)
+            .bind(now + 60_000)
+            .bind(now)
+            .fetch_optional(s.store.pool())
+            .await?
+    };
+    let Some(r) = row else {
+        return Ok(SendOutcome::Empty);
+    };
+    let id = get_i64(&r, "id");
+    let attempts = get_i64(&r, "attempts") + 1;
+    let to = get_str(&r, "to_addr");
+    let (subject, text, html) = (
+        get_str(&r, "subject"),
+        get_str(&r, "body_text"),
+        get_opt_str(&r, "body_html"),
+    );
+    let (mid, irt, reply_to) = (
+        get_str(&r, "message_id"),
+        get_opt_str(&r, "in_reply_to"),
+        get_opt_str(&r, "reply_to"),
+    );
+    let msg = build_message(&OutMail {
+        from: &s.from,
+        to: &to,
+        reply_to: reply_to.as_deref(),
+        subject: &subject,
+        text: &text,
+        html: html.as_deref(),
+        message_id: &mid,
+        in_reply_to: irt.as_deref(),
+        desk_domain: &s.desk_domain,
+    });
+    let result = match msg {
+        Err(e) => Err((true, e)),
+        Ok(m) => s
+            .transport
+            .send(m)
+            .await
+            .map(|_| ())
+            .map_err(|e| (e.is_permanent(), e.to_string())),
+    };
+    let now = now_ms();
+    let _g = s.store.write_guard().await;
+    let release = "claimed_by = NULL, claimed_until = NULL";
+    let out = match result {
+        Ok(()) => {
+            sqlx::query(&format!("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, last_error = NULL, {release} WHERE id = $3 AND claimed_by = $4"))
+                .bind(now).bind(attempts).bind(id).bind(&s.me).execute(s.store.pool()).await?;
+            tracing::info!(id, to = %to, "notification sent");
+            SendOutcome::Sent(id)
+        }
+        Err((permanent, err)) => {
+            let give_up = permanent || attempts >= s.max_attempts;
+            let status = if give_up { "failed" } else { "pending" };
+            let next = now + backoff_ms(attempts);
+            sqlx::query(&format!("UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, {release} WHERE id = $5 AND claimed_by = $6"))
+                .bind(status).bind(attempts).bind(next).bind(&err).bind(id).bind(&s.me).execute(s.store.pool()).await?;
+            if give_up {
+                tracing::warn!(id, to = %to, attempts, error = %err, "notification failed");
+                SendOutcome::Failed(id, err)
+            } else {
+                tracing::info!(id, to = %to, attempts, error = %err, "notification delivery will be retried");
+                SendOutcome::Retry(id, err)
+            }
+        }
+    };
+    Ok(out)
+}
+
+/// min(2^attempts s, 1 h).
+pub fn backoff_ms(attempts: i64) -> i64 {
+    (1i64 << attempts.clamp(0, 12)).min(3600) * 1000
+}
+
+/// Send every due notification once (tests, `intake run --once`); returns
+/// how many were delivered.
+pub async fn drain_once(store: &Store, cfg: &Config) -> Result<usize, NotifyError> {
+    let s = Sender::new(store.clone(), cfg)?;
+    drain(&s).await
+}
+
+/// Send until nothing is due; returns how many were delivered.
+pub async fn drain(s: &Sender) -> Result<usize, NotifyError> {
+    let mut sent = 0;
+    loop {
+        match try_send_one(s).await? {
+            SendOutcome::Sent(_) => sent += 1,
+            SendOutcome::Empty => return Ok(sent),
+            _ => {}
+        }
+    }
+}
+
+/// The daemon's sender task: runs until `shutdown` turns true. A restart
+/// resumes pending rows; rows claimed by a crashed sender are retaken after
+/// their 60 s claim expires.
+pub async fn run_sender(
+    store: Store,
+    cfg: std::sync::Arc<Config>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), NotifyError> {
+    let s = Sender::new(store, &cfg)?;
+    tracing::info!(me = %s.me, "notification sender started");
+    while !*shutdown.borrow() {
+        let pause = match try_send_one(&s).await {
+            Ok(SendOutcome::Empty) => Duration::from_secs(1),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "notification sender: database error");
+                Duration::from_secs(5)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    tracing::info!("notification sender stopped");
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! `POST /v1/contacts/{source}` over real HTTP, on SQLite and PostgreSQL:
+//! every refusal stores nothing, signatures (with rotation), replay window,
+//! rate limit, idempotent retries and concurrent posts.
+
+mod common;
+mod http_common;
+
+use common::Db;
+use http_common::*;
+use serde_json::{json, Value};
+
+fn call(phone: &str, conv: Option<&str>) -> String {
+    let mut v = json!({"contact": {"phone": phone, "name": "Ada Lovelace"}, "subject": "Missed call",
+                       "message": "Caller asked about invoice 42"});
+    if let Some(c) = conv {
+        v["conversation_id"] = json!(c);
+    }
+    v.to_string()
+}
+
+async fn assert_empty(s: &Server, what: &str) {
+    assert_eq!(s.counts().await, (0, 0), "{what} stored something");
+    let n: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM webhook_requests")
+        .fetch_one(s.h.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "{what} left an idempotency record");
+}
+
+async fn refusals_store_nothing(db: Db) {
+    let s = Server::start(db).await;
+    let good = call("+1 415 555 0100", Some("c1"));
+    let ts = now();
+    let r = s
+        .contact_req("nope", &good, SECRET, ts)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 404, "unknown webhook source \"nope\"").await;
+    let sig = format!("v1={}", sign(SECRET, ts, good.as_bytes()));
+    let plain = s
+        .client
+        .post(s.url("/v1/contacts/voice"))
+        .header("x-intake-timestamp", ts)
+        .header("x-intake-signature", &sig);
+    let r = plain
+        .try_clone()
+        .unwrap()
+        .header("content-type", "text/plain")
+        .body(good.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 415, "unsupported Content-Type \"text/plain\"").await;
+    let r = plain.body(good.clone()).send().await.unwrap();
+    assert_problem(r, 415, "missing Content-Type").await;
+    // A second, contradicting Content-Type is refused too.
+    let r = s
+        .contact_req("voice", &good, SECRET, ts)
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 415, "text/plain").await;
+    let big =
+        json!({"contact": {"phone": "+14155550100"}, "message": "x".repeat(5000)}).to_string();
+    let r = s
+        .contact_req("voice", &big, SECRET, ts)
+        .header("idempotency-key", "k1")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 413, "4096").await;
+    assert_empty(&s, "413").await;
+    let r = s
+        .client
+        .post(s.url("/v1/contacts/voice"))
+        .header("content-type", "application/json")
+        .body(good.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "missing X-Intake-Timestamp").await;
+    let json_post = || {
+        s.client
+            .post(s.url("/v1/contacts/voice"))
+            .header("content-type", "application/json")
+            .header("x-intake-timestamp", ts)
+    };
+    let r = json_post().body(good.clone()).send().await.unwrap();
+    assert_problem(r, 401, "missing X-Intake-Signature").await;
+    let r = json_post()
+        .header("x-intake-signature", "v1=00ff")
+        .body(good.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "bad signature").await;
+    let r = json_post()
+        .header("x-intake-signature", sig.replace("v1=", "sha256="))
+        .body(good.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "malformed X-Intake-Signature").await;
+    let r = s
+        .contact_req("voice", &good, "wrong-secret", ts)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "bad signature").await;
+    // Signed over another body: the signature covers every byte.
+    let r = s
+        .contact_req("voice", &good, SECRET, ts)
+        .body(good.replace("42", "43"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "bad signature").await;
+    let r = s
+        .contact_req("voice", &good, SECRET, ts - 301)
+        .header("idempotency-key", "k1")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "stale request").await;
+    let r = s
+        .contact_req("voice", &good, SECRET, ts + 400)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "stale request").await;
+    assert_empty(&s, "401").await;
+    let r = s
+        .contact_req("voice", "{\"contact\": ", SECRET, ts)
+        .header("idempotency-key", "k1")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "malformed JSON").await;
+    let cases = [
+        (
+            json!({"contact": {"name": "Ada"}, "message": "hi"}),
+            "at least one contact point",
+        ),
+        (json!({"message": "hi"}), "at least one contact point"),
+        (
+            json!({"contact": {"phone": "12"}, "message": "hi"}),
+            "contact.phone: invalid phone number \"12\"",
+        ),
+        (
+            json!({"contact": {"phone": 4155550100u64}, "message": "hi"}),
+            "contact.phone must be a string, got a number",
+        ),
+        (
+            json!({"contact": {"handle": "ada"}, "message": "hi"}),
+            "contact.handle: invalid messaging handle",
+        ),
+        (
+            json!({"contact": {"email": "not-an-email"}, "message": "hi"}),
+            "contact.email: invalid email address",
+        ),
+        (
+            json!({"contact": {"phone": "+14155550100"}}),
+            "missing field message",
+        ),
+        (
+            json!({"contact": {"phone": "+14155550100"}, "message": "hi", "public": "no"}),
+            "public must be a boolean",
+        ),
+        (
+            json!({"contact": {"phone": "+14155550100"}, "message": "hi", "occurred_at": "yesterday"}),
+            "occurred_at",
+        ),
+        (
+            json!({"contact": {"phone": "+14155550100"}, "message": "hi", "convesation_id": "x"}),
+            "unknown field convesation_id",
+        ),
+        (json!([1, 2]), "must be a JSON object"),
+    ];
+    for (body, needle) in cases {
+        let r = s
+            .contact_req("voice", &body.to_string(), SECRET, ts)
+            .header("idempotency-key", "k1")
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, 422, needle).await;
+    }
+    assert_empty(&s, "400/422").await;
+    // The key used by every refused request is still free.
+    let r = s.post("voice", &good, Some("k1")).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(s.counts().await, (1, 1));
+}
+
+async fn contact_threads_and_rotation(db: Db) {
+    let s = Server::start(db).await;
+    let body = call("(415) 555-0100", Some("call-8812"));
+    // Signed with the previous secret during a rotation.
+    let r = s
+        .contact_req("voice", &body, OLD_SECRET, now())
+        .send()
+        .await
+        .unwrap();
+    let (st, ct, first) = parts(r).await;
+    assert_eq!((st, ct.as_str()), (201, "application/json"), "{first}");
+    assert_eq!(first["created"], true);
+    let again = call("+14155550100", Some("call-8812"));
+    let (st, _, second) = parts(s.post("voice", &again, None).await).await;
+    assert_eq!(st, 200, "{second}");
+    assert_eq!(
+        (second["created"].clone(), second["ticket_id"].clone()),
+        (json!(false), first["ticket_id"].clone())
+    );
+    assert_eq!(second["user_id"], first["user_id"]);
+    assert_ne!(second["comment_id"], first["comment_id"]);
+    // Another conversation on another source with a handle: a new ticket.
+    let chat = json!({"contact": {"phone": "+14155550100", "handle": "WhatsApp:4155550100"}, "conversation_id": "call-8812",
+                      "message": "hello", "attachments": [{"filename": "a.png", "content_type": "image/png", "url": "https://gw.example/a.png"}]});
+    let (st, _, third) = parts(s.post("slow", &chat.to_string(), None).await).await;
+    assert_eq!(st, 201, "{third}");
+    assert_eq!(third["user_id"], first["user_id"]);
+    let doc = s.h.export().await;
+    let users = doc["users"].as_array().unwrap();
+    assert_eq!(users.len(), 1);
+    let ids: Vec<&Value> = users[0]["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["value"])
+        .collect();
+    assert_eq!(ids, [&json!("+14155550100"), &json!("whatsapp:4155550100")]);
+    assert_eq!(users[0]["name"], "Ada Lovelace");
+    let t = &doc["tickets"][0];
+    assert_eq!(
+        (t["channel"].clone(), t["public"].clone()),
+        (json!("voice"), json!(true))
+    );
+    assert_eq!(t["conversation_key"], "voice:call-8812");
+    assert_eq!(t["comments"].as_array().unwrap().len(), 2);
+    let t2 = &doc["tickets"][1];
+    assert_eq!(
+        (t2["channel"].clone(), t2["conversation_key"].clone()),
+        (json!("chat"), json!("slow:call-8812"))
+    );
+    assert_eq!(
+        t2["comments"][0]["attachments"][0]["url"],
+        "https://gw.example/a.png"
+    );
+}
+
+async fn private_contact_stays_internal(db: Db) {
+    let s = Server::start(db).await;
+    let mut v: Value = serde_json::from_str(&call("+14155550100", Some("c9"))).unwrap();
+    v["public"] = json!(false);
+    assert_eq!(s.post("voice", &v.to_string(), None).await.status(), 201);
+    // A later contact in the same conversation asks to be public: still internal.
+    assert_eq!(
+        s.post("voice", &call("+14155550100", Some("c9")), None)
+            .await
+            .status(),
+        200
+    );
+    let doc = s.h.export().await;
+    let t = &doc["tickets"][0];
+    assert_eq!(t["public"], false);
+    assert!(
+        t["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["public"] == false),
+        "{t}"
+    );
+}
+
+async fn idempotent_retry(db: Db) {
+    let s = Server::start(db).await;
+    let body = call("+14155550100", None);
+    let r = s.post("voice", &body, Some("req-1")).await;
+    assert!(r.headers().get("idempotent-replayed").is_none());
+    let (st, _, first) = parts(r).await;
+    assert_eq!(st, 201);
+    let r = s.post("voice", &body, Some("req-1")).await;
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let (st2, ct, again) = parts(r).await;
+    assert_eq!(
+        (st2, ct.as_str(), &again),
+        (201, "application/json", &first)
+    );
+    // The same key on another source is another request.
+    assert_eq!(s.post("slow", &body, Some("req-1")).await.status(), 201);
+    let r = s
+        .post("voice", &call("+14155550199", None), Some("req-1"))
+        .await;
+    assert_problem(r, 409, "already used").await;
+    let doc = s.h.export().await;
+    assert_eq!(
+        doc["users"].as_array().unwrap().len(),
+        1,
+        "409 must not store the other caller"
+    );
+    let comments: usize = doc["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["comments"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(comments, 2);
+}
+
+async fn concurrent_posts_one_user_one_ticket(db: Db) {
+    let s = std::sync::Arc::new(Server::start(db).await);
+    // 100 distinct requests (own keys) in one conversation.
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = s
+                .post(
+                    "voice",
+                    &call("+1 415 555 0177", Some("conv-1")),
+                    Some(&format!("k{i}")),
+                )
+                .await;
+            parts(r).await
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let (st, _, v) = t.await.unwrap();
+        assert!(st == 200 || st == 201, "{st} {v}");
+        created += (st == 201) as usize;
+    }
+    assert_eq!(created, 1);
+    let doc = s.h.export().await;
+    assert_eq!(s.counts().await, (1, 1));
+    assert_eq!(doc["tickets"][0]["comments"].as_array().unwrap().len(), 100);
+    // 100 copies of one request (same key): stored once, one answer for all.
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            parts(
+                s.post("voice", &call("+1 415 555 0188", None), Some("same"))
+                    .await,
+            )
+            .await
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    assert!(
+        answers.iter().all(|a| a.0 == 201 && a.2 == answers[0].2),
+        "{:?}",
+        answers.iter().find(|a| a.2 != answers[0].2)
+    );
+    assert_eq!(s.counts().await, (2, 2));
+}
+
+async fn rate_limit_then_recovery(db: Db) {
+    let s = Server::start(db).await;
+    for i in 0..2 {
+        assert_eq!(
+            s.post("slow", &call("+14155550100", None), None)
+                .await
+                .status(),
+            201,
+            "request {i}"
+        );
+    }
+    let r = s
+        .post("slow", &call("+14155550100", None), Some("k-limited"))
+        .await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_problem(r, 429, "rate limit").await;
+    assert_eq!(s.counts().await.1, 2, "429 must store nothing");
+    // Other sources have their own budget.
+    assert_eq!(
+        s.post("voice", &call("+14155550100", None), None)
+            .await
+            .status(),
+        201
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
+    assert_eq!(
+        s.post("slow", &call("+14155550100", None), Some("k-limited"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(s.counts().await.1, 4);
+}
+
+/// The shell signing example of docs/api.md, run as documented.
+async fn documented_openssl_signature_is_accepted(db: Db) {
+    let s = Server::start(db).await;
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+    let script = doc
+        .split("<!-- sign.sh -->")
+        .nth(1)
+        .expect("docs/api.md has a sign.sh block");
+    let script = script
+        .split("```")
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("sh")
+        .to_string();
+    let script = script.replace("http://127.0.0.1:8080", &s.base);
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n{script}"))
+        .env("INTAKE_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"created\":true"), "{stdout}");
+    assert_eq!(s.counts().await, (1, 1));
+}
+
+both_backends!(
+    refusals_store_nothing,
+    contact_threads_and_rotation,
+    private_contact_stays_internal,
+    idempotent_retry,
+    concurrent_posts_one_user_one_ticket,
+    rate_limit_then_recovery,
+    documented_openssl_signature_is_accepted,
+);
