@@ -108,6 +108,20 @@ async fn customer_lifecycle(db: Db) {
     assert_eq!(tk["organization_id"], ada["organization_id"]);
 }
 
+/// A reply committed in the same batch as the message it answers threads to it.
+async fn replies_thread_within_one_batch(db: Db) {
+    let h = Harness::new(db).await;
+    let out = h
+        .mails(&[
+            &mail("ada@acme.com", "Q", "b1@acme.com", "", "x"),
+            &mail("ada@acme.com", "Re: Q", "b2@acme.com", "In-Reply-To: <b1@acme.com>\n", "x"),
+            &mail("ada@acme.com", "Re: Q", "b3@acme.com", "References: <b1@acme.com> <b2@acme.com>\n", "x"),
+        ])
+        .await;
+    assert_eq!(out.iter().map(|o| o.outcome).collect::<Vec<_>>(), vec![Created, Appended, Appended]);
+    assert!(out.iter().all(|o| o.ticket_id == out[0].ticket_id));
+}
+
 async fn tag_threads_and_subject_alone_does_not(db: Db) {
     let h = Harness::new(db).await;
     let t = h
@@ -542,6 +556,7 @@ async fn concurrent_creation_makes_one_row(db: Db) {
 }
 
 both_backends!(
+    replies_thread_within_one_batch,
     customer_lifecycle,
     tag_threads_and_subject_alone_does_not,
     strangers_cannot_hijack,

@@ -229,6 +229,8 @@ async fn run(
         known
             .message_ids
             .insert(m.message_id.clone(), (ticket_id, None));
+        // Later messages of this batch may reply to this one.
+        known.refs.insert(m.message_id.clone(), ticket_id);
         new_refs.push((m.message_id.clone(), ticket_id));
         tracing::info!(message_id = %m.message_id, ticket_id, user_id, class = m.class.as_str(), public, outcome = ?o.outcome, "message stored");
         comments.push(NewComment {
