@@ -114,7 +114,7 @@ impl Config {
                     let missing = e.message().starts_with("missing field");
                     // A missing field after an earlier problem is usually that
                     // problem's line being blanked: don't report it twice.
-                    if !(missing && !problems.is_empty()) {
+                    if !missing || problems.is_empty() {
                         problems.push(Problem {
                             line: start.map(|s| line_of(text, s)),
                             key: key_at(&work, start),
