@@ -213,7 +213,7 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
         match cli.command {
             Command::CheckConfig | Command::Ingest { .. } => unreachable!("handled above"),
             Command::Migrate => println!("migrations applied"),
-            Command::Run { .. } => unreachable!("handled above"),
+            Command::Run { .. } => {} // handled before the store is opened
             Command::Export => println!("{}", serde_json::to_string_pretty(&store.export().await?).unwrap_or_default()),
             Command::Users(UsersCmd::Merge { loser, winner }) => print_json(&store.merge_users(loser, winner).await?),
             Command::Users(UsersCmd::Lookup { contact }) => {

@@ -284,6 +284,19 @@ async fn agent_is_default_requester(db: Db) {
         (422, true),
         "{p}"
     );
+    let body = json!({"requester": {"email": "ada@acme.com"}, "agent": "grace", "subject": "x", "comment": "y"});
+    let (st, p) = send(&s, Method::POST, "/v1/tickets", body).await;
+    assert_eq!(
+        (
+            st,
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("agent: invalid email")
+        ),
+        (422, true),
+        "{p}"
+    );
     assert_eq!(s.counts().await, (1, 1));
 }
 

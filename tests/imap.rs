@@ -196,7 +196,65 @@ async fn poison_message_is_quarantined_and_the_rest_imported(db: Db) {
     assert_eq!((e.comments().await, e.quarantined().await), (4, 2));
 }
 
+async fn implicit_tls_and_starttls_verify_the_server(db: Db) {
+    use support::dovecot::Dovecot;
+    let dc = Dovecot::start(&[("support", "supportpw"), ("other", "otherpw")]);
+    let tdb = common::TestDb::new(db).await;
+    let mb = |name: &str, host: &str, port: u16, tls: &str, user: &str, ca: bool| {
+        let ca = if ca {
+            format!("ca_file = \"{}\"\n", dc.ca_file())
+        } else {
+            String::new()
+        };
+        format!("[[mailboxes]]\nname = \"{name}\"\nhost = \"{host}\"\nport = {port}\ntls = \"{tls}\"\nusername = \"{user}\"\npassword = \"{user}pw\"\ntimeout = 5\n{ca}")
+    };
+    dc.deliver("support", "INBOX", &numbered(0, 3));
+    dc.deliver("other", "INBOX", &numbered(10, 2));
+    let text = mb("implicit", "127.0.0.1", dc.tls_port, "tls", "support", true)
+        + &mb("starttls", "localhost", dc.port, "starttls", "other", true);
+    let cfg = common::config(&tdb.url, &text);
+    let p = intake::pipeline::Pipeline::new(
+        tdb.store.clone(),
+        intake::pipeline::Settings::from_config(&cfg),
+    );
+    let reg = intake::imap::Registry::default();
+    assert!(
+        intake::daemon::drain_once(&cfg, &p, &reg).await,
+        "{:?}",
+        reg.snapshot()
+    );
+    assert_eq!(
+        support::count(&tdb.store, "SELECT COUNT(*) AS n FROM comments").await,
+        5
+    );
+    // Without the private CA the certificate is refused and nothing is read.
+    dc.deliver("support", "INBOX", &numbered(20, 1));
+    let cfg = common::config(
+        &tdb.url,
+        &mb(
+            "implicit",
+            "127.0.0.1",
+            dc.tls_port,
+            "tls",
+            "support",
+            false,
+        ),
+    );
+    let reg = intake::imap::Registry::default();
+    assert!(!intake::daemon::drain_once(&cfg, &p, &reg).await);
+    let err = reg.snapshot()[0].last_error.clone().unwrap_or_default();
+    assert!(
+        err.contains("TLS") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    assert_eq!(
+        support::count(&tdb.store, "SELECT COUNT(*) AS n FROM comments").await,
+        5
+    );
+}
+
 both_backends!(
+    implicit_tls_and_starttls_verify_the_server,
     imports_each_message_once,
     mail_read_elsewhere_is_imported_and_keep_never_reimports,
     uidvalidity_change_causes_no_duplicates,

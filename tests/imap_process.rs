@@ -151,6 +151,49 @@ async fn sigterm_exits_zero_quickly(db: Db) {
     assert_eq!((stored(&store).await, distinct(&store).await), (500, 500));
 }
 
+/// systemd protocol: READY=1 once listening, then WATCHDOG=1 pings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifies_systemd_ready_and_watchdog() {
+    let dir = tempfile::tempdir().unwrap();
+    let dc = Dovecot::start(&[("support", "supportpw")]);
+    let (url, _keep) = fresh_url(Db::Sqlite).await;
+    let cfg = write_config(
+        dir.path(),
+        &url,
+        &mailbox_toml("support", dc.port, "support", "supportpw", ""),
+    );
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // systemd sets WATCHDOG_PID to the service's pid: `exec` keeps the shell's.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" run --config \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_intake"))
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.iter().any(|m: &String| m.contains("WATCHDOG=1")) {
+        match sock.recv(&mut buf) {
+            Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).to_string()),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no notification ({e}); got {got:?}");
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(got[0].contains("READY=1"), "{got:?}");
+}
+
 /// Three daemons, three mailboxes of 1,000 messages, one daemon killed midway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_daemons_share_one_postgres_exactly_once() {

@@ -331,11 +331,71 @@ async fn two_desks_stop(db: Db) {
     let back = feed(&pa, sa.messages()[0].raw.clone()).await;
     assert_eq!(back.outcome, OutcomeKind::Quarantined);
 }
+const ROUTE: &str = r#"
+[[triggers]]
+name = "route acme"
+on = "ticket_created"
+conditions = { organization = ["Acme"] }
+actions = [{ type = "set", assignee = "alice", group = "acme-team", tag = "vip" }, { type = "notify", to = "alice@team.test", template = "New from {{ organization.name }}: {{ ticket.tag }}" }]
+"#;
+
+async fn routing_by_organization(db: Db) {
+    let sink = SmtpSink::start();
+    let h = desk(db, sink.port, ROUTE).await;
+    h.store()
+        .create_organization("Acme", &["acme.com".into()])
+        .await
+        .unwrap();
+    let t = h
+        .mail(&mail("ada@acme.com", "Routed", "ro1@acme.com", "", "x"))
+        .await
+        .ticket_id
+        .unwrap();
+    let other = h
+        .mail(&mail(
+            "bob@beta.test",
+            "Not routed",
+            "ro2@beta.test",
+            "",
+            "x",
+        ))
+        .await
+        .ticket_id
+        .unwrap();
+    let doc = h.export().await;
+    let tk = |id: i64| {
+        doc["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (tk(t)["assignee"].as_str(), tk(t)["group"].as_str()),
+        (Some("alice"), Some("acme-team")),
+        "{}",
+        tk(t)
+    );
+    assert_eq!(tk(t)["tags"], serde_json::json!(["vip"]));
+    assert!(tk(other)["assignee"].is_null());
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 1);
+    let got = sink.wait_for(1, 5);
+    assert_eq!(got[0].rcpt_tos, vec!["alice@team.test"]);
+    assert!(
+        got[0].raw.contains(&format!("New from Acme: [#{t}]")),
+        "{}",
+        got[0].raw
+    );
+}
+
 both_backends!(
     customer_loop,
     nothing_for_automatic_private_or_internal,
     bounce_marks_undeliverable,
     two_desks_stop,
+    routing_by_organization,
 );
 
 #[test]

@@ -126,12 +126,10 @@ async fn rate_limit(db: Db) {
     assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 3);
 }
 async fn senders_deliver_once(db: Db) {
-    let sink = SmtpSink::with(SinkOpts {
-        delay_ms: 5,
-        ..Default::default()
-    });
+    const N: usize = 40;
+    let sink = SmtpSink::start();
     let h = desk(db, sink.port, ACK).await;
-    let raws: Vec<String> = (0..20)
+    let raws: Vec<String> = (0..N)
         .map(|i| {
             mail(
                 &format!("p{i}@cust.test"),
@@ -144,19 +142,33 @@ async fn senders_deliver_once(db: Db) {
         .collect();
     h.mails(&raws.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
-    let (s1, s2) = (
-        Sender::new(h.store().clone(), &h.cfg).unwrap(),
-        Sender::new(h.store().clone(), &h.cfg).unwrap(),
-    );
-    let (a, b) = tokio::join!(intake::notify::drain(&s1), intake::notify::drain(&s2));
-    assert_eq!(a.unwrap() + b.unwrap(), 20);
-    let got = sink.wait_for(20, 10);
+    // Four senders, each with its own connection pool as separate daemons
+    // would have, claiming one row at a time.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = intake::store::Store::open(&h.db.url, 4).await.unwrap();
+        let s = Sender::new(store, &h.cfg).unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while let SendOutcome::Sent(_) = try_send_one(&s).await.unwrap() {
+                sent += 1;
+            }
+            sent
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, N);
+    let got = sink.wait_for(N, 10);
     let mut ids: Vec<String> = got.iter().map(Captured::message_id).collect();
     ids.sort();
     ids.dedup();
+    std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(
-        (got.len(), ids.len()),
-        (20, 20),
+        (sink.messages().len(), ids.len()),
+        (N, N),
         "each notification delivered exactly once"
     );
 }
@@ -178,38 +190,52 @@ async fn bench_ingest_with_triggers() {
         delay_ms: 50,
         ..Default::default()
     });
-    let mut rates = Vec::new();
-    for (label, extra) in [("without triggers", ""), ("with acknowledgement", ACK)] {
-        let h = desk(Db::Sqlite, sink.port, extra).await;
-        let raws: Vec<String> = (0..N)
-            .map(|i| {
-                mail(
-                    &format!("c{i}@cust{}.test", i % 50),
-                    &format!("S{i}"),
-                    &format!("b{i}@cust.test"),
-                    "",
-                    "x",
-                )
-            })
-            .collect();
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let sender = tokio::spawn(intake::notify::run_sender(
-            h.store().clone(),
-            std::sync::Arc::new(h.cfg.clone()),
-            rx,
-        ));
-        let t = std::time::Instant::now();
-        for chunk in raws.chunks(200) {
-            h.mails(&chunk.iter().map(String::as_str).collect::<Vec<_>>())
-                .await;
+    let cases = [
+        ("without triggers", "", false),
+        ("acknowledgement, no sender", ACK, false),
+        ("acknowledgement + sender", ACK, true),
+        ("short acknowledgement + sender", ACK_SHORT, true),
+    ];
+    let mut best = [0f64; 4];
+    for round in 0..3 {
+        for (k, (label, extra, send)) in cases.iter().enumerate() {
+            let h = desk(Db::Sqlite, sink.port, extra).await;
+            let raws = bench_corpus(N);
+            let (stop, rx) = tokio::sync::watch::channel(!send);
+            let sender = tokio::spawn(intake::notify::run_sender(
+                h.store().clone(),
+                std::sync::Arc::new(h.cfg.clone()),
+                rx,
+            ));
+            let t = std::time::Instant::now();
+            for chunk in raws.chunks(200) {
+                let items = chunk
+                    .iter()
+                    .map(|r| {
+                        intake::model::Inbound::Mail(intake::model::RawMail {
+                            raw: r.clone(),
+                            mailbox: Some("support".into()),
+                            source: "bench".into(),
+                        })
+                    })
+                    .collect();
+                h.pipeline.ingest(items, None).await.unwrap();
+            }
+            let rate = N as f64 / t.elapsed().as_secs_f64();
+            let _ = stop.send(true);
+            sender.await.unwrap().unwrap();
+            println!("round {round} ingest {label}: {rate:.0} msg/s");
+            best[k] = best[k].max(rate);
         }
-        let rate = N as f64 / t.elapsed().as_secs_f64();
-        stop.send(true).unwrap();
-        sender.await.unwrap().unwrap();
-        println!("ingest {label}: {rate:.0} msg/s");
-        rates.push(rate);
     }
-    println!("ratio: {:.2}", rates[1] / rates[0]);
+    let rates = best;
+    println!("best: {rates:?}");
+    println!(
+        "ratio: {:.2} (no sender), {:.2} (with sender), {:.2} (short acknowledgement, with sender)",
+        rates[1] / rates[0],
+        rates[2] / rates[0],
+        rates[3] / rates[0]
+    );
     let h = desk(Db::Sqlite, sink.port, ACK).await;
     for i in 0..40 {
         h.mail(&mail(
@@ -228,4 +254,44 @@ async fn bench_ingest_with_triggers() {
         t.elapsed().as_secs_f64(),
         sent as f64 / t.elapsed().as_secs_f64()
     );
+}
+
+/// An acknowledgement that does not quote the customer's message.
+const ACK_SHORT: &str = r#"
+[[triggers]]
+name = "acknowledge new request"
+on = "ticket_created"
+actions = [{ type = "notify_requester", template = "Hello {{ requester.name }},\nwe received your request {{ ticket.tag }}: {{ ticket.subject }}.\n" }]
+"#;
+
+/// `INTAKE_BENCH_CORPUS` (a folder of .eml files from ../shared/bench/gen_corpus.py)
+/// or, without it, small synthetic mails.
+fn bench_corpus(n: usize) -> Vec<Vec<u8>> {
+    match std::env::var("INTAKE_BENCH_CORPUS") {
+        Ok(dir) => {
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect();
+            files.sort();
+            files
+                .iter()
+                .take(n)
+                .map(|p| std::fs::read(p).unwrap())
+                .collect()
+        }
+        Err(_) => (0..n)
+            .map(|i| {
+                mail(
+                    &format!("c{i}@cust{}.test", i % 50),
+                    &format!("S{i}"),
+                    &format!("b{i}@cust.test"),
+                    "",
+                    "x",
+                )
+                .into_bytes()
+            })
+            .collect(),
+    }
 }

@@ -192,6 +192,9 @@ pub struct MailboxConfig {
     /// Messages per UID FETCH batch.
     #[serde(default = "default_fetch_batch")]
     pub fetch_batch: u32,
+    /// PEM file of extra CA certificates trusted for this server (private
+    /// CAs), in addition to the public web roots.
+    pub ca_file: Option<String>,
 }
 
 fn default_tls() -> String {
@@ -507,6 +510,26 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
                     format!("{a:?} is not an email address"),
                 );
             }
+        }
+        if let Some(f) = &m.ca_file {
+            if let Err(e) = std::fs::read(f) {
+                add(
+                    "mailboxes",
+                    i,
+                    "ca_file",
+                    label("ca_file"),
+                    format!("cannot read {f:?}: {e}"),
+                );
+            }
+        }
+        if m.fetch_batch == 0 {
+            add(
+                "mailboxes",
+                i,
+                "fetch_batch",
+                label("fetch_batch"),
+                "must be at least 1".into(),
+            );
         }
         if m.timeout == 0 {
             add(

@@ -212,15 +212,18 @@ async fn create_ticket(
         &["requester", "agent", "subject", "comment", "public"],
     )?;
     let region = &st.config.identities.default_phone_region;
-    let (mut contacts, mut name) = contact_points(f.opt_object("requester")?, "requester", region)?;
+    let (mut contacts, name) = contact_points(f.opt_object("requester")?, "requester", region)?;
+    let agent = match f.opt_str("agent")? {
+        Some(a) => Some(
+            EmailAddress::parse(a).map_err(|e| Problem::unprocessable(format!("agent: {e}")))?,
+        ),
+        None => None,
+    };
     if contacts.is_empty() {
-        let agent = f.opt_str("agent")?.ok_or_else(|| {
+        let a = agent.ok_or_else(|| {
             Problem::unprocessable("requester: give requester.email, requester.phone or requester.handle, or agent (an email) to make the agent the requester")
         })?;
-        let a = EmailAddress::parse(agent)
-            .map_err(|e| Problem::unprocessable(format!("agent: {e}")))?;
         contacts.push(ContactPoint::Email(a));
-        name = name.or(None);
     }
     let subject = f.str("subject")?.trim().to_string();
     if subject.is_empty() {

@@ -3,6 +3,7 @@
 //! Each area owns one file and contributes a `routes()` merged here.
 
 pub mod admin;
+pub mod batcher;
 pub mod contact;
 pub mod health;
 pub mod problem;

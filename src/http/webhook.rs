@@ -8,11 +8,11 @@
 //! source's rate (429), then the JSON itself (400/422). The answer is sent
 //! only after the commit.
 
+use super::batcher::{Batcher, Idem, Reply};
 use super::contact::parse_contact;
 use super::problem::{parse_object, require_json, Problem};
 use super::AppState;
 use crate::config::Config;
-use crate::model::{Inbound, OutcomeKind};
 use crate::store::{now_ms, Claim};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -24,7 +24,6 @@ use futures::StreamExt;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hmac::{Hmac, Mac};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -47,6 +46,8 @@ pub struct Source {
 pub struct WebhookState {
     sources: HashMap<String, Source>,
     last_purge: AtomicI64,
+    /// Group commit of accepted contacts.
+    pub batcher: Batcher,
 }
 
 impl WebhookState {
@@ -87,6 +88,7 @@ impl WebhookState {
         Ok(WebhookState {
             sources,
             last_purge: AtomicI64::new(0),
+            batcher: Batcher::default(),
         })
     }
 }
@@ -145,90 +147,69 @@ async fn handle(
     };
     let region = &st.config.identities.default_phone_region;
     let contact = parse_contact(&obj, &name, &src.default_channel, region, message_id)?;
-    let Some(key) = key else {
-        let (status, body) = ingest(&st, contact).await?;
-        return Ok(answer(status, body, false));
+    let idem = key.map(|k| Idem {
+        key: k,
+        sha: hex::encode(Sha256::digest(&raw)),
+        claimed: false,
+    });
+    if idem.is_some() {
+        maybe_purge(&st);
+    }
+    let batcher = &st.webhooks.batcher;
+    let claim = match batcher
+        .submit(&st.pipeline, contact.clone(), idem.clone())
+        .await?
+    {
+        Reply::Stored(status, body) => return Ok(answer(status, body, false)),
+        Reply::NotOwned(c) => c,
     };
-    let sha = hex::encode(Sha256::digest(&raw));
-    let store = &st.pipeline.store;
+    let mut idem = idem.expect("only keyed requests are not owned");
+    if let Claim::Done { status, response } = wait_for_claim(&st, &name, &idem, claim).await? {
+        return Ok(answer(status, response, true));
+    }
+    // Taken over from a dead or failed owner: store it ourselves.
+    idem.claimed = true;
+    match batcher.submit(&st.pipeline, contact, Some(idem)).await? {
+        Reply::Stored(status, body) => Ok(answer(status, body, false)),
+        Reply::NotOwned(_) => Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "idempotency claim lost",
+        )),
+    }
+}
+
+/// Wait while another request with the same key is in flight. Returns
+/// `Done` (replay it) or `Owned` (the claim was released or went stale).
+async fn wait_for_claim(
+    st: &AppState,
+    name: &str,
+    idem: &Idem,
+    mut claim: Claim,
+) -> Result<Claim, Problem> {
     let deadline = Instant::now() + IN_FLIGHT_WAIT;
     loop {
-        match store.webhook_claim(&name, &key, &sha).await? {
-            Claim::Owned => break,
-            Claim::Done { status, response } => return Ok(answer(status, response, true)),
+        match claim {
+            Claim::Done { .. } | Claim::Owned => return Ok(claim),
             Claim::Mismatch => {
                 return Err(Problem::conflict(format!(
-                    "Idempotency-Key {key:?} was already used for source {name:?} with a different body"
-                )))
+                "Idempotency-Key {:?} was already used for source {name:?} with a different body",
+                idem.key
+            )))
             }
             Claim::InFlight if Instant::now() > deadline => {
                 return Err(Problem::conflict(format!(
-                    "a request with Idempotency-Key {key:?} is still being processed; retry later"
+                    "a request with Idempotency-Key {:?} is still being processed; retry later",
+                    idem.key
                 )))
             }
             Claim::InFlight => tokio::time::sleep(Duration::from_millis(20)).await,
         }
+        claim = st
+            .pipeline
+            .store
+            .webhook_claim(name, &idem.key, &idem.sha)
+            .await?;
     }
-    maybe_purge(&st);
-    // Run the owned part to completion even if the client goes away, so the
-    // claim is always completed or released.
-    let task = tokio::spawn(async move {
-        let store = st.pipeline.store.clone();
-        match ingest(&st, contact).await {
-            Ok((status, body)) => {
-                if let Err(e) = store.webhook_complete(&name, &key, status, &body).await {
-                    tracing::error!(error = %e, source = %name, "cannot record the idempotent answer; a retry will rebuild it");
-                }
-                Ok((status, body))
-            }
-            Err(p) => {
-                if let Err(e) = store.webhook_release(&name, &key).await {
-                    tracing::error!(error = %e, source = %name, "cannot release an idempotency claim; it expires in a minute");
-                }
-                Err(p)
-            }
-        }
-    });
-    let (status, body) = task.await.map_err(|e| {
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("request task failed: {e}"),
-        )
-    })??;
-    Ok(answer(status, body, false))
-}
-
-/// Ingest one contact; the answer's status and JSON body.
-async fn ingest(st: &AppState, contact: crate::model::Contact) -> Result<(u16, String), Problem> {
-    let out = st
-        .pipeline
-        .ingest(vec![Inbound::Contact(contact)], None)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the pipeline returned no outcome",
-            )
-        })?;
-    let (user_id, created) = match out.outcome {
-        OutcomeKind::Created => (out.user_id, true),
-        OutcomeKind::Appended => (out.user_id, false),
-        OutcomeKind::Duplicate => {
-            let cid = out.comment_id.unwrap_or_default();
-            let (u, c) = st.pipeline.store.comment_origin(cid).await?;
-            (Some(u), c)
-        }
-        OutcomeKind::Quarantined => {
-            return Err(Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("contact quarantined: {}", out.reason.unwrap_or_default()),
-            ))
-        }
-    };
-    let body = json!({"ticket_id": out.ticket_id, "user_id": user_id, "comment_id": out.comment_id, "created": created});
-    Ok((if created { 201 } else { 200 }, body.to_string()))
 }
 
 fn answer(status: u16, body: String, replayed: bool) -> Response {

@@ -76,28 +76,37 @@ where
     }
 }
 
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    static CFG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
-    let cfg = CFG.get_or_init(|| {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Arc::new(cfg)
-    });
-    tokio_rustls::TlsConnector::from(cfg.clone())
+/// rustls with the public web roots, plus the mailbox's `ca_file` if any.
+fn tls_connector(m: &MailboxConfig) -> Result<tokio_rustls::TlsConnector, ImapError> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(f) = &m.ca_file {
+        let certs = CertificateDer::pem_file_iter(f)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| ImapError::Connect(format!("ca_file {f}: {e}")))?;
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(ImapError::Connect(format!(
+                "ca_file {f}: no usable certificate"
+            )));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ImapError::Connect(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
 }
 
 async fn wrap_tls(m: &MailboxConfig, tcp: TcpStream) -> Result<Conn, ImapError> {
     let name = rustls::pki_types::ServerName::try_from(m.host.clone()).map_err(|e| {
         ImapError::Connect(format!("{:?} is not a valid TLS server name: {e}", m.host))
     })?;
-    let tls = tls_connector().connect(name, tcp).await.map_err(|e| {
+    let tls = tls_connector(m)?.connect(name, tcp).await.map_err(|e| {
         ImapError::Connect(format!("TLS handshake with {}:{}: {e}", m.host, m.port))
     })?;
     Ok(Conn::Tls(Box::new(tls)))

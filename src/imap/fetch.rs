@@ -120,7 +120,8 @@ async fn batch(
     let name = &ctx.cfg.name;
     metrics::counter!("intake_messages_fetched_total", "mailbox" => name.clone())
         .increment((bodies.len() + headers.len()) as u64);
-    let mut items = Vec::with_capacity(chunk.len());
+    // Ok: to be prepared (parsed, classified); Err: already a quarantine entry.
+    let mut slots: Vec<Result<Inbound, Prepared>> = Vec::with_capacity(chunk.len());
     let mut present = Vec::with_capacity(chunk.len());
     for &(uid, size) in chunk {
         if let Some(raw) = bodies.remove(&uid) {
@@ -129,24 +130,37 @@ async fn batch(
                 mailbox: Some(name.clone()),
                 source: "imap".into(),
             });
-            items.push(crate::pipeline::prepare(&ctx.pipeline.settings, &m));
+            slots.push(Ok(m));
         } else if let Some(raw) = headers.remove(&uid) {
             tracing::warn!(mailbox = %name, uid, size, message_id = %header_message_id(&raw), max,
                 "message larger than limits.max_message_bytes: quarantined with its headers only");
-            items.push(Prepared::Quarantine(QuarantineIn {
+            slots.push(Err(Prepared::Quarantine(QuarantineIn {
                 source: "imap".into(),
                 mailbox: Some(name.clone()),
                 reason: format!("message of {size} bytes exceeds limits.max_message_bytes ({max}); only its headers were fetched (UID {uid} in {})", ctx.folder),
                 raw,
                 size: size as i64,
                 truncated: true,
-            }));
+            })));
         } else {
             tracing::info!(mailbox = %name, uid, "message vanished before it could be fetched (expunged by another client)");
             continue;
         }
         present.push(uid);
     }
+    // Parsing is CPU work: keep it off the async threads (IDLE, HTTP).
+    let settings = ctx.pipeline.settings.clone();
+    let items: Vec<Prepared> = tokio::task::spawn_blocking(move || {
+        slots
+            .into_iter()
+            .map(|s| match s {
+                Ok(m) => crate::pipeline::prepare(&settings, &m),
+                Err(p) => p,
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ImapError::Folder(format!("message preparation failed: {e}")))?;
     let cursor = CursorUpdate {
         mailbox: name.clone(),
         folder: ctx.folder.clone(),

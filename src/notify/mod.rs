@@ -6,6 +6,7 @@
 //! nobody; our own and undeliverable addresses are never written to, and each
 //! recipient gets at most `per_recipient_limit` per window.
 
+mod bounce;
 pub mod outbox;
 pub mod render;
 pub mod sender;
@@ -14,7 +15,9 @@ pub mod triggers;
 
 use crate::config::Config;
 use crate::thread::TicketTag;
-pub use sender::{drain, drain_once, run_sender, try_send_one, NotifyError, SendOutcome, Sender};
+pub use sender::{
+    drain, drain_once, run_sender, try_send_batch, try_send_one, NotifyError, SendOutcome, Sender,
+};
 use std::collections::HashMap;
 pub use triggers::{plan, EventContext, PlannedNotification, TriggerSet};
 
@@ -72,3 +75,6 @@ pub fn new_message_id(ticket: i64, domain: &str) -> String {
     let r: u128 = rand::random();
     format!("{r:032x}.{ticket}@{domain}")
 }
+
+#[cfg(test)]
+mod tests;

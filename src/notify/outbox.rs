@@ -30,15 +30,42 @@ struct Row_ {
     reason: Option<String>,
 }
 
+/// The first comment of published tickets (their events carry no comment).
+const FIRST_COMMENTS_SQL: &str = "SELECT ticket_id, body, class, public AS c_public, flag, message_id AS c_mid, channel AS c_channel \
+    FROM comments WHERE id IN (SELECT MIN(id) FROM comments WHERE ticket_id IN";
+
+/// The comment an event is about.
+struct CommentRow {
+    body: String,
+    class: String,
+    public: bool,
+    flag: bool,
+    message_id: Option<String>,
+    email: bool,
+}
+
+impl CommentRow {
+    fn of(r: &AnyRow) -> CommentRow {
+        CommentRow {
+            body: get_opt_str(r, "body").unwrap_or_default(),
+            class: get_opt_str(r, "class").unwrap_or_else(|| "normal".into()),
+            public: get_i64(r, "c_public") != 0,
+            flag: get_opt_str(r, "flag").is_some(),
+            message_id: get_opt_str(r, "c_mid"),
+            email: get_opt_str(r, "c_channel").as_deref() == Some("email"),
+        }
+    }
+}
+
 const EVENTS_SQL: &str = "SELECT e.id AS event_id, e.kind, e.ticket_id, t.subject, t.status, t.channel, t.public AS ticket_public, \
     t.mailbox, t.created_at AS t_created, t.requester_id, t.tags, u.name AS r_name, u.created_at AS u_created, o.name AS org_name, \
     c.body, c.class, c.public AS c_public, c.flag, c.message_id AS c_mid, c.channel AS c_channel \
     FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id JOIN users u ON u.id = t.requester_id \
     LEFT JOIN organizations o ON o.id = t.organization_id \
-    LEFT JOIN comments c ON c.id = COALESCE(e.comment_id, (SELECT MIN(c2.id) FROM comments c2 WHERE c2.ticket_id = e.ticket_id)) \
+    LEFT JOIN comments c ON c.id = e.comment_id \
     WHERE e.kind IN ('ticket_created', 'comment_added', 'ticket_published') AND e.id IN";
 
-async fn select_in<T>(
+pub(super) async fn select_in<T>(
     tx: &mut Tx<'_>,
     head: &str,
     tail: &str,
@@ -73,7 +100,7 @@ pub(crate) async fn enqueue(
     now: i64,
 ) -> Result<(), StoreError> {
     if !bounced.is_empty() {
-        mark_bounced(tx, n, bounced, now).await?;
+        super::bounce::mark_bounced(tx, n, bounced, now).await?;
     }
     if n.triggers.triggers.is_empty() || event_ids.is_empty() {
         return Ok(());
@@ -107,6 +134,18 @@ pub(crate) async fn enqueue(
         .map(|r| get_i64(r, "ticket_id"))
         .collect();
     let mut fired: HashSet<(i64, String)> = HashSet::new();
+    let mut first: HashMap<i64, CommentRow> = HashMap::new();
+    for r in select_in(
+        tx,
+        FIRST_COMMENTS_SQL,
+        "GROUP BY ticket_id)",
+        &published,
+        &[],
+    )
+    .await?
+    {
+        first.insert(get_i64(&r, "ticket_id"), CommentRow::of(&r));
+    }
     for r in select_in(
         tx,
         "SELECT ticket_id, trigger_name FROM outbox WHERE ticket_id IN",
@@ -124,13 +163,16 @@ pub(crate) async fn enqueue(
     for e in &events {
         let ticket_id = get_i64(e, "ticket_id");
         let kind = get_str(e, "kind");
-        let class = get_opt_str(e, "class").unwrap_or_else(|| "normal".into());
+        let own = CommentRow::of(e);
+        let c = match kind.as_str() {
+            "ticket_published" => first.get(&ticket_id).unwrap_or(&own),
+            _ => &own,
+        };
+        let class = c.class.clone();
         // Automatic mail never triggers anything.
         if class != "normal" {
             continue;
         }
-        let c_mid = get_opt_str(e, "c_mid");
-        let email_channel = get_opt_str(e, "c_channel").as_deref() == Some("email");
         let mut ctx = EventContext {
             kind: None,
             channel: get_str(e, "channel"),
@@ -152,7 +194,7 @@ pub(crate) async fn enqueue(
             },
             organization: get_opt_str(e, "org_name").map(|name| OrgVars { name }),
             comment: CommentVars {
-                body: get_opt_str(e, "body").unwrap_or_default(),
+                body: c.body.clone(),
             },
         };
         let kinds: &[EventKind] = match kind.as_str() {
@@ -161,9 +203,7 @@ pub(crate) async fn enqueue(
             _ => &[EventKind::TicketPublished, EventKind::TicketCreated],
         };
         // Public only: a private ticket or an internal note notifies nobody.
-        let visible = get_i64(e, "ticket_public") != 0
-            && get_i64(e, "c_public") != 0
-            && get_opt_str(e, "flag").is_none();
+        let visible = get_i64(e, "ticket_public") != 0 && c.public && !c.flag;
         for k in kinds {
             ctx.kind = Some(*k);
             let p = plan(&n.triggers, &ctx);
@@ -202,7 +242,7 @@ pub(crate) async fn enqueue(
                     text: pn.text,
                     html: pn.html,
                     message_id: super::new_message_id(ticket_id, &n.desk_domain),
-                    in_reply_to: if email_channel { c_mid.clone() } else { None },
+                    in_reply_to: c.message_id.clone().filter(|_| c.email),
                     reply_to,
                     status: "pending",
                     reason: None,
@@ -334,54 +374,5 @@ async fn insert(tx: &mut Tx<'_>, rows: &[Row_], now: i64) -> Result<(), StoreErr
         }
         q.execute(&mut **tx).await?;
     }
-    Ok(())
-}
-
-/// A DSN returned one of our notifications: its recipient is undeliverable.
-async fn mark_bounced(
-    tx: &mut Tx<'_>,
-    n: &NotifySettings,
-    bounced: &[String],
-    now: i64,
-) -> Result<(), StoreError> {
-    let rows = select_in(
-        tx,
-        "SELECT to_addr, message_id FROM outbox WHERE message_id IN",
-        "",
-        bounced,
-        &[],
-    )
-    .await?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut addrs: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (get_str(r, "to_addr"), get_str(r, "message_id")))
-        .collect();
-    addrs.sort();
-    addrs.dedup_by(|a, b| a.0 == b.0);
-    let sql = format!(
-        "INSERT INTO undeliverable (address, until_at, reason) VALUES {} ON CONFLICT (address) DO UPDATE SET until_at = excluded.until_at, reason = excluded.reason",
-        value_rows(addrs.len(), 3)
-    );
-    let mut q = sqlx::query(&sql);
-    for (a, mid) in &addrs {
-        tracing::warn!(address = %a, message_id = %mid, "notification bounced: address marked undeliverable");
-        q = q
-            .bind(a)
-            .bind(now + n.undeliverable_ms)
-            .bind(format!("bounce of <{mid}>"));
-    }
-    q.execute(&mut **tx).await?;
-    let sql = format!(
-        "UPDATE outbox SET last_error = 'bounced' WHERE message_id IN ({})",
-        placeholders(0, bounced.len().min(500))
-    );
-    let mut q = sqlx::query(&sql);
-    for b in bounced.iter().take(500) {
-        q = q.bind(b);
-    }
-    q.execute(&mut **tx).await?;
     Ok(())
 }

@@ -98,11 +98,8 @@ fn pick(
 }
 
 fn detail(e: &minijinja::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(l) = e.line() {
-        s.push_str(&format!(" (template line {l})"));
-    }
-    s
+    // minijinja's message names the template and line ("in t0a0.txt:3").
+    e.to_string()
 }
 
 fn sample() -> minijinja::Value {

@@ -26,6 +26,7 @@ pub struct Sender {
     desk_domain: String,
     me: String,
     max_attempts: i64,
+    timeout_secs: i64,
 }
 
 /// What one step did.
@@ -41,7 +42,8 @@ pub enum SendOutcome {
     Failed(i64, String),
 }
 
-const CLAIM_TAIL: &str = "ORDER BY id LIMIT 1";
+/// Rows claimed at a time by `drain` and `run_sender`.
+pub const BATCH: usize = 10;
 const RETURNING: &str = "RETURNING id, to_addr, subject, body_text, body_html, message_id, in_reply_to, refs, reply_to, attempts";
 
 impl Sender {
@@ -58,12 +60,24 @@ impl Sender {
             desk_domain: cfg.desk.domain.clone(),
             me: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
             max_attempts: cfg.notifications.max_attempts.max(1) as i64,
+            timeout_secs: smtp.timeout.max(1) as i64,
         })
     }
 }
 
 /// Claim one due row, send it, record the result.
 pub async fn try_send_one(s: &Sender) -> Result<SendOutcome, StoreError> {
+    Ok(try_send_batch(s, 1)
+        .await?
+        .pop()
+        .unwrap_or(SendOutcome::Empty))
+}
+
+/// Claim up to `max` due rows in one statement, send them over the pooled
+/// connection, and record every result in one transaction (on SQLite that is
+/// two short write locks per batch, not two per message). Empty when nothing
+/// is due.
+pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, StoreError> {
     let now = now_ms();
     let lock = match s.store.backend() {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -71,33 +85,79 @@ pub async fn try_send_one(s: &Sender) -> Result<SendOutcome, StoreError> {
     };
     let sql = format!(
         "UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE status = 'pending' \
-         AND (claimed_until IS NULL OR claimed_until < $3) AND id = (SELECT id FROM outbox WHERE status = 'pending' \
-         AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until < $3) {CLAIM_TAIL}{lock}) {RETURNING}"
+         AND (claimed_until IS NULL OR claimed_until < $3) AND id IN (SELECT id FROM outbox WHERE status = 'pending' \
+         AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY id LIMIT $4{lock}) {RETURNING}"
     );
-    let row = {
+    // The claim outlives the worst case of the whole batch.
+    let hold = (60 + max as i64 * s.timeout_secs) * 1000;
+    let mut rows = {
         let _g = s.store.write_guard().await;
         sqlx::query(&sql)
             .bind(&s.me)
-            .bind(now + 60_000)
+            .bind(now + hold)
             .bind(now)
-            .fetch_optional(s.store.pool())
+            .bind(max.max(1) as i64)
+            .fetch_all(s.store.pool())
             .await?
     };
-    let Some(r) = row else {
-        return Ok(SendOutcome::Empty);
-    };
-    let id = get_i64(&r, "id");
-    let attempts = get_i64(&r, "attempts") + 1;
-    let to = get_str(&r, "to_addr");
-    let (subject, text, html) = (
-        get_str(&r, "subject"),
-        get_str(&r, "body_text"),
-        get_opt_str(&r, "body_html"),
+    if rows.is_empty() {
+        return Ok(vec![SendOutcome::Empty]);
+    }
+    rows.sort_by_key(|r| get_i64(r, "id"));
+    let mut results = Vec::with_capacity(rows.len());
+    for r in &rows {
+        results.push((
+            get_i64(r, "id"),
+            get_i64(r, "attempts") + 1,
+            get_str(r, "to_addr"),
+            send(s, r).await,
+        ));
+    }
+    let now = now_ms();
+    let _g = s.store.write_guard().await;
+    let mut tx = s.store.pool().begin().await?;
+    let release = "claimed_by = NULL, claimed_until = NULL";
+    let mut out = Vec::with_capacity(results.len());
+    for (id, attempts, to, result) in results {
+        match result {
+            Ok(()) => {
+                sqlx::query(&format!("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, last_error = NULL, {release} WHERE id = $3 AND claimed_by = $4"))
+                    .bind(now).bind(attempts).bind(id).bind(&s.me).execute(&mut *tx).await?;
+                tracing::info!(id, to = %to, "notification sent");
+                out.push(SendOutcome::Sent(id));
+            }
+            Err((permanent, err)) => {
+                let give_up = permanent || attempts >= s.max_attempts;
+                let status = if give_up { "failed" } else { "pending" };
+                let next = now + backoff_ms(attempts);
+                sqlx::query(&format!("UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, {release} WHERE id = $5 AND claimed_by = $6"))
+                    .bind(status).bind(attempts).bind(next).bind(&err).bind(id).bind(&s.me).execute(&mut *tx).await?;
+                if give_up {
+                    tracing::warn!(id, to = %to, attempts, error = %err, "notification failed");
+                    out.push(SendOutcome::Failed(id, err));
+                } else {
+                    tracing::info!(id, to = %to, attempts, error = %err, "notification delivery will be retried");
+                    out.push(SendOutcome::Retry(id, err));
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Send one claimed row: Err((permanent, reason)).
+async fn send(s: &Sender, r: &sqlx::any::AnyRow) -> Result<(), (bool, String)> {
+    let (to, subject, text, html) = (
+        get_str(r, "to_addr"),
+        get_str(r, "subject"),
+        get_str(r, "body_text"),
+        get_opt_str(r, "body_html"),
     );
     let (mid, irt, reply_to) = (
-        get_str(&r, "message_id"),
-        get_opt_str(&r, "in_reply_to"),
-        get_opt_str(&r, "reply_to"),
+        get_str(r, "message_id"),
+        get_opt_str(r, "in_reply_to"),
+        get_opt_str(r, "reply_to"),
     );
     let msg = build_message(&OutMail {
         from: &s.from,
@@ -109,42 +169,13 @@ pub async fn try_send_one(s: &Sender) -> Result<SendOutcome, StoreError> {
         message_id: &mid,
         in_reply_to: irt.as_deref(),
         desk_domain: &s.desk_domain,
-    });
-    let result = match msg {
-        Err(e) => Err((true, e)),
-        Ok(m) => s
-            .transport
-            .send(m)
-            .await
-            .map(|_| ())
-            .map_err(|e| (e.is_permanent(), e.to_string())),
-    };
-    let now = now_ms();
-    let _g = s.store.write_guard().await;
-    let release = "claimed_by = NULL, claimed_until = NULL";
-    let out = match result {
-        Ok(()) => {
-            sqlx::query(&format!("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, last_error = NULL, {release} WHERE id = $3 AND claimed_by = $4"))
-                .bind(now).bind(attempts).bind(id).bind(&s.me).execute(s.store.pool()).await?;
-            tracing::info!(id, to = %to, "notification sent");
-            SendOutcome::Sent(id)
-        }
-        Err((permanent, err)) => {
-            let give_up = permanent || attempts >= s.max_attempts;
-            let status = if give_up { "failed" } else { "pending" };
-            let next = now + backoff_ms(attempts);
-            sqlx::query(&format!("UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, {release} WHERE id = $5 AND claimed_by = $6"))
-                .bind(status).bind(attempts).bind(next).bind(&err).bind(id).bind(&s.me).execute(s.store.pool()).await?;
-            if give_up {
-                tracing::warn!(id, to = %to, attempts, error = %err, "notification failed");
-                SendOutcome::Failed(id, err)
-            } else {
-                tracing::info!(id, to = %to, attempts, error = %err, "notification delivery will be retried");
-                SendOutcome::Retry(id, err)
-            }
-        }
-    };
-    Ok(out)
+    })
+    .map_err(|e| (true, e))?;
+    s.transport
+        .send(msg)
+        .await
+        .map(|_| ())
+        .map_err(|e| (e.is_permanent(), e.to_string()))
 }
 
 /// min(2^attempts s, 1 h).
@@ -163,10 +194,12 @@ pub async fn drain_once(store: &Store, cfg: &Config) -> Result<usize, NotifyErro
 pub async fn drain(s: &Sender) -> Result<usize, NotifyError> {
     let mut sent = 0;
     loop {
-        match try_send_one(s).await? {
-            SendOutcome::Sent(_) => sent += 1,
-            SendOutcome::Empty => return Ok(sent),
-            _ => {}
+        for o in try_send_batch(s, BATCH).await? {
+            match o {
+                SendOutcome::Sent(_) => sent += 1,
+                SendOutcome::Empty => return Ok(sent),
+                _ => {}
+            }
         }
     }
 }
@@ -182,8 +215,8 @@ pub async fn run_sender(
     let s = Sender::new(store, &cfg)?;
     tracing::info!(me = %s.me, "notification sender started");
     while !*shutdown.borrow() {
-        let pause = match try_send_one(&s).await {
-            Ok(SendOutcome::Empty) => Duration::from_secs(1),
+        let pause = match try_send_batch(&s, BATCH).await.as_deref() {
+            Ok([SendOutcome::Empty]) => Duration::from_secs(1),
             Ok(_) => continue,
             Err(e) => {
                 tracing::warn!(error = %e, "notification sender: database error");

@@ -12,7 +12,7 @@ use super::{get_i64, get_opt_i64, get_str, now_ms, Store, StoreError};
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This request owns the key: ingest, then [`Store::webhook_complete`].
+    /// This request owns the key: ingest, then record the answer with [`Store::webhook_record`].
     Owned,
     /// Answered before: replay this status and body.
     Done { status: u16, response: String },
@@ -20,6 +20,15 @@ pub enum Claim {
     Mismatch,
     /// Another request with this key is being processed.
     InFlight,
+}
+
+/// The answer of an owned claim, waiting to be recorded.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub source: String,
+    pub key: String,
+    pub status: u16,
+    pub response: String,
 }
 
 /// Pending rows older than this are taken over (their owner died).
@@ -93,23 +102,64 @@ impl Store {
         Ok(Claim::InFlight)
     }
 
-    /// Record the answer of an owned claim.
-    pub async fn webhook_complete(
+    /// In one transaction: record the answers of earlier owned claims
+    /// (`completes`), then claim the keys of `claims`. Returns which claims
+    /// own their key; a key repeated in `claims` is owned by its first
+    /// request only.
+    pub async fn webhook_record(
         &self,
-        source: &str,
-        key: &str,
-        status: u16,
-        response: &str,
-    ) -> Result<(), StoreError> {
+        completes: &[Answered],
+        claims: &[(&str, &str, &str)],
+    ) -> Result<Vec<bool>, StoreError> {
+        use std::collections::HashSet;
+        if completes.is_empty() && claims.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut seen = HashSet::new();
+        let mut uniq: Vec<&(&str, &str, &str)> = claims
+            .iter()
+            .filter(|(s, k, _)| seen.insert((*s, *k)))
+            .collect();
+        // One lock order for every batch, so concurrent batches cannot deadlock.
+        uniq.sort_unstable_by_key(|(s, k, _)| (*s, *k));
+        let now = now_ms();
+        let mut inserted: HashSet<(String, String)> = HashSet::new();
         let _g = self.write_guard().await;
-        sqlx::query("UPDATE webhook_requests SET status = $1, response = $2 WHERE source = $3 AND idem_key = $4")
-            .bind(status as i64)
-            .bind(response)
-            .bind(source)
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut tx = self.pool.begin().await?;
+        for a in completes {
+            sqlx::query("UPDATE webhook_requests SET status = $1, response = $2 WHERE source = $3 AND idem_key = $4")
+                .bind(a.status as i64)
+                .bind(&a.response)
+                .bind(&a.source)
+                .bind(&a.key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for chunk in uniq.chunks(200) {
+            let sql = format!(
+                "INSERT INTO webhook_requests (source, idem_key, body_sha256, status, response, created_at) VALUES {} \
+                 ON CONFLICT (source, idem_key) DO NOTHING RETURNING source, idem_key",
+                super::value_rows(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for (source, key, sha) in chunk {
+                q = q
+                    .bind(*source)
+                    .bind(*key)
+                    .bind(*sha)
+                    .bind(0i64)
+                    .bind("")
+                    .bind(now);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                inserted.insert((get_str(&r, "source"), get_str(&r, "idem_key")));
+            }
+        }
+        tx.commit().await?;
+        Ok(claims
+            .iter()
+            .map(|(s, k, _)| inserted.remove(&(s.to_string(), k.to_string())))
+            .collect())
     }
 
     /// Drop an owned claim whose request failed, so nothing stays stored.

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 pub struct Dovecot {
     pub dir: tempfile::TempDir,
+    /// Plain IMAP (STARTTLS offered).
     pub port: u16,
+    /// Implicit TLS.
+    pub tls_port: u16,
     child: Option<Child>,
     owner: (u32, u32),
     seq: std::cell::Cell<u64>,
@@ -39,7 +42,89 @@ fn is_root() -> bool {
     id(&["-u"]) == 0
 }
 
+/// A test CA (`tls/ca.pem`) and a server certificate for localhost and
+/// 127.0.0.1 signed by it (`tls/cert.pem`, `tls/key.pem`).
+fn make_certs(d: &std::path::Path) {
+    let t = d.join("tls");
+    std::fs::create_dir_all(&t).unwrap();
+    let ext = t.join("ext.cnf");
+    std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&t)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-days",
+            "2",
+            "-subj",
+            "/CN=intake test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "req.csr",
+        ],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "req.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
+    let _ = std::fs::set_permissions(
+        t.join("key.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    );
+}
+
 impl Dovecot {
+    /// The test CA's PEM file, for `ca_file`.
+    pub fn ca_file(&self) -> String {
+        self.dir.path().join("tls/ca.pem").display().to_string()
+    }
+
     /// Start with `users` as (name, password).
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
         assert!(
@@ -71,6 +156,8 @@ impl Dovecot {
         }
         std::fs::write(d.join("users"), passwd).unwrap();
         let port = free_port();
+        let tls_port = free_port();
+        make_certs(&d);
         let (iu, ig, lu, extra) = if root {
             (
                 "dovecot".to_string(),
@@ -99,13 +186,13 @@ impl Dovecot {
         let conf = format!(
             "instance_name = fixture-{port}\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
              default_internal_user = {iu}\ndefault_internal_group = {ig}\ndefault_login_user = {lu}\n\
-             protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+             protocols = imap\nlisten = 127.0.0.1\nssl = yes\nssl_cert = <{d}/tls/cert.pem\nssl_key = <{d}/tls/key.pem\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
              login_trusted_networks = 127.0.0.0/8\n\
              first_valid_uid = 1\nmail_location = maildir:~/Maildir\nmail_fsync = never\nmail_max_userip_connections = 1000\n\
              mailbox_idle_check_interval = 1 secs\nimap_idle_notify_interval = 2 mins\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
-             service imap-login {{\n{chroot}  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service imap-login {{\n{chroot}  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n    ssl = yes\n  }}\n}}\n\
              {extra}service doveadm {{\n  inet_listener {{\n    port = 0\n  }}\n}}\n\
              namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n",
             d = d.display()
@@ -115,6 +202,7 @@ impl Dovecot {
         let dc = Dovecot {
             dir,
             port,
+            tls_port,
             child: None,
             owner,
             seq: std::cell::Cell::new(0),

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End-to-end IMAP benchmark (issue 3): the corpus loaded into a private
+# Dovecot, drained by `intake run --once` into SQLite and into PostgreSQL,
+# against a plain fetch-only IMAP client measured in the same run.
+#
+#   bash bench/imap.sh [COUNT=10000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COUNT=${1:-10000}
+PORT=${PORT:-24143}
+work=$(mktemp -d /tmp/intake-imapbench.XXXXXX)
+chmod 0755 "$work"  # Dovecot's auth process (user dovecot) must traverse it
+fixture=tests/fixtures/dovecot-fixture.sh
+cleanup() { bash "$fixture" stop "$work/dovecot" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+python3 bench/gen_corpus.py "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
+cargo build --release -q --bin intake
+bin=$PWD/target/release/intake
+FIXTURE_USERS="support:supportpw" bash "$fixture" start "$work/dovecot" "$PORT" $((PORT + 1)) >/dev/null
+
+run_intake() {  # $1 = database url, $2 = label
+  cat > "$work/intake.toml" <<TOML
+[database]
+url = "$1"
+[desk]
+domain = "desk.test"
+addresses = ["support@desk.test"]
+[http]
+listen = "127.0.0.1:0"
+[logging]
+level = "warn"
+[[mailboxes]]
+name = "support"
+host = "127.0.0.1"
+port = $PORT
+tls = "none"
+username = "support"
+password = "supportpw"
+address = "support@desk.test"
+after_import = "keep"
+fetch_batch = 200
+TOML
+  local t0 t1 rss
+  t0=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$work/rss" "$bin" --config "$work/intake.toml" run --once
+  t1=$(date +%s.%N)
+  rss=$(cat "$work/rss")
+  local n
+  n=$("$bin" --config "$work/intake.toml" export | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(len(t["comments"]) for t in d["tickets"]) + len(d["quarantine"]))')
+  python3 -c "s=$t1-$t0; print('{\"stage\":\"intake_run_once\",\"database\":\"$2\",\"messages\":$n,\"seconds\":%.3f,\"per_second\":%.0f,\"peak_rss_kb\":$rss}' % (s, $n/s))"
+}
+
+bash "$fixture" load "$work/dovecot" support "$work/corpus" >/dev/null
+echo "# $(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $COUNT messages"
+python3 bench/imap_baseline.py "$PORT" support supportpw 200
+run_intake "sqlite://$work/intake.db" sqlite
+db=intake_imapbench_$$
+psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $db" postgres
+run_intake "postgres://postgres@127.0.0.1:5432/$db" postgres
+psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE $db" postgres

@@ -1,0 +1,60 @@
+//! Bounces of our notifications: a DSN naming one of our outbox Message-IDs
+//! marks that recipient undeliverable for `undeliverable_days`. (The DSN itself
+//! threads to the notification's ticket by that Message-ID, as an internal note.)
+
+use super::outbox::select_in;
+use super::NotifySettings;
+use crate::store::{get_str, placeholders, value_rows, StoreError};
+use sqlx::any::Any;
+use sqlx::Transaction;
+
+type Tx<'a> = Transaction<'a, Any>;
+
+/// A DSN returned one of our notifications: its recipient is undeliverable.
+pub(super) async fn mark_bounced(
+    tx: &mut Tx<'_>,
+    n: &NotifySettings,
+    bounced: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    let rows = select_in(
+        tx,
+        "SELECT to_addr, message_id FROM outbox WHERE message_id IN",
+        "",
+        bounced,
+        &[],
+    )
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut addrs: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (get_str(r, "to_addr"), get_str(r, "message_id")))
+        .collect();
+    addrs.sort();
+    addrs.dedup_by(|a, b| a.0 == b.0);
+    let sql = format!(
+        "INSERT INTO undeliverable (address, until_at, reason) VALUES {} ON CONFLICT (address) DO UPDATE SET until_at = excluded.until_at, reason = excluded.reason",
+        value_rows(addrs.len(), 3)
+    );
+    let mut q = sqlx::query(&sql);
+    for (a, mid) in &addrs {
+        tracing::warn!(address = %a, message_id = %mid, "notification bounced: address marked undeliverable");
+        q = q
+            .bind(a)
+            .bind(now + n.undeliverable_ms)
+            .bind(format!("bounce of <{mid}>"));
+    }
+    q.execute(&mut **tx).await?;
+    let sql = format!(
+        "UPDATE outbox SET last_error = 'bounced' WHERE message_id IN ({})",
+        placeholders(0, bounced.len().min(500))
+    );
+    let mut q = sqlx::query(&sql);
+    for b in bounced.iter().take(500) {
+        q = q.bind(b);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Unit tests of the pure planner and of trigger parsing.
+
+use super::triggers::*;
+use crate::config::Config;
+
+fn set(toml_triggers: &str) -> TriggerSet {
+    let cfg = Config::from_toml(toml_triggers).unwrap_or_else(|e| panic!("{e:?}"));
+    let (s, problems) = TriggerSet::build(&cfg, Some(toml_triggers));
+    assert!(problems.is_empty(), "{problems:?}");
+    s
+}
+
+fn ctx(kind: EventKind, org: Option<&str>, new: bool, class: &str) -> EventContext {
+    EventContext {
+        kind: Some(kind),
+        channel: "email".into(),
+        requester_is_new: new,
+        class: class.into(),
+        ticket: TicketVars {
+            id: 7,
+            tag: "[#7]".into(),
+            subject: "Printer".into(),
+            status: "new".into(),
+            url: None,
+        },
+        requester: RequesterVars {
+            name: "Ada".into(),
+            email: Some("ada@acme.com".into()),
+        },
+        organization: org.map(|n| OrgVars { name: n.into() }),
+        comment: CommentVars {
+            body: "help".into(),
+        },
+    }
+}
+
+const ROUTING: &str = r#"
+[[triggers]]
+name = "route acme"
+on = "ticket_created"
+conditions = { organization = ["ACME"], channel = ["email"] }
+actions = [{ type = "set", assignee = "alice", group = "acme" , tag = "vip" }, { type = "notify", to = "alice@desk.test", template = "{{ organization.name }}: {{ ticket.subject }}" }]
+
+[[triggers]]
+name = "welcome"
+on = "ticket_created"
+conditions = { organization = "none", requester_is_new = true }
+actions = [{ type = "notify_requester", subject = "Welcome {{ requester.name }}", template = "{{ ticket.tag }} {{ comment.body }}", html_template = "<p>{{ requester.name }}</p>" }]
+"#;
+
+#[test]
+fn conditions_select_triggers() {
+    let s = set(ROUTING);
+    let p = plan(
+        &s,
+        &ctx(EventKind::TicketCreated, Some("Acme"), true, "normal"),
+    );
+    assert_eq!(
+        p.changes,
+        TicketChanges {
+            assignee: Some("alice".into()),
+            group: Some("acme".into()),
+            tags: vec!["vip".into()]
+        }
+    );
+    assert_eq!(p.notifications.len(), 1);
+    assert_eq!(p.notifications[0].to.as_deref(), Some("alice@desk.test"));
+    assert_eq!(p.notifications[0].text, "Acme: Printer");
+    assert_eq!(
+        p.notifications[0].subject, "Printer",
+        "the default subject is the ticket's"
+    );
+
+    let p = plan(&s, &ctx(EventKind::TicketCreated, None, true, "normal"));
+    assert!(p.changes.is_empty());
+    let n = &p.notifications[0];
+    assert_eq!(
+        (n.subject.as_str(), n.text.as_str(), n.html.as_deref()),
+        ("Welcome Ada", "[#7] help", Some("<p>Ada</p>"))
+    );
+    assert!(
+        plan(&s, &ctx(EventKind::TicketCreated, None, false, "normal"))
+            .notifications
+            .is_empty(),
+        "requester_is_new"
+    );
+    assert!(
+        plan(&s, &ctx(EventKind::CommentAdded, None, true, "normal"))
+            .notifications
+            .is_empty(),
+        "on"
+    );
+    let auto = plan(
+        &s,
+        &ctx(EventKind::TicketCreated, Some("Acme"), true, "auto_reply"),
+    );
+    assert!(
+        auto.notifications.is_empty() && auto.changes.is_empty(),
+        "class defaults to normal only"
+    );
+}
+
+#[test]
+fn bad_triggers_are_reported() {
+    let text = "[[triggers]]\nname = \"x\"\non = \"ticket_created\"\nconditions = { status = [\"weird\"], class = [\"spam\"] }\n\
+actions = [{ type = \"notify\", template = \"x\" }, { type = \"set\" }, { type = \"notify_requester\", template = \"{{ x | nosuchfilter }}\" }, { type = \"jump\" }]\n";
+    let err = Config::from_toml(text).unwrap_err();
+    let all: Vec<String> = err.iter().map(ToString::to_string).collect();
+    for needle in [
+        "status",
+        "class",
+        "notify needs to",
+        "set needs",
+        "nosuchfilter",
+        "unknown type",
+    ] {
+        assert!(all.iter().any(|m| m.contains(needle)), "{needle}: {all:?}");
+    }
+    assert!(err.iter().all(|p| p.line.is_some()), "{all:?}");
+}
+
+#[test]
+fn disabled_triggers_are_checked_but_not_run() {
+    let s = set("[[triggers]]\nname = \"off\"\non = \"ticket_created\"\nenabled = false\nactions = [{ type = \"notify_requester\", template = \"x\" }]\n");
+    assert!(s.triggers.is_empty());
+    assert!(Config::from_toml("[[triggers]]\nname = \"off\"\non = \"ticket_created\"\nenabled = false\nactions = [{ type = \"notify_requester\", template = \"{% if %}\" }]\n").is_err());
+}
