@@ -8,7 +8,9 @@ pub fn init_tracing(cfg: &Config, format_override: Option<&str>) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.logging.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: journald and files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let res = match format_override.unwrap_or(&cfg.logging.format) {
         "json" => builder.json().flatten_event(true).try_init(),
         _ => builder.try_init(),
