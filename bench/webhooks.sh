@@ -2,14 +2,14 @@
 # Webhook load benchmark: signed contact posts for 1,000 distinct callers,
 # server and load generator as two processes on loopback, into SQLite.
 #
-#   bash bench/webhooks.sh [SECONDS=60] [CONNECTIONS=64]
+#   bash bench/webhooks.sh [SECONDS=60] [CONNECTIONS=32]
 #
 # Prints the load generator's JSON lines (without and with Idempotency-Key)
 # and the server's RSS every 10 s (memory must stay flat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
-CONNS=${2:-64}
+CONNS=${2:-32}
 cargo build --release --example webhook_load -q
 bin=target/release/examples/webhook_load
 work=$(mktemp -d /tmp/intake-wh-bench.XXXXXX)

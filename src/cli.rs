@@ -230,7 +230,11 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
                 let id = store.create_organization(&name, &domains).await?;
                 print_json(&serde_json::json!({"organization_id": id}))
             }
-            Command::Tickets(TicketsCmd::Publish { id }) => store.set_ticket_public(id, true).await?,
+            Command::Tickets(TicketsCmd::Publish { id }) => {
+                // Publishing fires the events the ticket skipped while private.
+                let notify = crate::notify::NotifySettings::from_config(&cfg);
+                store.set_ticket_public_notify(id, true, Some(&notify)).await?
+            }
             Command::Tickets(TicketsCmd::MakePrivate { id }) => store.set_ticket_public(id, false).await?,
             Command::Tickets(TicketsCmd::Status { id, status }) => store.set_ticket_status(id, &status).await?,
             Command::Quarantine(QuarantineCmd::List) => {

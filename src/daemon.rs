@@ -170,7 +170,14 @@ pub async fn run(cfg: Config, once: bool) -> u8 {
             }
         };
         let pipeline = Pipeline::new(store, Settings::from_config(&cfg));
-        let ok = drain_once(&cfg, &pipeline, &Registry::default()).await;
+        let mut ok = drain_once(&cfg, &pipeline, &Registry::default()).await;
+        // Cron deployments have no sender task: deliver what is due now.
+        if cfg.smtp.is_some() {
+            if let Err(e) = crate::notify::drain_once(&pipeline.store, &cfg).await {
+                tracing::error!(error = %e, "notifications not sent; they stay pending for the next run");
+                ok = false;
+            }
+        }
         pipeline.store.close().await;
         return if ok { 0 } else { 1 };
     }

@@ -114,11 +114,26 @@ async fn replies_thread_within_one_batch(db: Db) {
     let out = h
         .mails(&[
             &mail("ada@acme.com", "Q", "b1@acme.com", "", "x"),
-            &mail("ada@acme.com", "Re: Q", "b2@acme.com", "In-Reply-To: <b1@acme.com>\n", "x"),
-            &mail("ada@acme.com", "Re: Q", "b3@acme.com", "References: <b1@acme.com> <b2@acme.com>\n", "x"),
+            &mail(
+                "ada@acme.com",
+                "Re: Q",
+                "b2@acme.com",
+                "In-Reply-To: <b1@acme.com>\n",
+                "x",
+            ),
+            &mail(
+                "ada@acme.com",
+                "Re: Q",
+                "b3@acme.com",
+                "References: <b1@acme.com> <b2@acme.com>\n",
+                "x",
+            ),
         ])
         .await;
-    assert_eq!(out.iter().map(|o| o.outcome).collect::<Vec<_>>(), vec![Created, Appended, Appended]);
+    assert_eq!(
+        out.iter().map(|o| o.outcome).collect::<Vec<_>>(),
+        vec![Created, Appended, Appended]
+    );
     assert!(out.iter().all(|o| o.ticket_id == out[0].ticket_id));
 }
 

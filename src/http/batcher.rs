@@ -8,7 +8,7 @@
 use super::problem::Problem;
 use crate::model::{Contact, Inbound, OutcomeKind};
 use crate::pipeline::Pipeline;
-use crate::store::{Answered, Backend, Claim, StoreError};
+use crate::store::{Answered, Backend, StoreError};
 use axum::http::StatusCode;
 use serde_json::json;
 use std::sync::{Arc, OnceLock};
@@ -32,8 +32,9 @@ pub struct Idem {
 pub enum Reply {
     /// Stored (or found stored): status and JSON body.
     Stored(u16, String),
-    /// The key is not this request's: answered before, mismatched or in flight.
-    NotOwned(Claim),
+    /// Another request owns the key (answered, in flight or with another
+    /// body): the caller waits for its answer.
+    NotOwned,
 }
 
 struct Job {
@@ -213,7 +214,7 @@ async fn run_batch(p: &Pipeline, jobs: Vec<Job>, carry: &mut Vec<Answered>) {
                 })
                 .map(|(s, b)| Reply::Stored(s, b)),
             // Another request owns the key: the handler waits for its answer.
-            None => Ok(Reply::NotOwned(Claim::InFlight)),
+            None => Ok(Reply::NotOwned),
         };
         let _ = j.reply.send(r);
     }

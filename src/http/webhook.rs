@@ -156,22 +156,21 @@ async fn handle(
         maybe_purge(&st);
     }
     let batcher = &st.webhooks.batcher;
-    let claim = match batcher
+    let first = batcher
         .submit(&st.pipeline, contact.clone(), idem.clone())
-        .await?
-    {
-        Reply::Stored(status, body) => return Ok(answer(status, body, false)),
-        Reply::NotOwned(c) => c,
-    };
+        .await?;
+    if let Reply::Stored(status, body) = first {
+        return Ok(answer(status, body, false));
+    }
     let mut idem = idem.expect("only keyed requests are not owned");
-    if let Claim::Done { status, response } = wait_for_claim(&st, &name, &idem, claim).await? {
+    if let Claim::Done { status, response } = wait_for_claim(&st, &name, &idem).await? {
         return Ok(answer(status, response, true));
     }
     // Taken over from a dead or failed owner: store it ourselves.
     idem.claimed = true;
     match batcher.submit(&st.pipeline, contact, Some(idem)).await? {
         Reply::Stored(status, body) => Ok(answer(status, body, false)),
-        Reply::NotOwned(_) => Err(Problem::new(
+        Reply::NotOwned => Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "idempotency claim lost",
         )),
@@ -180,13 +179,10 @@ async fn handle(
 
 /// Wait while another request with the same key is in flight. Returns
 /// `Done` (replay it) or `Owned` (the claim was released or went stale).
-async fn wait_for_claim(
-    st: &AppState,
-    name: &str,
-    idem: &Idem,
-    mut claim: Claim,
-) -> Result<Claim, Problem> {
+async fn wait_for_claim(st: &AppState, name: &str, idem: &Idem) -> Result<Claim, Problem> {
     let deadline = Instant::now() + IN_FLIGHT_WAIT;
+    let store = &st.pipeline.store;
+    let mut claim = store.webhook_claim(name, &idem.key, &idem.sha).await?;
     loop {
         match claim {
             Claim::Done { .. } | Claim::Owned => return Ok(claim),

@@ -78,7 +78,7 @@ async fn apply(
             expunge(s, ctx, caps, set).await
         }
         "move" => {
-            let to = ctx.cfg.move_to.clone().unwrap_or_default();
+            let to = super::utf7::encode(ctx.cfg.move_to.as_deref().unwrap_or_default());
             if caps.r#move {
                 bounded(ctx.timeout(), "UID MOVE", s.uid_mv(set, &to)).await
             } else {

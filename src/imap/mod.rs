@@ -9,6 +9,7 @@ pub mod connect;
 pub mod fetch;
 pub mod lease;
 pub mod status;
+pub mod utf7;
 pub mod worker;
 
 pub use status::{FolderStatus, Registry, State};

@@ -16,6 +16,14 @@ use tokio::sync::watch;
 /// re-issued (servers drop IDLE after 29 minutes; a silent peer may be gone:
 /// the DONE then times out and the worker reconnects).
 pub const IDLE_REISSUE: Duration = Duration::from_secs(5 * 60);
+
+/// How long one IDLE may stay silent before DONE + re-IDLE proves the
+/// connection alive: three command timeouts (at least 5 s), at most
+/// [`IDLE_REISSUE`]. A half-open connection (a NAT or proxy that stopped
+/// forwarding) is thus noticed within about four timeouts, not minutes.
+pub fn idle_check(timeout: Duration) -> Duration {
+    (timeout * 3).max(Duration::from_secs(5)).min(IDLE_REISSUE)
+}
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
@@ -61,7 +69,8 @@ async fn session(ctx: &FolderCtx) -> Result<(ImapSession, Caps, u32), ImapError>
     let mut s = open(&ctx.cfg).await?;
     let caps = bounded(ctx.timeout(), "CAPABILITY", s.capabilities()).await?;
     let caps = Caps::from(&caps);
-    let mb = bounded(ctx.timeout(), "SELECT", s.select(&ctx.folder))
+    let wire = super::utf7::encode(&ctx.folder);
+    let mb = bounded(ctx.timeout(), "SELECT", s.select(&wire))
         .await
         .map_err(|e| match e {
             ImapError::Imap(async_imap::error::Error::No(m)) => {
@@ -155,7 +164,7 @@ async fn connected(
             bounded(ctx.timeout(), "IDLE", h.init()).await?;
             ctx.set(State::Idle);
             {
-                let (fut, _stop) = h.wait_with_timeout(IDLE_REISSUE);
+                let (fut, _stop) = h.wait_with_timeout(idle_check(ctx.timeout()));
                 tokio::select! {
                     r = fut => { r?; }
                     _ = stopped(&mut shutdown) => {}

@@ -83,10 +83,12 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    // The CTE runs once (an `IN (subquery)` may be re-run per row by the planner).
     let sql = format!(
-        "UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE status = 'pending' \
-         AND (claimed_until IS NULL OR claimed_until < $3) AND id IN (SELECT id FROM outbox WHERE status = 'pending' \
-         AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY id LIMIT $4{lock}) {RETURNING}"
+        "WITH c AS (SELECT id AS cid FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
+         AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY id LIMIT $4{lock}) \
+         UPDATE outbox SET claimed_by = $1, claimed_until = $2 FROM c \
+         WHERE outbox.id = c.cid AND outbox.status = 'pending' AND (outbox.claimed_until IS NULL OR outbox.claimed_until < $3) {RETURNING}"
     );
     // The claim outlives the worst case of the whole batch.
     let hold = (60 + max as i64 * s.timeout_secs) * 1000;

@@ -127,6 +127,17 @@ impl Dovecot {
 
     /// Start with `users` as (name, password).
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
+        Self::start_with(users, None)
+    }
+
+    /// Also accept AUTHENTICATE XOAUTH2, checking the bearer token with the
+    /// RFC 7662 introspection endpoint at `introspection_url` (Dovecot's
+    /// oauth2 passdb; passwords keep working through the passwd-file).
+    pub fn start_oauth2(users: &[(&str, &str)], introspection_url: &str) -> Dovecot {
+        Self::start_with(users, Some(introspection_url))
+    }
+
+    fn start_with(users: &[(&str, &str)], oauth2: Option<&str>) -> Dovecot {
         assert!(
             Command::new("dovecot").arg("--version").output().is_ok(),
             "dovecot is not installed: run scripts/setup-test-deps.sh"
@@ -183,14 +194,28 @@ impl Dovecot {
             )
         };
         let chroot = if root { "" } else { "  chroot =\n" };
+        let (mechs, oauth_passdb) = match oauth2 {
+            Some(url) => {
+                std::fs::write(
+                    d.join("oauth2.conf.ext"),
+                    format!("introspection_mode = post\nintrospection_url = {url}\nforce_introspection = yes\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n"),
+                )
+                .unwrap();
+                (
+                    "plain login xoauth2 oauthbearer",
+                    format!("auth_failure_delay = 0\npassdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {}/oauth2.conf.ext\n}}\n", d.display()),
+                )
+            }
+            None => ("plain login", String::new()),
+        };
         let conf = format!(
             "instance_name = fixture-{port}\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
              default_internal_user = {iu}\ndefault_internal_group = {ig}\ndefault_login_user = {lu}\n\
-             protocols = imap\nlisten = 127.0.0.1\nssl = yes\nssl_cert = <{d}/tls/cert.pem\nssl_key = <{d}/tls/key.pem\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+             protocols = imap\nlisten = 127.0.0.1\nssl = yes\nssl_cert = <{d}/tls/cert.pem\nssl_key = <{d}/tls/key.pem\ndisable_plaintext_auth = no\nauth_mechanisms = {mechs}\n\
              login_trusted_networks = 127.0.0.0/8\n\
              first_valid_uid = 1\nmail_location = maildir:~/Maildir\nmail_fsync = never\nmail_max_userip_connections = 1000\n\
              mailbox_idle_check_interval = 1 secs\nimap_idle_notify_interval = 2 mins\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
+             {oauth_passdb}passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
              service imap-login {{\n{chroot}  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n    ssl = yes\n  }}\n}}\n\
              {extra}service doveadm {{\n  inet_listener {{\n    port = 0\n  }}\n}}\n\

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod dovecot;
+pub mod faults;
 
 use crate::common::{config, mail, Db, TestDb};
 use dovecot::Dovecot;
@@ -123,4 +124,28 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     false
+}
+
+/// Another IMAP client changing flags on every message of INBOX.
+pub async fn other_client_store(port: u16, flags: &str) {
+    use futures::TryStreamExt;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut c = async_imap::Client::new(tcp);
+    c.read_response().await.unwrap();
+    let mut s = c
+        .login("support", "supportpw")
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    s.select("INBOX").await.unwrap();
+    let _: Vec<_> = s
+        .uid_store("1:*", flags)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    s.logout().await.unwrap();
 }
