@@ -169,9 +169,24 @@ async fn wrong_password_on_one_mailbox_does_not_stop_another(db: Db) {
     let body: serde_json::Value = r.json().await.unwrap();
     // Between attempts the bad mailbox is backing off; during one it is
     // (re)connecting: either way not ready, and its error is shown.
-    let bad = body["mailboxes"].as_array().unwrap().iter().find(|m| m["mailbox"] == "bad").unwrap().clone();
-    assert!(!matches!(bad["state"].as_str(), Some("idle" | "connected")), "{body}");
-    assert!(bad["last_error"].as_str().unwrap_or("").contains("authentication"), "{body}");
+    let bad = body["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mailbox"] == "bad")
+        .unwrap()
+        .clone();
+    assert!(
+        !matches!(bad["state"].as_str(), Some("idle" | "connected")),
+        "{body}"
+    );
+    assert!(
+        bad["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("authentication"),
+        "{body}"
+    );
     d.shutdown().await;
     // --once semantics: the drain fails (exit 1) but the good mailbox is imported.
     dc.deliver("support", "INBOX", &numbered(4, 1));

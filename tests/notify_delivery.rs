@@ -172,7 +172,50 @@ async fn senders_deliver_once(db: Db) {
         "each notification delivered exactly once"
     );
 }
+/// Templates render at send time: one that fails then (it passed the
+/// configuration check's sample) marks its row `failed` with the reason, and
+/// the others are delivered.
+async fn render_failure_at_send_time(db: Db) {
+    let sink = SmtpSink::start();
+    let tpl = r#"
+[[triggers]]
+name = "fragile"
+on = "ticket_created"
+actions = [{ type = "notify_requester", template = "{% if ticket.id > 1 %}{{ ticket.nosuch.deeper }}{% endif %}ok {{ comment.body }}" }]
+"#;
+    let h = desk(db, sink.port, tpl).await;
+    h.mail(&mail("a@cust.test", "One", "f1@cust.test", "", "first"))
+        .await;
+    h.mail(&mail("b@cust.test", "Two", "f2@cust.test", "", "second"))
+        .await;
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 1);
+    let n = notifications(&h.export().await);
+    assert_eq!(n.len(), 2, "{n:?}");
+    assert_eq!(
+        (n[0]["status"].as_str(), n[0]["to"].as_str()),
+        (Some("sent"), Some("a@cust.test")),
+        "{n:?}"
+    );
+    assert_eq!(
+        (n[1]["status"].as_str(), n[1]["attempts"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{n:?}"
+    );
+    assert!(
+        n[1]["last_error"].as_str().unwrap().contains("template"),
+        "{n:?}"
+    );
+    let got = sink.wait_for(1, 5);
+    assert!(got[0].raw.contains("ok first"), "{}", got[0].raw);
+    assert_eq!(
+        drain_once(h.store(), &h.cfg).await.unwrap(),
+        0,
+        "a failed row is not retried"
+    );
+}
+
 both_backends!(
+    render_failure_at_send_time,
     sink_down_then_up,
     permanent_failure,
     rate_limit,

@@ -293,7 +293,10 @@ async fn patch_ticket(
     }
     let store = &st.pipeline.store;
     if let Some(p) = public {
-        store.set_ticket_public(t, p).await?;
+        // Publishing fires the events the ticket skipped while private.
+        store
+            .set_ticket_public_notify(t, p, Some(&st.pipeline.settings.notify))
+            .await?;
     }
     if let Some(s) = status {
         store.set_ticket_status(t, s).await?;

@@ -7,7 +7,9 @@
 //! recipient gets at most `per_recipient_limit` per window.
 
 mod bounce;
+pub mod compose;
 pub mod outbox;
+mod parse;
 pub mod render;
 pub mod sender;
 pub mod smtp;
@@ -19,7 +21,7 @@ pub use sender::{
     drain, drain_once, run_sender, try_send_batch, try_send_one, NotifyError, SendOutcome, Sender,
 };
 use std::collections::HashMap;
-pub use triggers::{plan, EventContext, PlannedNotification, TriggerSet};
+pub use triggers::{plan, select, EventContext, PlannedNotification, Selected, TriggerSet};
 
 /// What the outbox needs from the configuration, built once.
 #[derive(Debug)]

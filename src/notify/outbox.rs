@@ -1,13 +1,14 @@
 //! The outbox: notifications written in the transaction of the event that
-//! caused them. Set-based: one query loads every event of the batch with its
-//! ticket, requester, organization and comment; a few more load addresses,
-//! recent counts and undeliverable marks; one multi-row insert writes them.
+//! caused them. Cheap enough to never slow ingestion: one query loads what
+//! the trigger conditions need for every event of the batch (no message
+//! bodies), one loads recent counts and undeliverable marks of the batch's
+//! recipients, and one multi-row insert writes rows that name their template
+//! (trigger and action) instead of carrying rendered text: the sender renders
+//! them at send time (see `compose`).
 
-use super::triggers::{
-    plan, CommentVars, EventContext, EventKind, OrgVars, RequesterVars, TicketChanges, TicketVars,
-};
+use super::triggers::{select, EventContext, EventKind, RequesterVars, TicketChanges, TicketVars};
 use super::NotifySettings;
-use crate::store::{get_i64, get_opt_str, get_str, placeholders, value_rows, StoreError};
+use crate::store::{get_i64, get_opt_str, get_str, placeholders, StoreError};
 use sqlx::any::{Any, AnyRow};
 use sqlx::Transaction;
 use std::collections::{HashMap, HashSet};
@@ -18,11 +19,10 @@ type Tx<'a> = Transaction<'a, Any>;
 struct Row_ {
     ticket_id: i64,
     event_id: i64,
+    comment_id: Option<i64>,
     trigger: String,
+    action: i64,
     to: String,
-    subject: String,
-    text: String,
-    html: Option<String>,
     message_id: String,
     in_reply_to: Option<String>,
     reply_to: Option<String>,
@@ -31,12 +31,12 @@ struct Row_ {
 }
 
 /// The first comment of published tickets (their events carry no comment).
-const FIRST_COMMENTS_SQL: &str = "SELECT ticket_id, body, class, public AS c_public, flag, message_id AS c_mid, channel AS c_channel \
+const FIRST_COMMENTS_SQL: &str = "SELECT ticket_id, id AS c_id, class, public AS c_public, flag, message_id AS c_mid, channel AS c_channel \
     FROM comments WHERE id IN (SELECT MIN(id) FROM comments WHERE ticket_id IN";
 
 /// The comment an event is about.
 struct CommentRow {
-    body: String,
+    id: Option<i64>,
     class: String,
     public: bool,
     flag: bool,
@@ -47,7 +47,7 @@ struct CommentRow {
 impl CommentRow {
     fn of(r: &AnyRow) -> CommentRow {
         CommentRow {
-            body: get_opt_str(r, "body").unwrap_or_default(),
+            id: crate::store::get_opt_i64(r, "c_id"),
             class: get_opt_str(r, "class").unwrap_or_else(|| "normal".into()),
             public: get_i64(r, "c_public") != 0,
             flag: get_opt_str(r, "flag").is_some(),
@@ -57,9 +57,12 @@ impl CommentRow {
     }
 }
 
-const EVENTS_SQL: &str = "SELECT e.id AS event_id, e.kind, e.ticket_id, t.subject, t.status, t.channel, t.public AS ticket_public, \
-    t.mailbox, t.created_at AS t_created, t.requester_id, t.tags, u.name AS r_name, u.created_at AS u_created, o.name AS org_name, \
-    c.body, c.class, c.public AS c_public, c.flag, c.message_id AS c_mid, c.channel AS c_channel \
+/// What trigger conditions, recipients and headers need; the requester's
+/// address is their first email identity.
+const EVENTS_SQL: &str = "SELECT e.id AS event_id, e.kind, e.ticket_id, t.status, t.channel, t.public AS ticket_public, \
+    t.mailbox, t.created_at AS t_created, t.tags, u.created_at AS u_created, o.name AS org_name, \
+    (SELECT i.value FROM identities i WHERE i.user_id = t.requester_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS r_email, \
+    c.id AS c_id, c.class, c.public AS c_public, c.flag, c.message_id AS c_mid, c.channel AS c_channel \
     FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id JOIN users u ON u.id = t.requester_id \
     LEFT JOIN organizations o ON o.id = t.organization_id \
     LEFT JOIN comments c ON c.id = e.comment_id \
@@ -109,24 +112,6 @@ pub(crate) async fn enqueue(
     if events.is_empty() {
         return Ok(());
     }
-    let requesters: Vec<i64> = events
-        .iter()
-        .map(|r| get_i64(r, "requester_id"))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut emails: HashMap<i64, String> = HashMap::new();
-    for r in select_in(
-        tx,
-        "SELECT user_id, value FROM identities WHERE kind = 'email' AND user_id IN",
-        "ORDER BY id DESC",
-        &requesters,
-        &[],
-    )
-    .await?
-    {
-        emails.insert(get_i64(&r, "user_id"), get_str(&r, "value"));
-    }
     // Triggers already fired for published tickets (the skipped acknowledgement fires once).
     let published: Vec<i64> = events
         .iter()
@@ -135,27 +120,22 @@ pub(crate) async fn enqueue(
         .collect();
     let mut fired: HashSet<(i64, String)> = HashSet::new();
     let mut first: HashMap<i64, CommentRow> = HashMap::new();
-    for r in select_in(
-        tx,
-        FIRST_COMMENTS_SQL,
-        "GROUP BY ticket_id)",
-        &published,
-        &[],
-    )
-    .await?
-    {
-        first.insert(get_i64(&r, "ticket_id"), CommentRow::of(&r));
-    }
-    for r in select_in(
-        tx,
-        "SELECT ticket_id, trigger_name FROM outbox WHERE ticket_id IN",
-        "",
-        &published,
-        &[],
-    )
-    .await?
-    {
-        fired.insert((get_i64(&r, "ticket_id"), get_str(&r, "trigger_name")));
+    if !published.is_empty() {
+        for r in select_in(
+            tx,
+            FIRST_COMMENTS_SQL,
+            "GROUP BY ticket_id)",
+            &published,
+            &[],
+        )
+        .await?
+        {
+            first.insert(get_i64(&r, "ticket_id"), CommentRow::of(&r));
+        }
+        let head = "SELECT ticket_id, trigger_name FROM outbox WHERE ticket_id IN";
+        for r in select_in(tx, head, "", &published, &[]).await? {
+            fired.insert((get_i64(&r, "ticket_id"), get_str(&r, "trigger_name")));
+        }
     }
 
     let mut rows: Vec<Row_> = Vec::new();
@@ -168,34 +148,29 @@ pub(crate) async fn enqueue(
             "ticket_published" => first.get(&ticket_id).unwrap_or(&own),
             _ => &own,
         };
-        let class = c.class.clone();
         // Automatic mail never triggers anything.
-        if class != "normal" {
+        if c.class != "normal" {
             continue;
         }
+        // Only what conditions and recipients need: templates render at send time.
         let mut ctx = EventContext {
             kind: None,
             channel: get_str(e, "channel"),
             requester_is_new: get_i64(e, "u_created") >= get_i64(e, "t_created"),
-            class,
+            class: c.class.clone(),
             ticket: TicketVars {
                 id: ticket_id,
-                tag: n.tag.format(ticket_id),
-                subject: get_str(e, "subject"),
+                tag: String::new(),
+                subject: String::new(),
                 status: get_str(e, "status"),
-                url: n
-                    .ticket_url
-                    .as_ref()
-                    .map(|u| u.replace("{id}", &ticket_id.to_string())),
+                url: None,
             },
             requester: RequesterVars {
-                name: get_str(e, "r_name"),
-                email: emails.get(&get_i64(e, "requester_id")).cloned(),
+                name: String::new(),
+                email: get_opt_str(e, "r_email"),
             },
-            organization: get_opt_str(e, "org_name").map(|name| OrgVars { name }),
-            comment: CommentVars {
-                body: c.body.clone(),
-            },
+            organization: get_opt_str(e, "org_name").map(|name| super::triggers::OrgVars { name }),
+            comment: Default::default(),
         };
         let kinds: &[EventKind] = match kind.as_str() {
             "ticket_created" => &[EventKind::TicketCreated],
@@ -206,41 +181,34 @@ pub(crate) async fn enqueue(
         let visible = get_i64(e, "ticket_public") != 0 && c.public && !c.flag;
         for k in kinds {
             ctx.kind = Some(*k);
-            let p = plan(&n.triggers, &ctx);
-            if !p.changes.is_empty() {
+            let (selected, ch) = select(&n.triggers, &ctx);
+            if !ch.is_empty() {
                 let entry = changes
                     .entry(ticket_id)
                     .or_insert_with(|| (TicketChanges::default(), get_str(e, "tags")));
-                merge(&mut entry.0, p.changes);
+                merge(&mut entry.0, ch);
             }
             if !visible {
                 continue;
             }
-            for pn in p.notifications {
-                let Some(to) = pn.to else { continue };
+            for sel in selected {
+                let Some(to) = sel.to else { continue };
                 if *k == EventKind::TicketCreated
                     && kind == "ticket_published"
-                    && fired.contains(&(ticket_id, pn.trigger.clone()))
+                    && fired.contains(&(ticket_id, sel.trigger.clone()))
                 {
                     continue;
                 }
-                let tag = &ctx.ticket.tag;
-                let subject = if pn.subject.contains(tag.as_str()) {
-                    pn.subject
-                } else {
-                    format!("{tag} {}", pn.subject)
-                };
                 let reply_to = get_opt_str(e, "mailbox")
                     .and_then(|m| n.mailbox_addresses.get(&m).cloned())
                     .or_else(|| n.default_reply_to.clone());
                 rows.push(Row_ {
                     ticket_id,
                     event_id: get_i64(e, "event_id"),
-                    trigger: pn.trigger,
+                    comment_id: c.id,
+                    trigger: sel.trigger,
+                    action: sel.action as i64,
                     to: to.to_lowercase(),
-                    subject,
-                    text: pn.text,
-                    html: pn.html,
                     message_id: super::new_message_id(ticket_id, &n.desk_domain),
                     in_reply_to: c.message_id.clone().filter(|_| c.email),
                     reply_to,
@@ -280,6 +248,12 @@ async fn apply_changes(
     Ok(())
 }
 
+/// Per recipient of the batch: notifications counted against the rate limit
+/// in the window, and why it is undeliverable (one query per 500 recipients).
+const BRAKES_SQL: &str = "SELECT v.column1 AS addr, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.to_addr = v.column1 AND o.created_at > $1 AND o.status IN ('pending', 'sent')) AS n, \
+    (SELECT u.reason FROM undeliverable u WHERE u.address = v.column1 AND u.until_at > $2) AS dead FROM (VALUES";
+
 /// Our own addresses, undeliverable ones and the per-recipient rate limit.
 async fn brakes(
     tx: &mut Tx<'_>,
@@ -287,31 +261,32 @@ async fn brakes(
     rows: &mut [Row_],
     now: i64,
 ) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
     let addrs: Vec<String> = rows
         .iter()
+        .filter(|r| !n.own.contains(&r.to))
         .map(|r| r.to.clone())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
     let mut dead: HashMap<String, String> = HashMap::new();
-    for r in select_in(
-        tx,
-        "SELECT address, reason FROM undeliverable WHERE until_at > $1 AND address IN",
-        "",
-        &addrs,
-        &[now],
-    )
-    .await?
-    {
-        dead.insert(get_str(&r, "address"), get_str(&r, "reason"));
-    }
     let mut counts: HashMap<String, i64> = HashMap::new();
-    let head = "SELECT to_addr, COUNT(*) AS n FROM outbox WHERE created_at > $1 AND status IN ('pending', 'sent') AND to_addr IN";
-    for r in select_in(tx, head, "GROUP BY to_addr", &addrs, &[now - n.window_ms]).await? {
-        counts.insert(get_str(&r, "to_addr"), get_i64(&r, "n"));
+    for chunk in addrs.chunks(500) {
+        let values = (0..chunk.len())
+            .map(|i| format!("(${})", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("{BRAKES_SQL} {values}) v");
+        let mut q = sqlx::query(&sql).bind(now - n.window_ms).bind(now);
+        for a in chunk {
+            q = q.bind(a);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let a = get_str(&r, "addr");
+            if let Some(why) = get_opt_str(&r, "dead") {
+                dead.insert(a.clone(), why);
+            }
+            counts.insert(a, get_i64(&r, "n"));
+        }
     }
     for r in rows.iter_mut() {
         let reason = if n.own.contains(&r.to) {
@@ -340,37 +315,49 @@ async fn brakes(
     Ok(())
 }
 
+/// `(..12 placeholders.., '', '', now, now)` per row: subject and body are
+/// rendered at send time (the columns stay for rows queued before 0005).
+fn outbox_values(rows: usize, now: i64) -> String {
+    const COLS: usize = 12;
+    (0..rows)
+        .map(|r| {
+            let p: Vec<String> = (1..=COLS).map(|c| format!("${}", r * COLS + c)).collect();
+            format!("({}, '', '', {now}, {now})", p.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 async fn insert(tx: &mut Tx<'_>, rows: &[Row_], now: i64) -> Result<(), StoreError> {
-    const COLS: usize = 15;
     for chunk in rows.chunks(200) {
         let sql = format!(
-            "INSERT INTO outbox (ticket_id, event_id, trigger_name, to_addr, subject, body_text, body_html, message_id, in_reply_to, refs, reply_to, status, last_error, next_attempt_at, created_at) VALUES {}",
-            value_rows(chunk.len(), COLS)
+            "INSERT INTO outbox (ticket_id, event_id, comment_id, trigger_name, action_index, to_addr, message_id, in_reply_to, refs, reply_to, status, last_error, subject, body_text, next_attempt_at, created_at) VALUES {}",
+            outbox_values(chunk.len(), now)
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
             q = q
                 .bind(r.ticket_id)
                 .bind(r.event_id)
+                .bind(r.comment_id)
                 .bind(&r.trigger)
+                .bind(r.action)
                 .bind(&r.to)
-                .bind(&r.subject)
-                .bind(&r.text)
-                .bind(r.html.clone())
                 .bind(&r.message_id)
                 .bind(r.in_reply_to.clone())
                 .bind(r.in_reply_to.clone().unwrap_or_default())
                 .bind(r.reply_to.clone())
                 .bind(r.status)
-                .bind(r.reason.clone())
-                .bind(now)
-                .bind(now);
+                .bind(r.reason.clone());
         }
         q.execute(&mut **tx).await?;
-        let sql = format!("INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES {} ON CONFLICT (message_id) DO NOTHING", value_rows(chunk.len(), 3));
+        let sql = format!(
+            "INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES {} ON CONFLICT (message_id) DO NOTHING",
+            (0..chunk.len()).map(|i| format!("(${}, ${}, 1)", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ")
+        );
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            q = q.bind(&r.message_id).bind(r.ticket_id).bind(1i64);
+            q = q.bind(&r.message_id).bind(r.ticket_id);
         }
         q.execute(&mut **tx).await?;
     }

@@ -1,9 +1,12 @@
-//! The sender: claims one due outbox row at a time (`FOR UPDATE SKIP LOCKED`
-//! on PostgreSQL, the write lock on SQLite), delivers it through lettre and
-//! records the result: `sent`; rescheduled with exponential backoff on
-//! connection errors and 4xx; `failed` on 5xx or after `max_attempts`.
+//! The sender: claims due outbox rows (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, the write lock on SQLite), renders them (`compose`), delivers
+//! them through lettre and records the result: `sent`; rescheduled with
+//! exponential backoff on connection errors and 4xx; `failed` on 5xx, after
+//! `max_attempts`, or when the template cannot be rendered.
 
+use super::compose::{contents, Content};
 use super::smtp::{build_message, build_transport, OutMail, Transport};
+use super::NotifySettings;
 use crate::config::Config;
 use crate::store::{get_i64, get_opt_str, get_str, now_ms, Backend, Store, StoreError};
 use lettre::AsyncTransport;
@@ -21,6 +24,7 @@ pub enum NotifyError {
 /// A sender: its SMTP transport, its claim id and its limits.
 pub struct Sender {
     store: Store,
+    notify: NotifySettings,
     transport: Transport,
     from: String,
     desk_domain: String,
@@ -44,7 +48,7 @@ pub enum SendOutcome {
 
 /// Rows claimed at a time by `drain` and `run_sender`.
 pub const BATCH: usize = 10;
-const RETURNING: &str = "RETURNING id, to_addr, subject, body_text, body_html, message_id, in_reply_to, refs, reply_to, attempts";
+const RETURNING: &str = "RETURNING id, to_addr, subject, body_text, body_html, message_id, in_reply_to, refs, reply_to, attempts, trigger_name, action_index";
 
 impl Sender {
     /// A sender for `cfg.smtp` (an error when `[smtp]` is missing or wrong).
@@ -55,6 +59,7 @@ impl Sender {
             .ok_or_else(|| NotifyError::Config("no [smtp] section".into()))?;
         Ok(Sender {
             store,
+            notify: NotifySettings::from_config(cfg),
             transport: build_transport(smtp).map_err(NotifyError::Config)?,
             from: smtp.from.clone(),
             desk_domain: cfg.desk.domain.clone(),
@@ -106,13 +111,20 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
         return Ok(vec![SendOutcome::Empty]);
     }
     rows.sort_by_key(|r| get_i64(r, "id"));
+    let mut content = contents(&s.store, &s.notify, &rows).await?;
     let mut results = Vec::with_capacity(rows.len());
     for r in &rows {
+        let id = get_i64(r, "id");
+        let result = match content.remove(&id) {
+            Some(Ok(c)) => send(s, r, &c).await,
+            Some(Err(e)) => Err((true, e)),
+            None => Err((true, "not rendered".to_string())),
+        };
         results.push((
-            get_i64(r, "id"),
+            id,
             get_i64(r, "attempts") + 1,
             get_str(r, "to_addr"),
-            send(s, r).await,
+            result,
         ));
     }
     let now = now_ms();
@@ -149,13 +161,8 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
 }
 
 /// Send one claimed row: Err((permanent, reason)).
-async fn send(s: &Sender, r: &sqlx::any::AnyRow) -> Result<(), (bool, String)> {
-    let (to, subject, text, html) = (
-        get_str(r, "to_addr"),
-        get_str(r, "subject"),
-        get_str(r, "body_text"),
-        get_opt_str(r, "body_html"),
-    );
+async fn send(s: &Sender, r: &sqlx::any::AnyRow, c: &Content) -> Result<(), (bool, String)> {
+    let to = get_str(r, "to_addr");
     let (mid, irt, reply_to) = (
         get_str(r, "message_id"),
         get_opt_str(r, "in_reply_to"),
@@ -165,9 +172,9 @@ async fn send(s: &Sender, r: &sqlx::any::AnyRow) -> Result<(), (bool, String)> {
         from: &s.from,
         to: &to,
         reply_to: reply_to.as_deref(),
-        subject: &subject,
-        text: &text,
-        html: html.as_deref(),
+        subject: &c.subject,
+        text: &c.text,
+        html: c.html.as_deref(),
         message_id: &mid,
         in_reply_to: irt.as_deref(),
         desk_domain: &s.desk_domain,
