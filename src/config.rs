@@ -6,6 +6,7 @@
 
 mod secret;
 mod sections;
+mod validate;
 
 pub use secret::Secret;
 pub use sections::*;
@@ -102,7 +103,7 @@ impl Config {
                     if !problems.is_empty() {
                         return Err(problems);
                     }
-                    let problems = sections::validate(&cfg, text);
+                    let problems = validate::validate(&cfg, text);
                     return if problems.is_empty() {
                         Ok(cfg)
                     } else {

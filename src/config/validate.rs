@@ -1,0 +1,294 @@
+//! Validation the types cannot express: every problem with its line and key.
+
+use super::{locate, Problem, Secret};
+
+/// Checks serde cannot express. Returns every problem found.
+pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
+    let mut p = Vec::new();
+    let mut add = |table: &str, n: usize, key: &str, label: String, msg: String| {
+        p.push(Problem {
+            line: locate(text, table, n, key),
+            key: label,
+            message: msg,
+        })
+    };
+    let url = &cfg.database.url;
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        add(
+            "database",
+            0,
+            "url",
+            "database.url".into(),
+            format!("unsupported database URL {url:?}: use sqlite://PATH or postgres://..."),
+        );
+    }
+    if cfg.desk.domain.trim().is_empty() || cfg.desk.domain.contains(['@', ' ', '<', '>']) {
+        add(
+            "desk",
+            0,
+            "domain",
+            "desk.domain".into(),
+            format!("{:?} is not a domain name", cfg.desk.domain),
+        );
+    }
+    if !cfg.desk.ticket_tag.contains("{id}") {
+        add(
+            "desk",
+            0,
+            "ticket_tag",
+            "desk.ticket_tag".into(),
+            "must contain {id}".into(),
+        );
+    }
+    for a in &cfg.desk.addresses {
+        if crate::identity::EmailAddress::parse(a).is_err() {
+            add(
+                "desk",
+                0,
+                "addresses",
+                "desk.addresses".into(),
+                format!("{a:?} is not an email address"),
+            );
+        }
+    }
+    let region = &cfg.identities.default_phone_region;
+    if region.parse::<phonenumber::country::Id>().is_err() {
+        add(
+            "identities",
+            0,
+            "default_phone_region",
+            "identities.default_phone_region".into(),
+            format!("{region:?} is not an ISO 3166 region code such as \"US\" or \"IT\""),
+        );
+    }
+    if cfg.limits.batch_size == 0 || cfg.limits.batch_size > 5000 {
+        add(
+            "limits",
+            0,
+            "batch_size",
+            "limits.batch_size".into(),
+            "must be between 1 and 5000".into(),
+        );
+    }
+    if !matches!(cfg.logging.format.as_str(), "human" | "json") {
+        add(
+            "logging",
+            0,
+            "format",
+            "logging.format".into(),
+            "must be \"human\" or \"json\"".into(),
+        );
+    }
+    if cfg.http.listen.parse::<std::net::SocketAddr>().is_err() {
+        add(
+            "http",
+            0,
+            "listen",
+            "http.listen".into(),
+            format!("{:?} is not an address:port", cfg.http.listen),
+        );
+    }
+    if let Err(e) = secret_ok(&cfg.http.admin_token(), true) {
+        add("http", 0, "admin_token_env", "http.admin_token".into(), e);
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, m) in cfg.mailboxes.iter().enumerate() {
+        let label = |k: &str| format!("mailboxes[{i}].{k}");
+        if !names.insert(m.name.clone()) {
+            add(
+                "mailboxes",
+                i,
+                "name",
+                label("name"),
+                format!("duplicate mailbox name {:?}", m.name),
+            );
+        }
+        if !matches!(m.tls.as_str(), "tls" | "starttls" | "none") {
+            add(
+                "mailboxes",
+                i,
+                "tls",
+                label("tls"),
+                "must be \"tls\", \"starttls\" or \"none\"".into(),
+            );
+        } else if m.tls == "none" && !is_loopback(&m.host) {
+            add(
+                "mailboxes",
+                i,
+                "tls",
+                label("tls"),
+                format!(
+                    "tls = \"none\" is allowed only for loopback hosts, not {:?}",
+                    m.host
+                ),
+            );
+        }
+        match m.after_import.as_str() {
+            "seen" | "delete" | "keep" => {}
+            "move" if m.move_to.is_some() => {}
+            "move" => add(
+                "mailboxes",
+                i,
+                "after_import",
+                label("move_to"),
+                "after_import = \"move\" needs move_to".into(),
+            ),
+            other => add(
+                "mailboxes",
+                i,
+                "after_import",
+                label("after_import"),
+                format!("{other:?}: use seen, move, delete or keep"),
+            ),
+        }
+        let oauth = m.oauth2_token_file.is_some() || m.oauth2_token_command.is_some();
+        if !oauth {
+            if let Err(e) = secret_ok(&m.password(), false) {
+                add("mailboxes", i, "password", label("password"), e);
+            }
+        }
+        if let Some(a) = &m.address {
+            if crate::identity::EmailAddress::parse(a).is_err() {
+                add(
+                    "mailboxes",
+                    i,
+                    "address",
+                    label("address"),
+                    format!("{a:?} is not an email address"),
+                );
+            }
+        }
+        if let Some(f) = &m.ca_file {
+            if let Err(e) = std::fs::read(f) {
+                add(
+                    "mailboxes",
+                    i,
+                    "ca_file",
+                    label("ca_file"),
+                    format!("cannot read {f:?}: {e}"),
+                );
+            }
+        }
+        if m.fetch_batch == 0 {
+            add(
+                "mailboxes",
+                i,
+                "fetch_batch",
+                label("fetch_batch"),
+                "must be at least 1".into(),
+            );
+        }
+        if m.timeout == 0 {
+            add(
+                "mailboxes",
+                i,
+                "timeout",
+                label("timeout"),
+                "must be at least 1 second".into(),
+            );
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, w) in cfg.webhook_sources.iter().enumerate() {
+        let label = |k: &str| format!("webhook_sources[{i}].{k}");
+        if !names.insert(w.name.clone())
+            || w.name.is_empty()
+            || !w
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            add(
+                "webhook_sources",
+                i,
+                "name",
+                label("name"),
+                format!(
+                    "{:?}: names must be unique and use only letters, digits, - and _",
+                    w.name
+                ),
+            );
+        }
+        if let Err(e) = secret_ok(&w.secret(), false) {
+            add("webhook_sources", i, "secret", label("secret"), e);
+        }
+        if let Err(e) = secret_ok(&w.previous_secret(), true) {
+            add(
+                "webhook_sources",
+                i,
+                "previous_secret",
+                label("previous_secret"),
+                e,
+            );
+        }
+        if w.rate_per_second == 0 || w.burst == 0 {
+            add(
+                "webhook_sources",
+                i,
+                "rate_per_second",
+                label("rate_per_second"),
+                "rate_per_second and burst must be at least 1".into(),
+            );
+        }
+    }
+    if let Some(s) = &cfg.smtp {
+        if !matches!(s.tls.as_str(), "tls" | "starttls" | "none") {
+            add(
+                "smtp",
+                0,
+                "tls",
+                "smtp.tls".into(),
+                "must be \"tls\", \"starttls\" or \"none\"".into(),
+            );
+        } else if s.tls == "none" && !is_loopback(&s.host) {
+            add(
+                "smtp",
+                0,
+                "tls",
+                "smtp.tls".into(),
+                format!(
+                    "tls = \"none\" is allowed only for loopback hosts, not {:?}",
+                    s.host
+                ),
+            );
+        }
+        if crate::identity::EmailAddress::parse(&s.from).is_err() {
+            add(
+                "smtp",
+                0,
+                "from",
+                "smtp.from".into(),
+                format!("{:?} is not an email address", s.from),
+            );
+        }
+        if s.username.is_some() {
+            if let Err(e) = secret_ok(&s.password(), false) {
+                add("smtp", 0, "password", "smtp.password".into(), e);
+            }
+        }
+    }
+    p.extend(crate::notify::validate(cfg, text));
+    p
+}
+
+fn secret_ok(s: &Secret, optional: bool) -> Result<(), String> {
+    if s.is_unset() {
+        return if optional {
+            Ok(())
+        } else {
+            Err("no secret: set the key, its _env or its _file variant".into())
+        };
+    }
+    s.resolve().map(|_| ())
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
