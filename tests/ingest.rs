@@ -137,6 +137,41 @@ async fn replies_thread_within_one_batch(db: Db) {
     assert!(out.iter().all(|o| o.ticket_id == out[0].ticket_id));
 }
 
+fn contact(conv: &str, public: bool, n: u32) -> intake::model::Inbound {
+    intake::model::Inbound::Contact(intake::model::Contact {
+        source: "voice".into(),
+        channel: "voice".into(),
+        contacts: vec![intake::identity::ContactPoint::Phone(
+            intake::identity::PhoneNumber::parse("+1 415 555 0100", "US").unwrap(),
+        )],
+        name: Some("Ada".into()),
+        conversation_id: Some(conv.into()),
+        subject: "Call".into(),
+        message: format!("call note {n}"),
+        public,
+        occurred_at: None,
+        attachments: vec![],
+        message_id: format!("wh.voice.{conv}.{n}@desk.test"),
+    })
+}
+
+/// A gateway conversation threads by its id; once its ticket is closed the
+/// next contact opens a linked follow-up that then holds the conversation; a
+/// private note on a public conversation stays internal.
+async fn conversations_follow_up_and_private_notes(db: Db) {
+    let h = Harness::new(db).await;
+    let first = h.pipeline.ingest(vec![contact("c-1", true, 1)], None).await.unwrap().remove(0);
+    let t = first.ticket_id.unwrap();
+    let note = h.pipeline.ingest(vec![contact("c-1", false, 2)], None).await.unwrap().remove(0);
+    assert_eq!((note.outcome, note.ticket_id, note.public), (Appended, Some(t), Some(false)));
+    h.store().set_ticket_status(t, "closed").await.unwrap();
+    let fu = h.pipeline.ingest(vec![contact("c-1", true, 3)], None).await.unwrap().remove(0);
+    assert_eq!((fu.outcome, fu.follow_up_of), (Created, Some(t)));
+    let next = h.pipeline.ingest(vec![contact("c-1", true, 4)], None).await.unwrap().remove(0);
+    assert_eq!((next.outcome, next.ticket_id), (Appended, fu.ticket_id));
+    assert_eq!(ticket(&h.export().await, t)["comments"].as_array().unwrap().len(), 2);
+}
+
 async fn tag_threads_and_subject_alone_does_not(db: Db) {
     let h = Harness::new(db).await;
     let t = h
@@ -571,6 +606,7 @@ async fn concurrent_creation_makes_one_row(db: Db) {
 }
 
 both_backends!(
+    conversations_follow_up_and_private_notes,
     replies_thread_within_one_batch,
     customer_lifecycle,
     tag_threads_and_subject_alone_does_not,

@@ -24,7 +24,7 @@ pub const IDLE_REISSUE: Duration = Duration::from_secs(5 * 60);
 pub fn idle_check(timeout: Duration) -> Duration {
     (timeout * 3).max(Duration::from_secs(5)).min(IDLE_REISSUE)
 }
-const BACKOFF_MIN: Duration = Duration::from_millis(10);
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// Everything a folder worker needs.

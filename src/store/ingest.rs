@@ -112,70 +112,78 @@ async fn run(
             ContactPoint::Email(e) => Some(e.as_str().to_string()),
             _ => None,
         });
-        let (candidate, trusted) = candidate_ticket(tx, &mut known, m).await?;
-        let decision = decide(
+        let (mut candidate, trusted) = candidate_ticket(tx, &mut known, m).await?;
+        let mut decision = decide(
             candidate.as_ref(),
             user_id,
             sender_email.as_deref(),
             trusted,
             m.class,
         );
+        let mut created = None;
+        if let Decision::NewTicket { follow_up_of } = decision {
+            if let (Some(old), Some(k)) = (follow_up_of, &m.conversation_key) {
+                // The conversation continues on the follow-up, not the closed ticket.
+                sqlx::query("UPDATE tickets SET conversation_key = NULL WHERE id = $1")
+                    .bind(old)
+                    .execute(&mut **tx)
+                    .await?;
+                known.conversations.remove(k);
+            }
+            created = insert_ticket(tx, m, user_id, user_org, follow_up_of, now).await?;
+            if created.is_none() {
+                // Another transaction opened this conversation's ticket first:
+                // decide again against that ticket.
+                let k = m.conversation_key.as_deref().unwrap_or_default();
+                let id = lookup::ticket_by_conversation(tx, k)
+                    .await?
+                    .ok_or_else(|| StoreError::Conflict("conversation ticket vanished".into()))?;
+                lookup::load_tickets(tx, &mut known, &[id]).await?;
+                known.conversations.insert(k.to_string(), id);
+                candidate = known.tickets.get(&id).cloned();
+                decision = decide(candidate.as_ref(), user_id, sender_email.as_deref(), trusted, m.class);
+                if matches!(decision, Decision::NewTicket { .. }) {
+                    return Err(StoreError::Unavailable(format!("conversation {k} changed concurrently")));
+                }
+            }
+        }
         let mut o = Outcome::new(OutcomeKind::Created);
         o.user_id = Some(user_id);
         o.message_id = Some(m.message_id.clone());
         o.class = Some(m.class);
         let (ticket_id, public, flag) = match decision {
             Decision::NewTicket { follow_up_of } => {
-                let id = insert_ticket(tx, m, user_id, user_org, follow_up_of, now).await?;
                 let key = m.conversation_key.clone();
-                let ticket = match id {
-                    Some(id) => id,
-                    // Lost a race for the same conversation: append instead.
-                    None => lookup::ticket_by_conversation(tx, key.as_deref().unwrap_or_default())
-                        .await?
-                        .ok_or_else(|| {
-                            StoreError::Conflict("conversation ticket vanished".into())
-                        })?,
-                };
-                if id.is_some() {
-                    known.tickets.insert(
-                        ticket,
-                        TicketState {
-                            id: ticket,
-                            status: "new".into(),
-                            public: m.public,
-                            requester_id: user_id,
-                            organization_id: user_org,
-                            participants: Default::default(),
-                        },
-                    );
-                    if let Some(k) = key {
-                        known.conversations.insert(k, ticket);
+                let ticket = created.ok_or_else(|| StoreError::Conflict("ticket insert lost".into()))?;
+                known.tickets.insert(
+                    ticket,
+                    TicketState {
+                        id: ticket,
+                        status: "new".into(),
+                        public: m.public,
+                        requester_id: user_id,
+                        organization_id: user_org,
+                        participants: Default::default(),
+                    },
+                );
+                if let Some(k) = key {
+                    known.conversations.insert(k, ticket);
+                }
+                events.push(NewEvent {
+                    ticket_id: ticket,
+                    kind: "ticket_created",
+                    comment_of: Some(comments.len()),
+                    detail: String::new(),
+                });
+                o.follow_up_of = follow_up_of;
+                for c in &m.copied {
+                    if known
+                        .tickets
+                        .get_mut(&ticket)
+                        .is_some_and(|t| t.participants.insert(c.as_str().to_string()))
+                    {
+                        new_participants.push((ticket, c.as_str().to_string()));
                     }
-                    events.push(NewEvent {
-                        ticket_id: ticket,
-                        kind: "ticket_created",
-                        comment_of: Some(comments.len()),
-                        detail: String::new(),
-                    });
-                    o.follow_up_of = follow_up_of;
-                    for c in &m.copied {
-                        if known
-                            .tickets
-                            .get_mut(&ticket)
-                            .is_some_and(|t| t.participants.insert(c.as_str().to_string()))
-                        {
-                            new_participants.push((ticket, c.as_str().to_string()));
-                        }
-                    }
-                } else {
-                    o.outcome = OutcomeKind::Appended;
-                    events.push(NewEvent {
-                        ticket_id: ticket,
-                        kind: "comment_added",
-                        comment_of: Some(comments.len()),
-                        detail: String::new(),
-                    });
                 }
                 (
                     ticket,
@@ -190,6 +198,8 @@ async fn run(
                 flag,
             } => {
                 o.outcome = OutcomeKind::Appended;
+                // A gateway may log a private note on a public conversation.
+                let public = public && m.public;
                 if let Some(st) = reopen {
                     status_changes.insert(ticket_id, st);
                     if let Some(t) = known.tickets.get_mut(&ticket_id) {

@@ -93,6 +93,8 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// SQLite has one writer: take this before a write transaction.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The SQLite file, to notice it vanishing under open connections.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 /// Current time in unix milliseconds.
@@ -145,6 +147,7 @@ impl Store {
             pool,
             backend,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            sqlite_file: sqlite_path(&url),
         })
     }
 
@@ -176,6 +179,13 @@ impl Store {
 
     /// Is the database reachable?
     pub async fn ping(&self) -> bool {
+        // Open SQLite connections keep working on a deleted or moved file,
+        // silently writing where nobody will read: check the path too.
+        if let Some(f) = &self.sqlite_file {
+            if !f.exists() {
+                return false;
+            }
+        }
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
@@ -190,6 +200,13 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The file of a `sqlite://PATH[?...]` URL (None for in-memory databases).
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 /// `$1, $2, ...` starting after `offset` placeholders.

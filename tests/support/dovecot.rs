@@ -203,7 +203,7 @@ impl Dovecot {
                 .unwrap();
                 (
                     "plain login xoauth2 oauthbearer",
-                    format!("auth_failure_delay = 0\npassdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {}/oauth2.conf.ext\n}}\n", d.display()),
+                    format!("auth_failure_delay = 0\nservice anvil {{\n  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\npassdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {}/oauth2.conf.ext\n}}\n", d.display()),
                 )
             }
             None => ("plain login", String::new()),
