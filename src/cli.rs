@@ -223,11 +223,13 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
                 print_json(&u)
             }
             Command::Orgs(OrgsCmd::AddDomain { org, domain }) => {
-                let moved = store.add_domain(org, &domain).await?;
+                let p = Pipeline::new(store.clone(), Settings::from_config(&cfg));
+                let moved = p.add_domain(org, &domain).await?;
                 print_json(&serde_json::json!({"organization_id": org, "domain": domain, "users_moved": moved}))
             }
             Command::Orgs(OrgsCmd::Create { name, domains }) => {
-                let id = store.create_organization(&name, &domains).await?;
+                let p = Pipeline::new(store.clone(), Settings::from_config(&cfg));
+                let id = p.create_organization(&name, &domains).await?;
                 print_json(&serde_json::json!({"organization_id": id}))
             }
             Command::Tickets(TicketsCmd::Publish { id }) => {

@@ -323,3 +323,35 @@ impl Pipeline {
         Ok(outcome)
     }
 }
+
+impl Pipeline {
+    /// Refuse free-mail domains: they must never become an organization's.
+    fn check_domains(&self, domains: &[String]) -> Result<(), StoreError> {
+        for d in domains {
+            if let Some(r) = crate::identity::RegistrableDomain::of(d) {
+                if self.settings.free_mail.contains(&r) {
+                    return Err(StoreError::Invalid(format!(
+                        "{d} is a free-mail domain: its users are not one organization"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Store::create_organization`], refusing free-mail domains.
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        domains: &[String],
+    ) -> Result<i64, StoreError> {
+        self.check_domains(domains)?;
+        self.store.create_organization(name, domains).await
+    }
+
+    /// [`Store::add_domain`], refusing free-mail domains.
+    pub async fn add_domain(&self, org: i64, domain: &str) -> Result<u64, StoreError> {
+        self.check_domains(&[domain.to_string()])?;
+        self.store.add_domain(org, domain).await
+    }
+}

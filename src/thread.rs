@@ -41,7 +41,16 @@ impl TicketTag {
             {
                 return digits.parse().ok();
             }
-            rest = &rest[pos + self.prefix.len().max(1)..];
+            // Step past this match; by a whole character when the prefix is empty.
+            let Some(first) = after.chars().next() else {
+                break;
+            };
+            let step = if self.prefix.is_empty() {
+                first.len_utf8()
+            } else {
+                self.prefix.len()
+            };
+            rest = &rest[pos + step..];
         }
         None
     }
@@ -146,6 +155,9 @@ mod tests {
         let t = TicketTag::new("[Ticket#{id}]");
         assert_eq!(t.find("AW: [Ticket#9001] x"), Some(9001));
         assert_eq!(t.format(5), "[Ticket#5]");
+        let bare = TicketTag::new("{id}");
+        assert_eq!(bare.find("éà 12"), Some(12));
+        assert_eq!(bare.find("ünïcödé"), None);
     }
 
     #[test]

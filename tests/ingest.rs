@@ -160,16 +160,45 @@ fn contact(conv: &str, public: bool, n: u32) -> intake::model::Inbound {
 /// private note on a public conversation stays internal.
 async fn conversations_follow_up_and_private_notes(db: Db) {
     let h = Harness::new(db).await;
-    let first = h.pipeline.ingest(vec![contact("c-1", true, 1)], None).await.unwrap().remove(0);
+    let first = h
+        .pipeline
+        .ingest(vec![contact("c-1", true, 1)], None)
+        .await
+        .unwrap()
+        .remove(0);
     let t = first.ticket_id.unwrap();
-    let note = h.pipeline.ingest(vec![contact("c-1", false, 2)], None).await.unwrap().remove(0);
-    assert_eq!((note.outcome, note.ticket_id, note.public), (Appended, Some(t), Some(false)));
+    let note = h
+        .pipeline
+        .ingest(vec![contact("c-1", false, 2)], None)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (note.outcome, note.ticket_id, note.public),
+        (Appended, Some(t), Some(false))
+    );
     h.store().set_ticket_status(t, "closed").await.unwrap();
-    let fu = h.pipeline.ingest(vec![contact("c-1", true, 3)], None).await.unwrap().remove(0);
+    let fu = h
+        .pipeline
+        .ingest(vec![contact("c-1", true, 3)], None)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!((fu.outcome, fu.follow_up_of), (Created, Some(t)));
-    let next = h.pipeline.ingest(vec![contact("c-1", true, 4)], None).await.unwrap().remove(0);
+    let next = h
+        .pipeline
+        .ingest(vec![contact("c-1", true, 4)], None)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!((next.outcome, next.ticket_id), (Appended, fu.ticket_id));
-    assert_eq!(ticket(&h.export().await, t)["comments"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        ticket(&h.export().await, t)["comments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 async fn tag_threads_and_subject_alone_does_not(db: Db) {
@@ -526,6 +555,50 @@ async fn domains_and_auto_create(db: Db) {
     assert!(h.store().add_domain(other, "newco.example").await.is_err());
 }
 
+/// With automatic organizations on, a domain can still be given to an
+/// operator's organization: it moves from the one created for it, with its
+/// users; free-mail domains are refused.
+async fn domain_moves_from_auto_created_org(db: Db) {
+    let h = Harness::new(db).await;
+    let ada = h
+        .mail(&mail("ada@acme.com", "A", "m1@acme.com", "", "x"))
+        .await;
+    let auto_org = user_of(&h.export().await, "ada@acme.com")["organization_id"]
+        .as_i64()
+        .unwrap();
+    let corp = h
+        .pipeline
+        .create_organization("ACME Corporation", &["acme.com".into()])
+        .await
+        .unwrap();
+    assert_ne!(corp, auto_org);
+    let doc = h.export().await;
+    assert_eq!(user_of(&doc, "ada@acme.com")["organization_id"], corp);
+    let later = h
+        .mail(&mail("bob@acme.com", "B", "m2@acme.com", "", "x"))
+        .await;
+    assert_eq!(
+        user_of(&h.export().await, "bob@acme.com")["organization_id"],
+        corp
+    );
+    assert_ne!(later.user_id, ada.user_id);
+    // An operator's organization keeps its domain.
+    let other = h.pipeline.create_organization("Other", &[]).await.unwrap();
+    assert!(matches!(
+        h.pipeline.add_domain(other, "acme.com").await,
+        Err(intake::store::StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        h.pipeline.add_domain(other, "gmail.com").await,
+        Err(intake::store::StoreError::Invalid(_))
+    ));
+    assert!(h
+        .pipeline
+        .create_organization("Yahoo", &["yahoo.co.uk".into()])
+        .await
+        .is_err());
+}
+
 async fn private_and_public(db: Db) {
     let h = Harness::new(db).await;
     let t = h
@@ -606,6 +679,7 @@ async fn concurrent_creation_makes_one_row(db: Db) {
 }
 
 both_backends!(
+    domain_moves_from_auto_created_org,
     conversations_follow_up_and_private_notes,
     replies_thread_within_one_batch,
     customer_lifecycle,

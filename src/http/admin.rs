@@ -178,7 +178,7 @@ async fn create_org(
         domains.push(d.to_string());
     }
     let store = &st.pipeline.store;
-    let id = store.create_organization(name, &domains).await?;
+    let id = st.pipeline.create_organization(name, &domains).await?;
     created(store.organization(id).await?)
 }
 
@@ -193,7 +193,7 @@ async fn add_domain(
     let b = object(&st, &headers, body).await?;
     let domain = Fields::new(&b, "", &["domain"])?.str("domain")?.to_string();
     let store = &st.pipeline.store;
-    let moved = store.add_domain(org, &domain).await?;
+    let moved = st.pipeline.add_domain(org, &domain).await?;
     let o = store.organization(org).await?;
     ok(json!({"id": o.id, "name": o.name, "domains": o.domains, "users_moved": moved}))
 }

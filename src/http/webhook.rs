@@ -319,7 +319,7 @@ fn verify(
     let t: i64 = ts.parse().map_err(|_| {
         Problem::unauthorized(format!("X-Intake-Timestamp {ts:?} is not unix seconds"))
     })?;
-    if (now_s - t).abs() > WINDOW_SECS {
+    if now_s.abs_diff(t) > WINDOW_SECS as u64 {
         return Err(Problem::unauthorized(format!(
             "stale request: X-Intake-Timestamp is {} s from server time, more than the ±{WINDOW_SECS} s allowed (replay protection)",
             now_s - t

@@ -4,14 +4,14 @@
 use super::ack::{acknowledge, Caps};
 use super::connect::{bounded, ImapSession};
 use super::worker::FolderCtx;
-use super::ImapError;
+use super::{retry, ImapError};
 use crate::model::{CursorUpdate, Inbound, OutcomeKind, Prepared, QuarantineIn, RawMail};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::time::Instant;
 
 /// Collect `UID FETCH set query` into uid → fetched item data.
-async fn uid_fetch<T>(
+pub(super) async fn uid_fetch<T>(
     s: &mut ImapSession,
     ctx: &FolderCtx,
     set: &str,
@@ -64,6 +64,27 @@ pub async fn drain(
     caps: &Caps,
     uidvalidity: u32,
 ) -> Result<usize, ImapError> {
+    let mut done = 0;
+    // A UID the server listed but did not return stops the pass just below
+    // it; re-listing shows whether it was expunged or must be retried.
+    for _ in 0..super::retry::MAX_ATTEMPTS {
+        let (n, complete) = drain_pass(s, ctx, caps, uidvalidity).await?;
+        done += n;
+        if complete {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// List the sizes above the cursor and import them batch by batch.
+/// `false` when a batch could not be completed (the cursor stopped early).
+async fn drain_pass(
+    s: &mut ImapSession,
+    ctx: &FolderCtx,
+    caps: &Caps,
+    uidvalidity: u32,
+) -> Result<(usize, bool), ImapError> {
     let last = start_uid(ctx, uidvalidity).await?;
     let sizes = uid_fetch(
         s,
@@ -83,39 +104,40 @@ pub async fn drain(
         if ctx.stopping() {
             break;
         }
-        done += batch(s, ctx, caps, uidvalidity, chunk).await?;
+        let (n, complete) = batch(s, ctx, caps, uidvalidity, chunk).await?;
+        done += n;
+        if !complete {
+            return Ok((done, false));
+        }
         left -= chunk.len() as u64;
         ctx.registry
             .update(&ctx.cfg.name, &ctx.folder, |st| st.lag = left);
     }
-    Ok(done)
+    Ok((done, true))
 }
 
-/// Fetch, commit (with the cursor at the batch's last UID), then acknowledge.
+/// Fetch, commit (with the cursor at the batch's last UID, or just below
+/// the first UID the server did not return), then acknowledge.
 async fn batch(
     s: &mut ImapSession,
     ctx: &FolderCtx,
     caps: &Caps,
     uidvalidity: u32,
     chunk: &[(u32, u32)],
-) -> Result<usize, ImapError> {
+) -> Result<(usize, bool), ImapError> {
     let max = ctx.pipeline.settings.max_message_bytes as u64;
-    let (small, big): (Vec<_>, Vec<_>) = chunk.iter().partition(|(_, size)| (*size as u64) <= max);
-    let small_set = super::uid_set(&small.iter().map(|(u, _)| *u).collect::<Vec<_>>());
-    let big_set = super::uid_set(&big.iter().map(|(u, _)| *u).collect::<Vec<_>>());
+    let (small, big): (Vec<_>, Vec<_>) = chunk
+        .iter()
+        .copied()
+        .partition(|(_, size)| (*size as u64) <= max);
+    let mut failed = HashMap::new();
     let mut bodies = HashMap::new();
     if !small.is_empty() {
-        bodies = uid_fetch(s, ctx, &small_set, "(UID BODY.PEEK[])", |f| {
-            f.body().map(<[u8]>::to_vec)
-        })
-        .await?;
+        bodies = retry::fetch_batch(s, ctx, uidvalidity, &small, false, &mut failed).await?;
     }
     let mut headers = HashMap::new();
     if !big.is_empty() {
-        headers = uid_fetch(s, ctx, &big_set, "(UID BODY.PEEK[HEADER])", |f| {
-            f.header().map(<[u8]>::to_vec)
-        })
-        .await?;
+        headers = retry::fetch_batch(s, ctx, uidvalidity, &big, true, &mut failed).await?;
     }
     let name = &ctx.cfg.name;
     metrics::counter!("intake_messages_fetched_total", "mailbox" => name.clone())
@@ -142,12 +164,19 @@ async fn batch(
                 size: size as i64,
                 truncated: true,
             })));
+        } else if let Some(q) = failed.remove(&uid) {
+            slots.push(Err(Prepared::Quarantine(q)));
         } else {
-            tracing::info!(mailbox = %name, uid, "message vanished before it could be fetched (expunged by another client)");
-            continue;
+            // Never skipped: the cursor stops below it and the folder is
+            // listed again (an expunged message is then simply gone).
+            tracing::info!(mailbox = %name, uid, "message listed but not returned by the server (expunged meanwhile?): the cursor stops before it");
+            break;
         }
         present.push(uid);
     }
+    let chunk_uids: Vec<u32> = chunk.iter().map(|c| c.0).collect();
+    let handled: std::collections::HashSet<u32> = present.iter().copied().collect();
+    let (last_uid, complete) = retry::commit_cursor(&chunk_uids, |u| handled.contains(&u));
     // Parsing is CPU work: keep it off the async threads (IDLE, HTTP).
     let settings = ctx.pipeline.settings.clone();
     let items: Vec<Prepared> = tokio::task::spawn_blocking(move || {
@@ -165,7 +194,7 @@ async fn batch(
         mailbox: name.clone(),
         folder: ctx.folder.clone(),
         uidvalidity,
-        last_uid: chunk.last().map(|c| c.0).unwrap_or(0),
+        last_uid,
     };
     let started = Instant::now();
     let outcomes = match ctx
@@ -193,8 +222,8 @@ async fn batch(
     }
     ctx.registry
         .update(name, &ctx.folder, |st| st.imported += present.len() as u64);
-    acknowledge(s, ctx, caps, &present).await?;
-    Ok(present.len())
+    acknowledge(s, ctx, caps, &present, last_uid).await?;
+    Ok((present.len(), complete))
 }
 
 /// A batch the database refused for a non-transient reason: commit its

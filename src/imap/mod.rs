@@ -8,6 +8,7 @@ pub mod ack;
 pub mod connect;
 pub mod fetch;
 pub mod lease;
+pub mod retry;
 pub mod status;
 pub mod utf7;
 pub mod worker;

@@ -65,7 +65,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 }
 
 /// Connect, select the folder and read its UIDVALIDITY and capabilities.
-async fn session(ctx: &FolderCtx) -> Result<(ImapSession, Caps, u32), ImapError> {
+pub(crate) async fn session(ctx: &FolderCtx) -> Result<(ImapSession, Caps, u32), ImapError> {
     let mut s = open(&ctx.cfg).await?;
     let caps = bounded(ctx.timeout(), "CAPABILITY", s.capabilities()).await?;
     let caps = Caps::from(&caps);

@@ -22,7 +22,6 @@ pub(super) async fn mark_bounced(
         "SELECT to_addr, message_id FROM outbox WHERE message_id IN",
         "",
         bounced,
-        &[],
     )
     .await?;
     if rows.is_empty() {

@@ -9,6 +9,7 @@ use super::smtp::{build_message, build_transport, OutMail, Transport};
 use super::NotifySettings;
 use crate::config::Config;
 use crate::store::{get_i64, get_opt_str, get_str, now_ms, Backend, Store, StoreError};
+use futures::StreamExt;
 use lettre::AsyncTransport;
 use std::time::Duration;
 
@@ -112,21 +113,27 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
     }
     rows.sort_by_key(|r| get_i64(r, "id"));
     let mut content = contents(&s.store, &s.notify, &rows).await?;
-    let mut results = Vec::with_capacity(rows.len());
-    for r in &rows {
+    // Up to SMTP_PARALLEL messages on the wire at once (the transport's pool).
+    let results: Vec<_> = futures::stream::iter(rows.iter().map(|r| {
         let id = get_i64(r, "id");
-        let result = match content.remove(&id) {
-            Some(Ok(c)) => send(s, r, &c).await,
-            Some(Err(e)) => Err((true, e)),
-            None => Err((true, "not rendered".to_string())),
-        };
-        results.push((
-            id,
-            get_i64(r, "attempts") + 1,
-            get_str(r, "to_addr"),
-            result,
-        ));
-    }
+        let c = content.remove(&id);
+        async move {
+            let result = match c {
+                Some(Ok(c)) => send(s, r, &c).await,
+                Some(Err(e)) => Err((true, e)),
+                None => Err((true, "not rendered".to_string())),
+            };
+            (
+                id,
+                get_i64(r, "attempts") + 1,
+                get_str(r, "to_addr"),
+                result,
+            )
+        }
+    }))
+    .buffered(super::smtp::SMTP_PARALLEL)
+    .collect()
+    .await;
     let now = now_ms();
     let _g = s.store.write_guard().await;
     let mut tx = s.store.pool().begin().await?;

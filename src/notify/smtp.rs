@@ -11,6 +11,9 @@ use std::time::Duration;
 
 pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
+/// Connections in the pool, and messages a sender has on the wire at once.
+pub const SMTP_PARALLEL: usize = 4;
+
 /// One notification to put on the wire.
 pub struct OutMail<'a> {
     pub from: &'a str,
@@ -38,7 +41,7 @@ pub fn build_transport(c: &SmtpConfig) -> Result<Transport, String> {
         .timeout(Some(Duration::from_secs(c.timeout.max(1))))
         .pool_config(
             PoolConfig::new()
-                .max_size(4)
+                .max_size(SMTP_PARALLEL as u32)
                 .idle_timeout(Duration::from_secs(60)),
         );
     if let Some(user) = &c.username {

@@ -168,7 +168,8 @@ impl Store {
         self.user(winner).await
     }
 
-    /// Create an organization owning `domains`.
+    /// Create an organization owning `domains` (each claimed as by
+    /// [`Store::add_domain`]).
     pub async fn create_organization(
         &self,
         name: &str,
@@ -177,23 +178,19 @@ impl Store {
         let domains = normalise_domains(domains)?;
         let _g = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
+        let id = super::lookup::create_organization(&mut tx, name, &[], false, now_ms()).await?;
         for d in &domains {
-            if let Some(o) = super::lookup::domain_owner(&mut tx, d).await? {
-                return Err(StoreError::Conflict(format!(
-                    "domain {d} already belongs to organization {o}"
-                )));
-            }
-        }
-        let id = super::lookup::create_organization(&mut tx, name, &[], now_ms()).await?;
-        for d in &domains {
-            add_domain_tx(&mut tx, id, d).await?;
+            claim_domain_tx(&mut tx, id, d).await?;
         }
         tx.commit().await?;
         Ok(id)
     }
 
-    /// Give `domain` to organization `org`; users of that domain without an
-    /// organization join it. Returns how many users moved.
+    /// Give `domain` to organization `org`: users of that domain without an
+    /// organization join it. A domain held by an organization that was
+    /// created automatically for it (and owns nothing else) moves, with its
+    /// users; one held by any other organization is a conflict. Returns how
+    /// many users moved.
     pub async fn add_domain(&self, org: i64, domain: &str) -> Result<u64, StoreError> {
         let d = normalise_domains(&[domain.to_string()])?.remove(0);
         let _g = self.write_guard().await;
@@ -203,16 +200,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("organization {org}")))?;
-        match super::lookup::domain_owner(&mut tx, &d).await? {
-            Some(o) if o == org => {}
-            Some(o) => {
-                return Err(StoreError::Conflict(format!(
-                    "domain {d} already belongs to organization {o}"
-                )))
-            }
-            None => {}
-        }
-        let moved = add_domain_tx(&mut tx, org, &d).await?;
+        let moved = claim_domain_tx(&mut tx, org, &d).await?;
         tx.commit().await?;
         tracing::info!(org, domain = %d, moved, "domain added to organization");
         Ok(moved)
@@ -339,23 +327,57 @@ fn normalise_domains(domains: &[String]) -> Result<Vec<String>, StoreError> {
         .collect()
 }
 
-async fn add_domain_tx(
+async fn claim_domain_tx(
     tx: &mut Transaction<'_, Any>,
     org: i64,
     d: &str,
 ) -> Result<u64, StoreError> {
-    sqlx::query("INSERT INTO organization_domains (domain, organization_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING")
-        .bind(d)
+    let mut moved = 0;
+    match super::lookup::domain_owner(tx, d).await? {
+        None => {
+            sqlx::query(
+                "INSERT INTO organization_domains (domain, organization_id) VALUES ($1, $2)",
+            )
+            .bind(d)
+            .bind(org)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Some(o) if o == org => {}
+        Some(other) => {
+            let r = sqlx::query(
+                "SELECT o.auto_created, (SELECT COUNT(*) FROM organization_domains WHERE organization_id = o.id) AS n \
+                 FROM organizations o WHERE o.id = $1",
+            )
+            .bind(other)
+            .fetch_one(&mut **tx)
+            .await?;
+            if get_i64(&r, "auto_created") == 0 || get_i64(&r, "n") != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "domain {d} already belongs to organization {other}"
+                )));
+            }
+            sqlx::query("UPDATE organization_domains SET organization_id = $1 WHERE domain = $2")
+                .bind(org)
+                .bind(d)
+                .execute(&mut **tx)
+                .await?;
+            moved = sqlx::query("UPDATE users SET organization_id = $1 WHERE organization_id = $2")
+                .bind(org)
+                .bind(other)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        }
+    }
+    Ok(moved
+        + sqlx::query(
+            "UPDATE users SET organization_id = $1 WHERE organization_id IS NULL AND merged_into IS NULL \
+             AND id IN (SELECT user_id FROM identities WHERE kind = 'email' AND domain = $2)",
+        )
         .bind(org)
+        .bind(d)
         .execute(&mut **tx)
-        .await?;
-    Ok(sqlx::query(
-        "UPDATE users SET organization_id = $1 WHERE organization_id IS NULL AND merged_into IS NULL \
-         AND id IN (SELECT user_id FROM identities WHERE kind = 'email' AND domain = $2)",
-    )
-    .bind(org)
-    .bind(d)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+        .await?
+        .rows_affected())
 }

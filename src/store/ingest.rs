@@ -141,9 +141,17 @@ async fn run(
                 lookup::load_tickets(tx, &mut known, &[id]).await?;
                 known.conversations.insert(k.to_string(), id);
                 candidate = known.tickets.get(&id).cloned();
-                decision = decide(candidate.as_ref(), user_id, sender_email.as_deref(), trusted, m.class);
+                decision = decide(
+                    candidate.as_ref(),
+                    user_id,
+                    sender_email.as_deref(),
+                    trusted,
+                    m.class,
+                );
                 if matches!(decision, Decision::NewTicket { .. }) {
-                    return Err(StoreError::Unavailable(format!("conversation {k} changed concurrently")));
+                    return Err(StoreError::Unavailable(format!(
+                        "conversation {k} changed concurrently"
+                    )));
                 }
             }
         }
@@ -154,7 +162,8 @@ async fn run(
         let (ticket_id, public, flag) = match decision {
             Decision::NewTicket { follow_up_of } => {
                 let key = m.conversation_key.clone();
-                let ticket = created.ok_or_else(|| StoreError::Conflict("ticket insert lost".into()))?;
+                let ticket =
+                    created.ok_or_else(|| StoreError::Conflict("ticket insert lost".into()))?;
                 known.tickets.insert(
                     ticket,
                     TicketState {
@@ -354,26 +363,32 @@ async fn resolve_user(
             "INSERT INTO identities (user_id, kind, value, domain, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (kind, value) DO NOTHING RETURNING user_id",
         )
-        .bind(user_id).bind(c.kind().as_str()).bind(c.value()).bind(domain).bind(now)
+        .bind(result.0).bind(c.kind().as_str()).bind(c.value()).bind(domain).bind(now)
         .fetch_optional(&mut **tx).await?;
-        if row.is_none() {
-            // Another transaction created this contact point first: it wins.
-            let (owner, owner_org) = lookup::identity_owner(tx, c).await?;
-            if found.is_none() && result.0 == user_id {
-                sqlx::query("DELETE FROM identities WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut **tx)
-                    .await?;
-                sqlx::query("DELETE FROM users WHERE id = $1")
-                    .bind(user_id)
-                    .execute(&mut **tx)
-                    .await?;
-                result = (owner, owner_org);
-            }
-            known.users.insert(key(c), (owner, owner_org));
-        } else {
+        if row.is_some() {
             known.users.insert(key(c), result);
+            continue;
         }
+        // Another transaction created this contact point first: its owner
+        // wins. A user we created for this message gives way to it, and the
+        // contact points already attached move along.
+        let owner = lookup::identity_owner(tx, c).await?;
+        if found.is_none() && result.0 == user_id {
+            sqlx::query("UPDATE identities SET user_id = $1 WHERE user_id = $2")
+                .bind(owner.0)
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?;
+            for v in known.users.values_mut().filter(|v| v.0 == user_id) {
+                *v = owner;
+            }
+            result = owner;
+        }
+        known.users.insert(key(c), owner);
     }
     Ok(result)
 }

@@ -208,7 +208,14 @@ pub async fn organization_for_domain(
     let org = match found {
         Some(o) => Some(o),
         None if auto_create => Some(
-            create_organization(tx, domain.as_str(), &[domain.as_str().to_string()], now).await?,
+            create_organization(
+                tx,
+                domain.as_str(),
+                &[domain.as_str().to_string()],
+                true,
+                now,
+            )
+            .await?,
         ),
         None => None,
     };
@@ -224,19 +231,22 @@ pub(crate) async fn domain_owner(tx: &mut Tx<'_>, domain: &str) -> Result<Option
     Ok(r.map(|r| get_i64(&r, "organization_id")))
 }
 
-/// Create an organization owning `domains`; when another transaction already
-/// owns the first domain, that organization is returned instead.
+/// Create an organization owning `domains` (`auto`: created for a customer's
+/// domain, which may later move to an operator's organization); when another
+/// transaction already owns the first domain, that organization is returned.
 pub(crate) async fn create_organization(
     tx: &mut Tx<'_>,
     name: &str,
     domains: &[String],
+    auto: bool,
     now: i64,
 ) -> Result<i64, StoreError> {
     use sqlx::Row;
     let id: i64 =
-        sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2) RETURNING id")
+        sqlx::query("INSERT INTO organizations (name, created_at, auto_created) VALUES ($1, $2, $3) RETURNING id")
             .bind(name)
             .bind(if now > 0 { now } else { now_ms() })
+            .bind(auto as i64)
             .fetch_one(&mut **tx)
             .await?
             .try_get(0)?;

@@ -127,17 +127,23 @@ impl Dovecot {
 
     /// Start with `users` as (name, password).
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
-        Self::start_with(users, None)
+        Self::start_with(users, None, "")
     }
 
     /// Also accept AUTHENTICATE XOAUTH2, checking the bearer token with the
     /// RFC 7662 introspection endpoint at `introspection_url` (Dovecot's
     /// oauth2 passdb; passwords keep working through the passwd-file).
     pub fn start_oauth2(users: &[(&str, &str)], introspection_url: &str) -> Dovecot {
-        Self::start_with(users, Some(introspection_url))
+        Self::start_with(users, Some(introspection_url), "")
     }
 
-    fn start_with(users: &[(&str, &str)], oauth2: Option<&str>) -> Dovecot {
+    /// Start with extra lines appended to `dovecot.conf` (e.g. an
+    /// `imap_capability` without UIDPLUS).
+    pub fn start_conf(users: &[(&str, &str)], conf: &str) -> Dovecot {
+        Self::start_with(users, None, conf)
+    }
+
+    fn start_with(users: &[(&str, &str)], oauth2: Option<&str>, more: &str) -> Dovecot {
         assert!(
             Command::new("dovecot").arg("--version").output().is_ok(),
             "dovecot is not installed: run scripts/setup-test-deps.sh"
@@ -219,7 +225,7 @@ impl Dovecot {
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
              service imap-login {{\n{chroot}  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n    ssl = yes\n  }}\n}}\n\
              {extra}service doveadm {{\n  inet_listener {{\n    port = 0\n  }}\n}}\n\
-             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n",
+             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n{more}\n",
             d = d.display()
         );
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();

@@ -179,3 +179,118 @@ async fn serve_http(mut c: TcpStream, good: String, user: String, n: Arc<AtomicU
         }
     }
 }
+
+/// What [`FetchMangler`] does to a `BODY[]` FETCH response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mangle {
+    /// Leave it out, as a server that "forgets" a message would.
+    Drop,
+    /// Replace it with a response no IMAP parser accepts.
+    Garble,
+}
+
+/// A TCP proxy to an IMAP server that mangles the first `times` untagged
+/// `FETCH (UID <uid> ... BODY[] {n}` responses for one UID (other
+/// responses, including `BODY[HEADER]`, pass unchanged). Counts its hits.
+pub struct FetchMangler {
+    pub port: u16,
+    pub hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FetchMangler {
+    pub async fn start(upstream: u16, uid: u32, how: Mangle, times: usize) -> FetchMangler {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((c, _)) = l.accept().await {
+                let Ok(up) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    continue;
+                };
+                let (mut cr, mut cw) = c.into_split();
+                let (mut ur, mut uw) = up.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut uw).await;
+                });
+                let h = h.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut tmp = vec![0u8; 65536];
+                    loop {
+                        while let Some(end) = unit_end(&buf) {
+                            let unit: Vec<u8> = buf.drain(..end).collect();
+                            let out = mangle(&unit, uid, how, times, &h);
+                            if cw.write_all(&out).await.is_err() {
+                                return;
+                            }
+                        }
+                        match ur.read(&mut tmp).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        FetchMangler { port, hits, task }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FetchMangler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The end of the first complete response in `buf` (lines joined by literals).
+fn unit_end(buf: &[u8]) -> Option<usize> {
+    let mut pos = 0;
+    loop {
+        let nl = buf[pos..].windows(2).position(|w| w == b"\r\n")? + pos;
+        let line = &buf[pos..nl];
+        let lit = line.strip_suffix(b"}").and_then(|l| {
+            let open = l.iter().rposition(|b| *b == b'{')?;
+            let digits = std::str::from_utf8(&l[open + 1..]).ok()?;
+            digits.trim_end_matches('+').parse::<usize>().ok()
+        });
+        match lit {
+            Some(n) => {
+                pos = nl + 2 + n;
+                if pos > buf.len() {
+                    return None;
+                }
+            }
+            None => return Some(nl + 2),
+        }
+    }
+}
+
+fn mangle(unit: &[u8], uid: u32, how: Mangle, times: usize, hits: &AtomicUsize) -> Vec<u8> {
+    let first = unit
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|p| &unit[..p])
+        .unwrap_or(unit);
+    let first = String::from_utf8_lossy(first);
+    let target = first.starts_with("* ")
+        && first.contains(" FETCH (")
+        && (first.contains(&format!("UID {uid} ")) || first.contains(&format!("UID {uid})")))
+        && first.contains("BODY[] {");
+    if !target || hits.load(Ordering::SeqCst) >= times {
+        return unit.to_vec();
+    }
+    hits.fetch_add(1, Ordering::SeqCst);
+    match how {
+        Mangle::Drop => Vec::new(),
+        Mangle::Garble => {
+            let seq = first.split(' ').nth(1).unwrap_or("1");
+            format!("* {seq} FETCH (UID {uid} BODY[] ### not IMAP ###)\r\n").into_bytes()
+        }
+    }
+}
