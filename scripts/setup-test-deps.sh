@@ -5,7 +5,12 @@
 # `systemd-analyze` for unit verification.
 set -euo pipefail
 
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found: install Rust 1.95 (rustup; rust-toolchain.toml pins it)" >&2; exit 1; }
+
 need=()
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v kill >/dev/null 2>&1 && command -v ps >/dev/null 2>&1 || need+=(procps)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
@@ -18,11 +23,22 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq || true
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Debian starts dovecot's system instance on install; ours are private, so
-# stop the system one where it runs (it would hold ports 143/993 only).
+# Debian may start a system Dovecot on install; the tests' private instances
+# use their own high ports, so it is left alone.
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "setup: starting PostgreSQL"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
   for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
 fi
 pg_isready -h 127.0.0.1 -p 5432
+# The tests connect as postgres over TCP without a password: make sure a
+# freshly installed cluster trusts loopback (pre-provisioned machines do).
+if ! psql -h 127.0.0.1 -U postgres -w -c 'SELECT 1' postgres >/dev/null 2>&1; then
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -1)
+  echo "setup: trusting loopback connections in $hba"
+  sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main reload \
+    || su postgres -c "psql -c 'SELECT pg_reload_conf()'"
+  sleep 1
+  psql -h 127.0.0.1 -U postgres -w -c 'SELECT 1' postgres >/dev/null
+fi

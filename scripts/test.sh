@@ -10,4 +10,4 @@ bash scripts/setup-test-deps.sh
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-cargo test --all-targets --no-fail-fast "$@" -- --test-threads="${TEST_THREADS:-4}"
+cargo test --all-targets --no-fail-fast "$@" -- --test-threads="${TEST_THREADS:-2}"
