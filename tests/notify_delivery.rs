@@ -214,7 +214,58 @@ actions = [{ type = "notify_requester", template = "{% if ticket.id > 1 %}{{ tic
     );
 }
 
+/// A row queued before migration 0005 carries its rendered text (no template
+/// reference): the sender sends that text as it is.
+async fn prerendered_rows_still_send(db: Db) {
+    let sink = SmtpSink::start();
+    let h = desk(db, sink.port, ACK).await;
+    h.mail(&mail("old@cust.test", "Old", "o1@cust.test", "", "x"))
+        .await;
+    sqlx::query("UPDATE outbox SET action_index = NULL, subject = '[#1] Queued before', body_text = 'Rendered at queue time.'")
+        .execute(h.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 1);
+    let got = sink.wait_for(1, 5);
+    assert_eq!(
+        got[0].header("Subject").as_deref(),
+        Some("[#1] Queued before")
+    );
+    assert!(
+        got[0].raw.contains("Rendered at queue time."),
+        "{}",
+        got[0].raw
+    );
+}
+
+/// A ticket made private while its acknowledgement waits (SMTP down) never
+/// sends it: the queued row is suppressed, and the sender checks again.
+async fn made_private_before_sending(db: Db) {
+    let port = free_port();
+    let h = desk(db, port, ACK).await;
+    let t = h
+        .mail(&mail("ada@cust.test", "Secret", "p1@cust.test", "", "x"))
+        .await
+        .ticket_id
+        .unwrap();
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 0);
+    h.store().set_ticket_public(t, false).await.unwrap();
+    let n = notifications(&h.export().await);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0]["status"], "suppressed", "{n:?}");
+    assert!(n[0]["last_error"].as_str().unwrap().contains("private"));
+    let sink = SmtpSink::with(SinkOpts {
+        port: Some(port),
+        ..Default::default()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 0);
+    assert!(sink.messages().is_empty());
+}
+
 both_backends!(
+    made_private_before_sending,
+    prerendered_rows_still_send,
     render_failure_at_send_time,
     sink_down_then_up,
     permanent_failure,
@@ -239,7 +290,7 @@ async fn bench_ingest_with_triggers() {
         ("acknowledgement + sender", ACK, true),
         ("short acknowledgement + sender", ACK_SHORT, true),
     ];
-    let mut best = [0f64; 4];
+    let mut all: [Vec<f64>; 4] = Default::default();
     for round in 0..5 {
         for (k, (label, extra, send)) in cases.iter().enumerate() {
             let h = desk(Db::Sqlite, sink.port, extra).await;
@@ -268,17 +319,30 @@ async fn bench_ingest_with_triggers() {
             let _ = stop.send(true);
             sender.await.unwrap().unwrap();
             println!("round {round} ingest {label}: {rate:.0} msg/s");
-            best[k] = best[k].max(rate);
+            all[k].push(rate);
         }
     }
-    let rates = best;
-    println!("best: {rates:?}");
-    println!(
-        "ratio: {:.2} (no sender), {:.2} (with sender), {:.2} (short acknowledgement, with sender)",
-        rates[1] / rates[0],
-        rates[2] / rates[0],
-        rates[3] / rates[0]
-    );
+    // The machine is shared: best of the rounds and their median, both printed.
+    for (stat, pick) in [("best", 0usize), ("median", 2)] {
+        let rates: Vec<f64> = all
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                v.sort_by(|a, b| b.total_cmp(a));
+                v[pick]
+            })
+            .collect();
+        println!(
+            "{stat}: {:.0} / {:.0} / {:.0} / {:.0} msg/s; ratio {:.2} (no sender), {:.2} (with sender), {:.2} (short acknowledgement, with sender)",
+            rates[0],
+            rates[1],
+            rates[2],
+            rates[3],
+            rates[1] / rates[0],
+            rates[2] / rates[0],
+            rates[3] / rates[0]
+        );
+    }
     // Drain rate: one sender, the 50 ms server, then a server that does not wait.
     let fast = SmtpSink::start();
     for (label, port) in [

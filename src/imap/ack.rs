@@ -7,7 +7,6 @@ use super::connect::{bounded, ImapSession};
 use super::worker::FolderCtx;
 use super::{uid_set, ImapError};
 use async_imap::error::Error as E;
-use futures::TryStreamExt;
 
 /// What the server supports, read once per session.
 #[derive(Debug, Clone, Default)]
@@ -27,39 +26,42 @@ impl Caps {
     }
 }
 
+/// `UID STORE` with its tagged status checked (async-imap's `uid_store`
+/// stream ends on the tagged response without looking at it, so a NO
+/// would pass for success).
 async fn store_flags(
     s: &mut ImapSession,
     ctx: &FolderCtx,
     set: &str,
     flags: &str,
 ) -> Result<(), ImapError> {
-    bounded(ctx.timeout(), "UID STORE", async {
-        let st = s.uid_store(set, flags).await?;
-        st.try_collect::<Vec<_>>().await
-    })
-    .await
-    .map(|_| ())
+    let cmd = format!("UID STORE {set} {flags}");
+    bounded(ctx.timeout(), "UID STORE", s.run_command_and_check_ok(&cmd)).await
 }
 
+/// `UID EXPUNGE`, or a plain `EXPUNGE` when no \Deleted mail above the
+/// cursor would go with it; the tagged status is checked as for STORE.
 async fn expunge(
     s: &mut ImapSession,
     ctx: &FolderCtx,
     caps: &Caps,
-    set: &str,
+    uids: &[u32],
     cursor: u32,
 ) -> Result<(), ImapError> {
+    let set = uid_set(uids);
     if caps.uidplus {
-        bounded(ctx.timeout(), "UID EXPUNGE", async {
-            let st = s.uid_expunge(set).await?;
-            st.try_collect::<Vec<_>>().await
-        })
+        let cmd = format!("UID EXPUNGE {set}");
+        bounded(
+            ctx.timeout(),
+            "UID EXPUNGE",
+            s.run_command_and_check_ok(&cmd),
+        )
         .await
-        .map(|_| ())
     } else {
         // Plain EXPUNGE removes every \Deleted message, also ones another
         // client flagged that are not imported yet: only when none is.
         let deleted = bounded(ctx.timeout(), "UID SEARCH DELETED", s.uid_search("DELETED")).await?;
-        if let Err(why) = expunge_check(deleted.into_iter(), cursor) {
+        if let Err(why) = expunge_check(&deleted, uids, cursor) {
             let err = format!(
                 "EXPUNGE skipped: {why}; the server lacks UIDPLUS, so a plain EXPUNGE would remove it too (the imported mail stays flagged \\Deleted in {} and is expunged later)",
                 ctx.folder
@@ -69,12 +71,12 @@ async fn expunge(
                 .update(&ctx.cfg.name, &ctx.folder, |st| st.last_error = Some(err));
             return Ok(());
         }
-        bounded(ctx.timeout(), "EXPUNGE", async {
-            let st = s.expunge().await?;
-            st.try_collect::<Vec<_>>().await
-        })
+        bounded(
+            ctx.timeout(),
+            "EXPUNGE",
+            s.run_command_and_check_ok("EXPUNGE"),
+        )
         .await
-        .map(|_| ())
     }
 }
 
@@ -82,15 +84,16 @@ async fn apply(
     s: &mut ImapSession,
     ctx: &FolderCtx,
     caps: &Caps,
-    set: &str,
+    uids: &[u32],
     cursor: u32,
 ) -> Result<(), ImapError> {
+    let set = &uid_set(uids);
     match ctx.cfg.after_import.as_str() {
         "keep" => Ok(()),
         "seen" => store_flags(s, ctx, set, "+FLAGS.SILENT (\\Seen)").await,
         "delete" => {
             store_flags(s, ctx, set, "+FLAGS.SILENT (\\Deleted)").await?;
-            expunge(s, ctx, caps, set, cursor).await
+            expunge(s, ctx, caps, uids, cursor).await
         }
         "move" => {
             let to = super::utf7::encode(ctx.cfg.move_to.as_deref().unwrap_or_default());
@@ -99,17 +102,28 @@ async fn apply(
             } else {
                 bounded(ctx.timeout(), "UID COPY", s.uid_copy(set, &to)).await?;
                 store_flags(s, ctx, set, "+FLAGS.SILENT (\\Deleted)").await?;
-                expunge(s, ctx, caps, set, cursor).await
+                expunge(s, ctx, caps, uids, cursor).await
             }
         }
         other => Err(ImapError::Folder(format!("unknown after_import {other:?}"))),
     }
 }
 
-/// A plain EXPUNGE is safe when every \Deleted UID is at or below the
+/// A plain EXPUNGE is safe when every \\Deleted UID is at or below the
 /// committed cursor (already imported); otherwise the reason it is not.
-pub fn expunge_check(deleted: impl Iterator<Item = u32>, cursor: u32) -> Result<(), String> {
-    let mut ahead: Vec<u32> = deleted.filter(|u| *u > cursor).collect();
+/// `ours` (just flagged) must be among them, or the SEARCH answer is not
+/// to be trusted (async-imap reads a refused SEARCH as an empty result).
+pub fn expunge_check(
+    deleted: &std::collections::HashSet<u32>,
+    ours: &[u32],
+    cursor: u32,
+) -> Result<(), String> {
+    if let Some(u) = ours.iter().find(|u| !deleted.contains(u)) {
+        return Err(format!(
+            "UID SEARCH DELETED did not list UID {u}, flagged \\Deleted just before"
+        ));
+    }
+    let mut ahead: Vec<u32> = deleted.iter().copied().filter(|u| *u > cursor).collect();
     if ahead.is_empty() {
         return Ok(());
     }
@@ -134,7 +148,7 @@ pub async fn acknowledge(
         return Ok(());
     }
     let set = uid_set(uids);
-    match apply(s, ctx, caps, &set, cursor).await {
+    match apply(s, ctx, caps, uids, cursor).await {
         Ok(()) => Ok(()),
         Err(ImapError::Imap(E::No(msg) | E::Bad(msg))) => {
             let what = match ctx.cfg.after_import.as_str() {
@@ -164,9 +178,15 @@ mod tests {
 
     #[test]
     fn plain_expunge_only_when_no_unimported_mail_is_deleted() {
-        assert!(expunge_check([1, 2, 3].into_iter(), 3).is_ok());
-        assert!(expunge_check(std::iter::empty(), 0).is_ok());
-        let e = expunge_check([2, 9, 7].into_iter(), 5).unwrap_err();
+        let set = |v: &[u32]| {
+            v.iter()
+                .copied()
+                .collect::<std::collections::HashSet<u32>>()
+        };
+        assert!(expunge_check(&set(&[1, 2, 3]), &[2, 3], 3).is_ok());
+        let e = expunge_check(&set(&[2, 9, 7, 5]), &[5], 5).unwrap_err();
         assert!(e.contains("UID 7,9") && e.contains("cursor at 5"), "{e}");
+        let e = expunge_check(&set(&[]), &[4], 4).unwrap_err();
+        assert!(e.contains("did not list UID 4"), "{e}");
     }
 }

@@ -145,6 +145,7 @@ async fn batch(
     // Ok: to be prepared (parsed, classified); Err: already a quarantine entry.
     let mut slots: Vec<Result<Inbound, Prepared>> = Vec::with_capacity(chunk.len());
     let mut present = Vec::with_capacity(chunk.len());
+    let mut keep = Vec::new();
     for &(uid, size) in chunk {
         if let Some(raw) = bodies.remove(&uid) {
             let m = Inbound::Mail(RawMail {
@@ -165,7 +166,9 @@ async fn batch(
                 truncated: true,
             })));
         } else if let Some(q) = failed.remove(&uid) {
+            // Only its headers are stored: the original stays untouched.
             slots.push(Err(Prepared::Quarantine(q)));
+            keep.push(uid);
         } else {
             // Never skipped: the cursor stops below it and the folder is
             // listed again (an expunged message is then simply gone).
@@ -222,7 +225,12 @@ async fn batch(
     }
     ctx.registry
         .update(name, &ctx.folder, |st| st.imported += present.len() as u64);
-    acknowledge(s, ctx, caps, &present, last_uid).await?;
+    let ack: Vec<u32> = present
+        .iter()
+        .copied()
+        .filter(|u| !keep.contains(u))
+        .collect();
+    acknowledge(s, ctx, caps, &ack, last_uid).await?;
     Ok((present.len(), complete))
 }
 

@@ -6,22 +6,20 @@
 
 use super::connect::ImapSession;
 use super::fetch::uid_fetch;
+use super::status::FetchKey as Key;
 use super::worker::FolderCtx;
 use super::ImapError;
 use crate::model::QuarantineIn;
 use async_imap::error::Error as E;
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 
-/// Failed attempts (per UID, counted across passes and reconnects) before
+/// Failed attempts (per UID, counted across passes and reconnects, in the
+/// folder's [`super::Registry`]) before
 /// a message is quarantined as a placeholder and the mailbox moves on.
 pub const MAX_ATTEMPTS: u32 = 3;
 
-type Key = (String, String, u32, u32);
-
-fn failures() -> &'static Mutex<HashMap<Key, u32>> {
-    static F: OnceLock<Mutex<HashMap<Key, u32>>> = OnceLock::new();
-    F.get_or_init(Default::default)
+fn failures(ctx: &FolderCtx) -> std::sync::MutexGuard<'_, HashMap<Key, u32>> {
+    ctx.registry.fetch_failures.lock().expect("failure counter")
 }
 
 fn key(ctx: &FolderCtx, uv: u32, uid: u32) -> Key {
@@ -30,22 +28,19 @@ fn key(ctx: &FolderCtx, uv: u32, uid: u32) -> Key {
 
 /// Count one more failure for `uid`; returns the total.
 fn bump(ctx: &FolderCtx, uv: u32, uid: u32) -> u32 {
-    let mut f = failures().lock().expect("failure counter");
+    let mut f = failures(ctx);
     let n = f.entry(key(ctx, uv, uid)).or_insert(0);
     *n += 1;
     *n
 }
 
 fn count(ctx: &FolderCtx, uv: u32, uid: u32) -> u32 {
-    let f = failures().lock().expect("failure counter");
+    let f = failures(ctx);
     f.get(&key(ctx, uv, uid)).copied().unwrap_or(0)
 }
 
 fn clear(ctx: &FolderCtx, uv: u32, uid: u32) {
-    failures()
-        .lock()
-        .expect("failure counter")
-        .remove(&key(ctx, uv, uid));
+    failures(ctx).remove(&key(ctx, uv, uid));
 }
 
 /// An error about this response (unparseable, or refused by the server),
@@ -57,6 +52,17 @@ pub fn is_poison(e: &ImapError) -> bool {
             io.kind() == std::io::ErrorKind::Other && io.to_string().contains("during parsing")
         }
         _ => false,
+    }
+}
+
+/// An error for logs and the quarantine reason: the parser's message
+/// quotes the whole unparsed input, which may be megabytes.
+fn short(e: &ImapError) -> String {
+    const MAX: usize = 300;
+    let s = e.to_string();
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}… ({} bytes of error text)", &s[..i], s.len()),
+        None => s,
     }
 }
 
@@ -94,7 +100,7 @@ pub async fn fetch_batch(
     let mut got = match fetch(s, ctx, &set, header).await {
         Ok(m) => m,
         Err(e) if is_poison(&e) => {
-            tracing::warn!(mailbox = %ctx.cfg.name, folder = %ctx.folder, uids = %set, error = %e,
+            tracing::warn!(mailbox = %ctx.cfg.name, folder = %ctx.folder, uids = %set, error = %short(&e),
                 "batch FETCH failed: retrying UID by UID");
             if breaks_session(&e) {
                 reconnect(s, ctx, uv).await?;
@@ -125,9 +131,9 @@ pub async fn fetch_batch(
                 },
                 Err(e) if is_poison(&e) => {
                     let n = bump(ctx, uv, uid);
-                    tracing::warn!(mailbox = %ctx.cfg.name, folder = %ctx.folder, uid, attempt = n, error = %e,
+                    last = short(&e);
+                    tracing::warn!(mailbox = %ctx.cfg.name, folder = %ctx.folder, uid, attempt = n, error = %last,
                         "FETCH of one message failed");
-                    last = e.to_string();
                     if breaks_session(&e) {
                         reconnect(s, ctx, uv).await?;
                     }

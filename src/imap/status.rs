@@ -1,7 +1,7 @@
 //! Per-folder worker state, shared with the health endpoint and metrics.
 
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// What a folder worker is doing.
@@ -35,10 +35,16 @@ pub struct FolderStatus {
     pub ack_failures: u64,
 }
 
+/// (mailbox, folder, UIDVALIDITY, UID).
+pub(super) type FetchKey = (String, String, u32, u32);
+
 /// All folders' status; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     inner: Arc<Mutex<BTreeMap<String, FolderStatus>>>,
+    /// Failed FETCH attempts per (mailbox, folder, UIDVALIDITY, UID),
+    /// kept across reconnects (see `retry`).
+    pub(super) fetch_failures: Arc<Mutex<HashMap<FetchKey, u32>>>,
 }
 
 fn key(mailbox: &str, folder: &str) -> String {

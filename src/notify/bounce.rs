@@ -46,6 +46,17 @@ pub(super) async fn mark_bounced(
             .bind(format!("bounce of <{mid}>"));
     }
     q.execute(&mut **tx).await?;
+    // Whatever is still queued for a bounced address stays unsent.
+    let sql = format!(
+        "UPDATE outbox SET status = 'suppressed', last_error = 'undeliverable: an earlier notification bounced' \
+         WHERE status = 'pending' AND to_addr IN ({})",
+        placeholders(0, addrs.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for (a, _) in &addrs {
+        q = q.bind(a);
+    }
+    q.execute(&mut **tx).await?;
     let sql = format!(
         "UPDATE outbox SET last_error = 'bounced' WHERE message_id IN ({})",
         placeholders(0, bounced.len().min(500))

@@ -17,7 +17,7 @@ pub struct Content {
     pub html: Option<String>,
 }
 
-const CONTEXT_SQL: &str = "SELECT x.id, t.id AS ticket_id, t.subject, t.status, u.name AS r_name, o.name AS org_name, c.body, \
+const CONTEXT_SQL: &str = "SELECT x.id, t.id AS ticket_id, t.public, t.subject, t.status, u.name AS r_name, o.name AS org_name, c.body, \
     (SELECT i.value FROM identities i WHERE i.user_id = t.requester_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS r_email \
     FROM outbox x JOIN tickets t ON t.id = x.ticket_id JOIN users u ON u.id = t.requester_id \
     LEFT JOIN organizations o ON o.id = t.organization_id LEFT JOIN comments c ON c.id = x.comment_id \
@@ -66,6 +66,8 @@ pub async fn contents(
     for (id, trigger, action) in todo {
         let content = match found.get(&id) {
             None => Err("its ticket no longer exists".to_string()),
+            // The notifier's own last check, whatever happened since queuing.
+            Some(r) if get_i64(r, "public") == 0 => Err("ticket is private: not sent".to_string()),
             Some(r) => render(n, &trigger, action, r),
         };
         out.insert(id, content);

@@ -137,9 +137,7 @@ pub(crate) async fn enqueue(
     if n.triggers.triggers.is_empty() || event_ids.is_empty() {
         return Ok(());
     }
-    let t0 = std::time::Instant::now(); // TIMING
     let events = select_in(tx, EVENTS_SQL, "ORDER BY e.id", event_ids).await?;
-    let t1 = t0.elapsed(); // TIMING
     if events.is_empty() {
         return Ok(());
     }
@@ -241,20 +239,9 @@ pub(crate) async fn enqueue(
             }
         }
     }
-    let t2 = t0.elapsed(); // TIMING
     apply_changes(tx, &changes, now).await?;
     brakes(tx, n, &mut rows, now).await?;
-    let t3 = t0.elapsed(); // TIMING
-    let r = insert(tx, &rows, now).await;
-    if std::env::var_os("INTAKE_NOTIFY_TIMING").is_some() {
-        // TIMING
-        eprintln!(
-            "TIMING events {t1:?} plan {t2:?} brakes {t3:?} insert {:?} rows {}",
-            t0.elapsed(),
-            rows.len()
-        ); // TIMING
-    } // TIMING
-    r
+    insert(tx, &rows, now).await
 }
 
 fn merge(into: &mut TicketChanges, c: TicketChanges) {
@@ -385,11 +372,7 @@ async fn insert(tx: &mut Tx<'_>, rows: &[Row_], now: i64) -> Result<(), StoreErr
                 .bind(r.status)
                 .bind(r.reason.clone());
         }
-        let ti = std::time::Instant::now(); // TIMING
         q.execute(&mut **tx).await?;
-        if std::env::var_os("INTAKE_NOTIFY_TIMING").is_some() {
-            eprintln!("TIMING outbox insert {:?}", ti.elapsed());
-        } // TIMING
         let sql = format!(
             "INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES {} ON CONFLICT (message_id) DO NOTHING",
             {

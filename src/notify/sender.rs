@@ -9,7 +9,6 @@ use super::smtp::{build_message, build_transport, OutMail, Transport};
 use super::NotifySettings;
 use crate::config::Config;
 use crate::store::{get_i64, get_opt_str, get_str, now_ms, Backend, Store, StoreError};
-use futures::StreamExt;
 use lettre::AsyncTransport;
 use std::time::Duration;
 
@@ -114,26 +113,14 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
     rows.sort_by_key(|r| get_i64(r, "id"));
     let mut content = contents(&s.store, &s.notify, &rows).await?;
     // Up to SMTP_PARALLEL messages on the wire at once (the transport's pool).
-    let results: Vec<_> = futures::stream::iter(rows.iter().map(|r| {
-        let id = get_i64(r, "id");
-        let c = content.remove(&id);
-        async move {
-            let result = match c {
-                Some(Ok(c)) => send(s, r, &c).await,
-                Some(Err(e)) => Err((true, e)),
-                None => Err((true, "not rendered".to_string())),
-            };
-            (
-                id,
-                get_i64(r, "attempts") + 1,
-                get_str(r, "to_addr"),
-                result,
-            )
+    let mut results = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(super::smtp::SMTP_PARALLEL) {
+        let mut wire = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            wire.push(send_row(s, r, content.remove(&get_i64(r, "id"))));
         }
-    }))
-    .buffered(super::smtp::SMTP_PARALLEL)
-    .collect()
-    .await;
+        results.extend(futures::future::join_all(wire).await);
+    }
     let now = now_ms();
     let _g = s.store.write_guard().await;
     let mut tx = s.store.pool().begin().await?;
@@ -165,6 +152,25 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
     }
     tx.commit().await?;
     Ok(out)
+}
+
+/// Send one claimed row with its content: (id, attempts, to, result).
+async fn send_row(
+    s: &Sender,
+    r: &sqlx::any::AnyRow,
+    content: Option<Result<Content, String>>,
+) -> (i64, i64, String, Result<(), (bool, String)>) {
+    let result = match content {
+        Some(Ok(c)) => send(s, r, &c).await,
+        Some(Err(e)) => Err((true, e)),
+        None => Err((true, "not rendered".to_string())),
+    };
+    (
+        get_i64(r, "id"),
+        get_i64(r, "attempts") + 1,
+        get_str(r, "to_addr"),
+        result,
+    )
 }
 
 /// Send one claimed row: Err((permanent, reason)).

@@ -125,3 +125,16 @@ fn disabled_triggers_are_checked_but_not_run() {
     assert!(s.triggers.is_empty());
     assert!(Config::from_toml("[[triggers]]\nname = \"off\"\non = \"ticket_created\"\nenabled = false\nactions = [{ type = \"notify_requester\", template = \"{% if %}\" }]\n").is_err());
 }
+
+#[test]
+fn trigger_names_are_unique() {
+    // The outbox names a template by trigger name and action index.
+    let t = "[[triggers]]\nname = \"ack\"\non = \"ticket_created\"\nactions = [{ type = \"notify_requester\", template = \"x\" }]\n";
+    let err = Config::from_toml(&format!("{t}{t}")).unwrap_err();
+    let all: Vec<String> = err.iter().map(ToString::to_string).collect();
+    assert!(
+        all.iter()
+            .any(|m| m.contains("another trigger has this name")),
+        "{all:?}"
+    );
+}

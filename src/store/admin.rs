@@ -251,6 +251,14 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            // A private ticket notifies nobody: nothing queued may still go out.
+            sqlx::query(
+                "UPDATE outbox SET status = 'suppressed', last_error = 'ticket made private before sending' \
+                 WHERE ticket_id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         } else {
             // Publishing makes the requester's own comments visible again;
             // flagged notes from strangers stay internal.

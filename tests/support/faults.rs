@@ -200,6 +200,22 @@ pub struct FetchMangler {
 
 impl FetchMangler {
     pub async fn start(upstream: u16, uid: u32, how: Mangle, times: usize) -> FetchMangler {
+        Self::start_with(upstream, uid, how, times, None).await
+    }
+
+    /// A proxy that answers every client command containing `command`
+    /// (e.g. `" UID STORE "`) with a tagged NO itself, never forwarding it.
+    pub async fn refusing(upstream: u16, command: &str) -> FetchMangler {
+        Self::start_with(upstream, 0, Mangle::Drop, 0, Some(command.to_string())).await
+    }
+
+    async fn start_with(
+        upstream: u16,
+        uid: u32,
+        how: Mangle,
+        times: usize,
+        refuse: Option<String>,
+    ) -> FetchMangler {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         let hits = Arc::new(AtomicUsize::new(0));
@@ -209,11 +225,16 @@ impl FetchMangler {
                 let Ok(up) = TcpStream::connect(("127.0.0.1", upstream)).await else {
                     continue;
                 };
-                let (mut cr, mut cw) = c.into_split();
-                let (mut ur, mut uw) = up.into_split();
-                tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut cr, &mut uw).await;
-                });
+                let (cr, cw) = c.into_split();
+                let cw = Arc::new(tokio::sync::Mutex::new(cw));
+                let (mut ur, uw) = up.into_split();
+                tokio::spawn(client_to_server(
+                    cr,
+                    uw,
+                    cw.clone(),
+                    refuse.clone(),
+                    h.clone(),
+                ));
                 let h = h.clone();
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
@@ -222,7 +243,7 @@ impl FetchMangler {
                         while let Some(end) = unit_end(&buf) {
                             let unit: Vec<u8> = buf.drain(..end).collect();
                             let out = mangle(&unit, uid, how, times, &h);
-                            if cw.write_all(&out).await.is_err() {
+                            if cw.lock().await.write_all(&out).await.is_err() {
                                 return;
                             }
                         }
@@ -245,6 +266,45 @@ impl FetchMangler {
 impl Drop for FetchMangler {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Forward the client's commands, refusing those containing `refuse`.
+async fn client_to_server(
+    mut cr: tokio::net::tcp::OwnedReadHalf,
+    mut uw: tokio::net::tcp::OwnedWriteHalf,
+    cw: Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>,
+    refuse: Option<String>,
+    hits: Arc<AtomicUsize>,
+) {
+    let Some(refuse) = refuse else {
+        let _ = tokio::io::copy(&mut cr, &mut uw).await;
+        return;
+    };
+    let mut buf = Vec::new();
+    let mut tmp = vec![0u8; 65536];
+    loop {
+        while let Some(end) = unit_end(&buf) {
+            let unit: Vec<u8> = buf.drain(..end).collect();
+            let line = String::from_utf8_lossy(&unit).to_string();
+            if line.contains(&refuse) {
+                hits.fetch_add(1, Ordering::SeqCst);
+                let tag = line.split(' ').next().unwrap_or("*");
+                let no = format!(
+                    "{tag} NO [CANNOT] {} refused (test proxy)\r\n",
+                    refuse.trim()
+                );
+                if cw.lock().await.write_all(no.as_bytes()).await.is_err() {
+                    return;
+                }
+            } else if uw.write_all(&unit).await.is_err() {
+                return;
+            }
+        }
+        match cr.read(&mut tmp).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+        }
     }
 }
 
