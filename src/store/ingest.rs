@@ -393,6 +393,19 @@ async fn resolve_user(
     Ok(result)
 }
 
+/// Markers for a multi-row insert whose only parameters are its values:
+/// `?` on SQLite, where numbered `$n` markers are named parameters whose
+/// binding costs grow with the square of their count (a 200-row comment
+/// insert has 2,400), `$n` on PostgreSQL.
+fn rows_sql(tx: &Tx<'_>, rows: usize, cols: usize) -> String {
+    if tx.backend_name().eq_ignore_ascii_case("sqlite") {
+        let row = format!("({})", vec!["?"; cols].join(", "));
+        vec![row; rows].join(", ")
+    } else {
+        value_rows(rows, cols)
+    }
+}
+
 pub(crate) fn key(c: &ContactPoint) -> (String, String) {
     (c.kind().as_str().to_string(), c.value().to_string())
 }
@@ -452,7 +465,7 @@ async fn insert_comments(
     for chunk in comments.chunks(200) {
         let sql = format!(
             "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw, created_at) VALUES {} RETURNING id, message_id",
-            value_rows(chunk.len(), COLS)
+            rows_sql(tx, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for c in chunk {
@@ -504,7 +517,7 @@ async fn insert_attachments(
     for chunk in rows.chunks(100) {
         let sql = format!(
             "INSERT INTO attachments (comment_id, filename, content_type, size, url, data) VALUES {}",
-            value_rows(chunk.len(), 6)
+            rows_sql(tx, chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
         for (id, a) in chunk {
@@ -531,7 +544,7 @@ async fn insert_pairs<T>(
     outbound: bool,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(500) {
-        let sql = format!("{head}{} {tail}", value_rows(chunk.len(), 3));
+        let sql = format!("{head}{} {tail}", rows_sql(tx, chunk.len(), 3));
         let mut q = sqlx::query(&sql);
         for r in chunk {
             let (a, b) = f(r);
@@ -546,7 +559,7 @@ async fn insert_participants(tx: &mut Tx<'_>, rows: &[(i64, String)]) -> Result<
     for chunk in rows.chunks(500) {
         let sql = format!(
             "INSERT INTO ticket_participants (ticket_id, address) VALUES {} ON CONFLICT (ticket_id, address) DO NOTHING",
-            value_rows(chunk.len(), 2)
+            rows_sql(tx, chunk.len(), 2)
         );
         let mut q = sqlx::query(&sql);
         for (t, a) in chunk {
@@ -567,7 +580,7 @@ async fn insert_events(
     for chunk in events.chunks(500) {
         let sql = format!(
             "INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES {} RETURNING id",
-            value_rows(chunk.len(), 5)
+            rows_sql(tx, chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
