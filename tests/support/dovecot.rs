@@ -294,6 +294,11 @@ impl Dovecot {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // A stopped master can leave its imap processes running and serving
+        // their connections; a server that went away takes them along.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", &format!("dovecot-fixture-{}/", self.port)])
+            .status();
         let t = Instant::now();
         while TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             && t.elapsed() < Duration::from_secs(5)
