@@ -84,6 +84,16 @@ pub struct TriggerSet {
 
 impl TriggerSet {
     /// The templates of action `action` of trigger `name` (enabled or not).
+    /// Whether an event of `kind` can lead to anything: a trigger on it, or a
+    /// publication (which fires what the ticket skipped while private).
+    pub fn wants(&self, kind: &str) -> bool {
+        match EventKind::parse(kind) {
+            Some(EventKind::TicketPublished) => !self.triggers.is_empty(),
+            Some(k) => self.triggers.iter().any(|t| t.on == k),
+            None => false,
+        }
+    }
+
     pub fn template(&self, name: &str, action: usize) -> Option<&TplRef> {
         let t = self
             .triggers

@@ -306,7 +306,14 @@ async fn run(
         .filter(|m| m.class == crate::classify::MailClass::Bounce)
         .flat_map(|m| m.returned_message_ids.iter().cloned())
         .collect();
-    crate::notify::outbox::enqueue(tx, &s.notify, &event_ids, &bounced, now).await?;
+    // Only events some trigger listens to are worth the notifier's look-ups.
+    let wanted: Vec<i64> = events
+        .iter()
+        .zip(&event_ids)
+        .filter(|(e, _)| s.notify.triggers.wants(e.kind))
+        .map(|(_, id)| *id)
+        .collect();
+    crate::notify::outbox::enqueue(tx, &s.notify, &wanted, &bounced, now).await?;
     Ok(out)
 }
 
