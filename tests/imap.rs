@@ -43,26 +43,7 @@ async fn mail_read_elsewhere_is_imported_and_keep_never_reimports(db: Db) {
     let e = Env::new(db, "after_import = \"keep\"", "").await;
     e.deliver_n(0, 3);
     // Another client reads (flags \Seen) the second message first.
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", e.dc.port))
-        .await
-        .unwrap();
-    let mut c = async_imap::Client::new(tcp);
-    c.read_response().await.unwrap();
-    let mut s = c
-        .login("support", "supportpw")
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
-    s.select("INBOX").await.unwrap();
-    use futures::TryStreamExt;
-    let _: Vec<_> = s
-        .uid_store("2", "+FLAGS (\\Seen)")
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    s.logout().await.unwrap();
+    support::other_client_store(e.dc.port, "2", "+FLAGS (\\Seen)").await;
     assert!(e.drain().await);
     assert_eq!(e.comments().await, 3);
     assert_eq!(

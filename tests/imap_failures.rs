@@ -328,10 +328,10 @@ async fn cursor_decides_not_flags(db: Db) {
         assert!(eventually(10, || async { e.comments().await == 3 }).await);
         assert!(wait_state(&d, &[State::Idle], 10).await);
         if mode == "keep" {
-            support::other_client_store(e.dc.port, "+FLAGS (\\Seen)").await;
+            support::other_client_store(e.dc.port, "1:*", "+FLAGS (\\Seen)").await;
         }
         // A human marks everything unread again while the daemon idles.
-        support::other_client_store(e.dc.port, "-FLAGS (\\Seen)").await;
+        support::other_client_store(e.dc.port, "1:*", "-FLAGS (\\Seen)").await;
         assert_eq!(e.dc.flagged("support", "INBOX", 'S'), 0);
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(wait_state(&d, &[State::Idle], 10).await);

@@ -126,8 +126,8 @@ where
     false
 }
 
-/// Another IMAP client changing flags on every message of INBOX.
-pub async fn other_client_store(port: u16, flags: &str) {
+/// Another IMAP client changing flags on the messages `uids` of INBOX.
+pub async fn other_client_store(port: u16, uids: &str, flags: &str) {
     use futures::TryStreamExt;
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -141,7 +141,7 @@ pub async fn other_client_store(port: u16, flags: &str) {
         .unwrap();
     s.select("INBOX").await.unwrap();
     let _: Vec<_> = s
-        .uid_store("1:*", flags)
+        .uid_store(uids, flags)
         .await
         .unwrap()
         .try_collect()
