@@ -8,7 +8,8 @@
 //! users, organizations and tickets cost a statement each.
 
 use super::lookup::{self, Known};
-use super::{now_ms, value_rows, Store, StoreError};
+use super::write::*;
+use super::{now_ms, Store, StoreError};
 use crate::identity::{ContactPoint, RegistrableDomain};
 use crate::model::*;
 use crate::pipeline::Settings;
@@ -18,24 +19,6 @@ use sqlx::{Row, Transaction};
 use std::collections::HashMap;
 
 type Tx<'a> = Transaction<'a, Any>;
-
-/// A comment waiting for the multi-row insert.
-struct NewComment<'m> {
-    msg: &'m PreparedMessage,
-    ticket_id: i64,
-    author_id: i64,
-    public: bool,
-    flag: Option<&'static str>,
-    out_index: usize,
-}
-
-/// An event recorded with the batch (`ticket_created`, `comment_added`, ...).
-struct NewEvent {
-    ticket_id: i64,
-    kind: &'static str,
-    comment_of: Option<usize>,
-    detail: String,
-}
 
 /// Ingest one batch, retrying the whole transaction on transient conflicts.
 pub async fn ingest_batch(
@@ -268,15 +251,7 @@ async fn run(
         out[c.out_index].comment_id = Some(*id);
     }
     insert_attachments(tx, &comments, &ids).await?;
-    insert_pairs(
-        tx,
-        "INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES ",
-        "ON CONFLICT (message_id) DO NOTHING",
-        &new_refs,
-        |(mid, t)| (mid.clone(), *t),
-        false,
-    )
-    .await?;
+    insert_refs(tx, &new_refs).await?;
     insert_participants(tx, &new_participants).await?;
     for (ticket, status) in &status_changes {
         sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
@@ -400,19 +375,6 @@ async fn resolve_user(
     Ok(result)
 }
 
-/// Markers for a multi-row insert whose only parameters are its values:
-/// `?` on SQLite, where numbered `$n` markers are named parameters whose
-/// binding costs grow with the square of their count (a 200-row comment
-/// insert has 2,400), `$n` on PostgreSQL.
-fn rows_sql(tx: &Tx<'_>, rows: usize, cols: usize) -> String {
-    if tx.backend_name().eq_ignore_ascii_case("sqlite") {
-        let row = format!("({})", vec!["?"; cols].join(", "));
-        vec![row; rows].join(", ")
-    } else {
-        value_rows(rows, cols)
-    }
-}
-
 pub(crate) fn key(c: &ContactPoint) -> (String, String) {
     (c.kind().as_str().to_string(), c.value().to_string())
 }
@@ -437,171 +399,4 @@ async fn candidate_ticket(
         lookup::load_tickets(tx, known, &[id]).await?;
     }
     Ok((known.tickets.get(&id).cloned(), false))
-}
-
-async fn insert_ticket(
-    tx: &mut Tx<'_>,
-    m: &PreparedMessage,
-    requester: i64,
-    org: Option<i64>,
-    follow_up_of: Option<i64>,
-    now: i64,
-) -> Result<Option<i64>, StoreError> {
-    let subject = if m.subject.trim().is_empty() {
-        "(no subject)".to_string()
-    } else {
-        m.subject.clone()
-    };
-    let row = sqlx::query(
-        "INSERT INTO tickets (subject, status, channel, public, requester_id, organization_id, follow_up_of, conversation_key, mailbox, created_at, updated_at) \
-         VALUES ($1, 'new', $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (conversation_key) DO NOTHING RETURNING id",
-    )
-    .bind(subject).bind(&m.channel).bind(m.public as i64).bind(requester).bind(org)
-    .bind(follow_up_of).bind(m.conversation_key.clone()).bind(m.mailbox.clone()).bind(now)
-    .fetch_optional(&mut **tx).await?;
-    Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
-}
-
-async fn insert_comments(
-    tx: &mut Tx<'_>,
-    comments: &[NewComment<'_>],
-    now: i64,
-) -> Result<Vec<i64>, StoreError> {
-    const COLS: usize = 12;
-    let mut ids = Vec::with_capacity(comments.len());
-    for chunk in comments.chunks(200) {
-        let sql = format!(
-            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw, created_at) VALUES {} RETURNING id, message_id",
-            rows_sql(tx, chunk.len(), COLS)
-        );
-        let mut q = sqlx::query(&sql);
-        for c in chunk {
-            let m = c.msg;
-            q = q
-                .bind(c.ticket_id)
-                .bind(c.author_id)
-                .bind(c.public as i64)
-                .bind(&m.channel)
-                .bind(&m.message_id)
-                .bind(m.class.as_str())
-                .bind(c.flag)
-                .bind(&m.subject)
-                .bind(&m.body)
-                .bind(m.mailbox.clone())
-                .bind(m.raw.clone())
-                .bind(if m.received_at > 0 {
-                    m.received_at
-                } else {
-                    now
-                });
-        }
-        let rows = q.fetch_all(&mut **tx).await?;
-        let by_mid: HashMap<String, i64> = rows
-            .iter()
-            .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
-            .collect::<Result<_, sqlx::Error>>()?;
-        for c in chunk {
-            ids.push(
-                *by_mid
-                    .get(&c.msg.message_id)
-                    .ok_or_else(|| StoreError::Conflict("comment insert lost a row".into()))?,
-            );
-        }
-    }
-    Ok(ids)
-}
-
-async fn insert_attachments(
-    tx: &mut Tx<'_>,
-    comments: &[NewComment<'_>],
-    ids: &[i64],
-) -> Result<(), StoreError> {
-    let rows: Vec<(i64, &AttachmentIn)> = comments
-        .iter()
-        .zip(ids)
-        .flat_map(|(c, id)| c.msg.attachments.iter().map(move |a| (*id, a)))
-        .collect();
-    for chunk in rows.chunks(100) {
-        let sql = format!(
-            "INSERT INTO attachments (comment_id, filename, content_type, size, url, data) VALUES {}",
-            rows_sql(tx, chunk.len(), 6)
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, a) in chunk {
-            q = q
-                .bind(*id)
-                .bind(&a.filename)
-                .bind(&a.content_type)
-                .bind(a.size)
-                .bind(a.url.clone())
-                .bind(a.data.clone());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// Multi-row insert of (text, id) pairs with a constant third column.
-async fn insert_pairs<T>(
-    tx: &mut Tx<'_>,
-    head: &str,
-    tail: &str,
-    rows: &[T],
-    f: impl Fn(&T) -> (String, i64),
-    outbound: bool,
-) -> Result<(), StoreError> {
-    for chunk in rows.chunks(500) {
-        let sql = format!("{head}{} {tail}", rows_sql(tx, chunk.len(), 3));
-        let mut q = sqlx::query(&sql);
-        for r in chunk {
-            let (a, b) = f(r);
-            q = q.bind(a).bind(b).bind(outbound as i64);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn insert_participants(tx: &mut Tx<'_>, rows: &[(i64, String)]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(500) {
-        let sql = format!(
-            "INSERT INTO ticket_participants (ticket_id, address) VALUES {} ON CONFLICT (ticket_id, address) DO NOTHING",
-            rows_sql(tx, chunk.len(), 2)
-        );
-        let mut q = sqlx::query(&sql);
-        for (t, a) in chunk {
-            q = q.bind(*t).bind(a);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn insert_events(
-    tx: &mut Tx<'_>,
-    events: &[NewEvent],
-    comment_ids: &[i64],
-    now: i64,
-) -> Result<Vec<i64>, StoreError> {
-    let mut ids = Vec::with_capacity(events.len());
-    for chunk in events.chunks(500) {
-        let sql = format!(
-            "INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES {} RETURNING id",
-            rows_sql(tx, chunk.len(), 5)
-        );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            let cid = e.comment_of.and_then(|i| comment_ids.get(i).copied());
-            q = q
-                .bind(e.ticket_id)
-                .bind(e.kind)
-                .bind(cid)
-                .bind(&e.detail)
-                .bind(now);
-        }
-        for r in q.fetch_all(&mut **tx).await? {
-            ids.push(r.try_get::<i64, _>(0)?);
-        }
-    }
-    Ok(ids)
 }

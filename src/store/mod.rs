@@ -13,6 +13,7 @@ mod lookup;
 mod quarantine;
 mod views;
 mod webhook_requests;
+mod write;
 
 pub use admin::*;
 
