@@ -1,14 +1,16 @@
 //! The outbox: notifications written in the transaction of the event that
-//! caused them. Cheap enough to never slow ingestion: one query loads what
-//! the trigger conditions need for every event of the batch (no message
-//! bodies), one loads recent counts and undeliverable marks of the batch's
-//! recipients, and one multi-row insert writes rows that name their template
+//! caused them. Cheap enough to never slow ingestion: the store hands over
+//! the batch's events with what it knows of them in memory (`facts`), one
+//! query gives the recipients' recent counts and undeliverable marks
+//! (`brakes`), and multi-row inserts write rows that name their template
 //! (trigger and action) instead of carrying rendered text: the sender renders
-//! them at send time (see `compose`).
+//! them at send time (see `compose`). A row's Message-ID is the outbox's own
+//! (unique) and is how a customer's reply finds its ticket.
 
+use super::facts::{self, CommentFacts, EventFacts, PartialFacts};
 use super::triggers::{select, EventContext, EventKind, RequesterVars, TicketChanges, TicketVars};
 use super::NotifySettings;
-use crate::store::{get_i64, get_opt_str, get_str, StoreError};
+use crate::store::{get_i64, get_str, StoreError};
 use sqlx::any::{Any, AnyRow};
 use sqlx::Transaction;
 use std::collections::{HashMap, HashSet};
@@ -16,57 +18,23 @@ use std::collections::{HashMap, HashSet};
 type Tx<'a> = Transaction<'a, Any>;
 
 /// One outbox row to insert.
-struct Row_ {
-    ticket_id: i64,
-    event_id: i64,
-    comment_id: Option<i64>,
-    trigger: String,
-    action: i64,
-    to: String,
-    message_id: String,
-    in_reply_to: Option<String>,
-    reply_to: Option<String>,
-    status: &'static str,
-    reason: Option<String>,
+pub(super) struct OutboxRow {
+    pub(super) ticket_id: i64,
+    pub(super) event_id: i64,
+    pub(super) comment_id: Option<i64>,
+    pub(super) trigger: String,
+    pub(super) action: i64,
+    pub(super) to: String,
+    pub(super) message_id: String,
+    pub(super) in_reply_to: Option<String>,
+    pub(super) reply_to: Option<String>,
+    pub(super) status: &'static str,
+    pub(super) reason: Option<String>,
 }
 
 /// The first comment of published tickets (their events carry no comment).
 const FIRST_COMMENTS_SQL: &str = "SELECT ticket_id, id AS c_id, class, public AS c_public, flag, message_id AS c_mid, channel AS c_channel \
     FROM comments WHERE id IN (SELECT MIN(id) FROM comments WHERE ticket_id IN";
-
-/// The comment an event is about.
-struct CommentRow {
-    id: Option<i64>,
-    class: String,
-    public: bool,
-    flag: bool,
-    message_id: Option<String>,
-    email: bool,
-}
-
-impl CommentRow {
-    fn of(r: &AnyRow) -> CommentRow {
-        CommentRow {
-            id: crate::store::get_opt_i64(r, "c_id"),
-            class: get_opt_str(r, "class").unwrap_or_else(|| "normal".into()),
-            public: get_i64(r, "c_public") != 0,
-            flag: get_opt_str(r, "flag").is_some(),
-            message_id: get_opt_str(r, "c_mid"),
-            email: get_opt_str(r, "c_channel").as_deref() == Some("email"),
-        }
-    }
-}
-
-/// What trigger conditions, recipients and headers need; the requester's
-/// address is their first email identity.
-const EVENTS_SQL: &str = "SELECT e.id AS event_id, e.kind, e.ticket_id, t.status, t.channel, t.public AS ticket_public, \
-    t.mailbox, t.created_at AS t_created, t.tags, u.created_at AS u_created, o.name AS org_name, \
-    (SELECT i.value FROM identities i WHERE i.user_id = t.requester_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS r_email, \
-    c.id AS c_id, c.class, c.public AS c_public, c.flag, c.message_id AS c_mid, c.channel AS c_channel \
-    FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id JOIN users u ON u.id = t.requester_id \
-    LEFT JOIN organizations o ON o.id = t.organization_id \
-    LEFT JOIN comments c ON c.id = e.comment_id \
-    WHERE e.kind IN ('ticket_created', 'comment_added', 'ticket_published') AND e.id IN";
 
 /// Bind markers for a transaction's database, numbered in text order:
 /// `$1, $2, …` on PostgreSQL, `?` on SQLite, where `$n` are named parameters
@@ -122,8 +90,9 @@ where
     Ok(rows)
 }
 
-/// Queue the notifications `event_ids` call for, apply `set` actions, and
-/// mark the recipients of `bounced` (our Message-IDs found in DSNs) undeliverable.
+/// Queue the notifications `event_ids` call for (read from the database),
+/// apply `set` actions, and mark the recipients of `bounced` (our
+/// Message-IDs found in DSNs) undeliverable.
 pub(crate) async fn enqueue(
     tx: &mut Tx<'_>,
     n: &NotifySettings,
@@ -137,21 +106,51 @@ pub(crate) async fn enqueue(
     if n.triggers.triggers.is_empty() || event_ids.is_empty() {
         return Ok(());
     }
-    let events = select_in(tx, EVENTS_SQL, "ORDER BY e.id", event_ids).await?;
+    let events = facts::load(tx, event_ids).await?;
+    queue(tx, n, events, now).await
+}
+
+/// The same for a batch's events as the store knows them in memory: only
+/// facts it could not tell are read from the database.
+pub(crate) async fn enqueue_batch(
+    tx: &mut Tx<'_>,
+    n: &NotifySettings,
+    events: Vec<PartialFacts>,
+    bounced: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    if !bounced.is_empty() {
+        super::bounce::mark_bounced(tx, n, bounced, now).await?;
+    }
+    if n.triggers.triggers.is_empty() || events.is_empty() {
+        return Ok(());
+    }
+    let events = facts::complete(tx, &n.triggers, events).await?;
+    queue(tx, n, events, now).await
+}
+
+/// Plan every event (in event order), apply `set` actions, put the brakes on
+/// and write the outbox rows.
+async fn queue(
+    tx: &mut Tx<'_>,
+    n: &NotifySettings,
+    events: Vec<EventFacts>,
+    now: i64,
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     // Triggers already fired for published tickets (the skipped acknowledgement fires once).
     let published: Vec<i64> = events
         .iter()
-        .filter(|r| get_str(r, "kind") == "ticket_published")
-        .map(|r| get_i64(r, "ticket_id"))
+        .filter(|e| e.kind == EventKind::TicketPublished)
+        .map(|e| e.ticket_id)
         .collect();
     let mut fired: HashSet<(i64, String)> = HashSet::new();
-    let mut first: HashMap<i64, CommentRow> = HashMap::new();
+    let mut first: HashMap<i64, CommentFacts> = HashMap::new();
     if !published.is_empty() {
         for r in select_in(tx, FIRST_COMMENTS_SQL, "GROUP BY ticket_id)", &published).await? {
-            first.insert(get_i64(&r, "ticket_id"), CommentRow::of(&r));
+            first.insert(get_i64(&r, "ticket_id"), CommentFacts::of(&r));
         }
         let head = "SELECT ticket_id, trigger_name FROM outbox WHERE ticket_id IN";
         for r in select_in(tx, head, "", &published).await? {
@@ -159,15 +158,13 @@ pub(crate) async fn enqueue(
         }
     }
 
-    let mut rows: Vec<Row_> = Vec::new();
+    let mut rows: Vec<OutboxRow> = Vec::new();
     let mut changes: HashMap<i64, (TicketChanges, String)> = HashMap::new();
     for e in &events {
-        let ticket_id = get_i64(e, "ticket_id");
-        let kind = get_str(e, "kind");
-        let own = CommentRow::of(e);
-        let c = match kind.as_str() {
-            "ticket_published" => first.get(&ticket_id).unwrap_or(&own),
-            _ => &own,
+        let ticket_id = e.ticket_id;
+        let c = match e.kind {
+            EventKind::TicketPublished => first.get(&ticket_id).unwrap_or(&e.comment),
+            _ => &e.comment,
         };
         // Automatic mail never triggers anything.
         if c.class != "normal" {
@@ -176,37 +173,40 @@ pub(crate) async fn enqueue(
         // Only what conditions and recipients need: templates render at send time.
         let mut ctx = EventContext {
             kind: None,
-            channel: get_str(e, "channel"),
-            requester_is_new: get_i64(e, "u_created") >= get_i64(e, "t_created"),
+            channel: e.channel.clone(),
+            requester_is_new: e.requester_is_new,
             class: c.class.clone(),
             ticket: TicketVars {
                 id: ticket_id,
                 tag: String::new(),
                 subject: String::new(),
-                status: get_str(e, "status"),
+                status: e.status.clone(),
                 url: None,
             },
             requester: RequesterVars {
                 name: String::new(),
-                email: get_opt_str(e, "r_email"),
+                email: e.requester_email.clone(),
             },
-            organization: get_opt_str(e, "org_name").map(|name| super::triggers::OrgVars { name }),
+            organization: e
+                .org_name
+                .clone()
+                .map(|name| super::triggers::OrgVars { name }),
             comment: Default::default(),
         };
-        let kinds: &[EventKind] = match kind.as_str() {
-            "ticket_created" => &[EventKind::TicketCreated],
-            "comment_added" => &[EventKind::CommentAdded],
-            _ => &[EventKind::TicketPublished, EventKind::TicketCreated],
+        let kinds: &[EventKind] = match e.kind {
+            EventKind::TicketPublished => &[EventKind::TicketPublished, EventKind::TicketCreated],
+            EventKind::TicketCreated => &[EventKind::TicketCreated],
+            EventKind::CommentAdded => &[EventKind::CommentAdded],
         };
         // Public only: a private ticket or an internal note notifies nobody.
-        let visible = get_i64(e, "ticket_public") != 0 && c.public && !c.flag;
+        let visible = e.ticket_public && c.public && !c.flag;
         for k in kinds {
             ctx.kind = Some(*k);
             let (selected, ch) = select(&n.triggers, &ctx);
             if !ch.is_empty() {
                 let entry = changes
                     .entry(ticket_id)
-                    .or_insert_with(|| (TicketChanges::default(), get_str(e, "tags")));
+                    .or_insert_with(|| (TicketChanges::default(), e.tags.clone()));
                 merge(&mut entry.0, ch);
             }
             if !visible {
@@ -215,17 +215,19 @@ pub(crate) async fn enqueue(
             for sel in selected {
                 let Some(to) = sel.to else { continue };
                 if *k == EventKind::TicketCreated
-                    && kind == "ticket_published"
+                    && e.kind == EventKind::TicketPublished
                     && fired.contains(&(ticket_id, sel.trigger.clone()))
                 {
                     continue;
                 }
-                let reply_to = get_opt_str(e, "mailbox")
-                    .and_then(|m| n.mailbox_addresses.get(&m).cloned())
+                let reply_to = e
+                    .mailbox
+                    .as_ref()
+                    .and_then(|m| n.mailbox_addresses.get(m).cloned())
                     .or_else(|| n.default_reply_to.clone());
-                rows.push(Row_ {
+                rows.push(OutboxRow {
                     ticket_id,
-                    event_id: get_i64(e, "event_id"),
+                    event_id: e.event_id,
                     comment_id: c.id,
                     trigger: sel.trigger,
                     action: sel.action as i64,
@@ -240,7 +242,7 @@ pub(crate) async fn enqueue(
         }
     }
     apply_changes(tx, &changes, now).await?;
-    brakes(tx, n, &mut rows, now).await?;
+    super::brakes::apply(tx, n, &mut rows, now).await?;
     insert(tx, &rows, now).await
 }
 
@@ -269,92 +271,40 @@ async fn apply_changes(
     Ok(())
 }
 
-/// Per recipient of the batch: notifications counted against the rate limit
-/// in the window, and why it is undeliverable (one query per 500 recipients).
-fn brakes_sql(m: &mut Marks, addrs: usize) -> String {
-    let (since, now) = (m.next(), m.next());
-    let values = (0..addrs)
-        .map(|_| format!("({})", m.next()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "SELECT v.column1 AS addr, \
-         (SELECT COUNT(*) FROM outbox o WHERE o.to_addr = v.column1 AND o.created_at > {since} AND o.status IN ('pending', 'sent')) AS n, \
-         (SELECT u.reason FROM undeliverable u WHERE u.address = v.column1 AND u.until_at > {now}) AS dead FROM (VALUES {values}) v"
-    )
-}
-
-/// Our own addresses, undeliverable ones and the per-recipient rate limit.
-async fn brakes(
-    tx: &mut Tx<'_>,
-    n: &NotifySettings,
-    rows: &mut [Row_],
-    now: i64,
-) -> Result<(), StoreError> {
-    let addrs: Vec<String> = rows
-        .iter()
-        .filter(|r| !n.own.contains(&r.to))
-        .map(|r| r.to.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut dead: HashMap<String, String> = HashMap::new();
-    let mut counts: HashMap<String, i64> = HashMap::new();
-    for chunk in addrs.chunks(500) {
-        let sql = brakes_sql(&mut Marks::new(tx), chunk.len());
-        let mut q = sqlx::query(&sql).bind(now - n.window_ms).bind(now);
-        for a in chunk {
-            q = q.bind(a);
+/// Rows are written in chunks of 128, 64, ..., 1 (the binary digits of
+/// their count), so each chunk's statement text recurs and its prepared
+/// statement is reused instead of being compiled for every batch.
+fn pow2_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
         }
-        for r in q.fetch_all(&mut **tx).await? {
-            let a = get_str(&r, "addr");
-            if let Some(why) = get_opt_str(&r, "dead") {
-                dead.insert(a.clone(), why);
-            }
-            counts.insert(a, get_i64(&r, "n"));
-        }
-    }
-    for r in rows.iter_mut() {
-        let reason = if n.own.contains(&r.to) {
-            Some("our own address".to_string())
-        } else if let Some(why) = dead.get(&r.to) {
-            Some(format!("undeliverable: {why}"))
+        let n = if rows.len() >= 128 {
+            128
         } else {
-            let c = counts.entry(r.to.clone()).or_default();
-            if *c >= n.per_recipient_limit as i64 {
-                Some(format!(
-                    "rate limit: {} per {} s",
-                    n.per_recipient_limit,
-                    n.window_ms / 1000
-                ))
-            } else {
-                *c += 1;
-                None
-            }
+            1 << rows.len().ilog2()
         };
-        if let Some(reason) = reason {
-            tracing::info!(to = %r.to, ticket_id = r.ticket_id, %reason, "notification suppressed");
-            r.status = "suppressed";
-            r.reason = Some(reason);
-        }
-    }
-    Ok(())
+        let (head, tail) = rows.split_at(n);
+        rows = tail;
+        Some(head)
+    })
 }
 
-/// `(…12 markers…, '', '', now, now)` per row: subject and body are
-/// rendered at send time (the columns stay for rows queued before 0005).
-fn outbox_values(m: &mut Marks, rows: usize, now: i64) -> String {
+/// `(…13 markers…, '', '')` per row: subject and body are rendered at send
+/// time (the columns stay for rows queued before migration 0005); `refs`
+/// keeps its default (the sender threads by `in_reply_to`).
+fn outbox_values(m: &mut Marks, rows: usize) -> String {
     (0..rows)
-        .map(|_| format!("({}, '', '', {now}, {now})", m.list(12)))
+        .map(|_| format!("({}, '', '')", m.list(13)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-async fn insert(tx: &mut Tx<'_>, rows: &[Row_], now: i64) -> Result<(), StoreError> {
-    for chunk in rows.chunks(200) {
+async fn insert(tx: &mut Tx<'_>, rows: &[OutboxRow], now: i64) -> Result<(), StoreError> {
+    for chunk in pow2_chunks(rows) {
         let sql = format!(
-            "INSERT INTO outbox (ticket_id, event_id, comment_id, trigger_name, action_index, to_addr, message_id, in_reply_to, refs, reply_to, status, last_error, subject, body_text, next_attempt_at, created_at) VALUES {}",
-            outbox_values(&mut Marks::new(tx), chunk.len(), now)
+            "INSERT INTO outbox (ticket_id, event_id, comment_id, trigger_name, action_index, to_addr, message_id, in_reply_to, reply_to, status, last_error, next_attempt_at, created_at, subject, body_text) VALUES {}",
+            outbox_values(&mut Marks::new(tx), chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
@@ -367,22 +317,11 @@ async fn insert(tx: &mut Tx<'_>, rows: &[Row_], now: i64) -> Result<(), StoreErr
                 .bind(&r.to)
                 .bind(&r.message_id)
                 .bind(r.in_reply_to.clone())
-                .bind(r.in_reply_to.clone().unwrap_or_default())
                 .bind(r.reply_to.clone())
                 .bind(r.status)
-                .bind(r.reason.clone());
-        }
-        q.execute(&mut **tx).await?;
-        let sql = format!(
-            "INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES {} ON CONFLICT (message_id) DO NOTHING",
-            {
-                let mut m = Marks::new(tx);
-                (0..chunk.len()).map(|_| format!("({}, 1)", m.list(2))).collect::<Vec<_>>().join(", ")
-            }
-        );
-        let mut q = sqlx::query(&sql);
-        for r in chunk {
-            q = q.bind(&r.message_id).bind(r.ticket_id);
+                .bind(r.reason.clone())
+                .bind(now)
+                .bind(now);
         }
         q.execute(&mut **tx).await?;
     }

@@ -9,6 +9,7 @@ use super::smtp::{build_message, build_transport, OutMail, Transport};
 use super::NotifySettings;
 use crate::config::Config;
 use crate::store::{get_i64, get_opt_str, get_str, now_ms, Backend, Store, StoreError};
+use futures::StreamExt;
 use lettre::AsyncTransport;
 use std::time::Duration;
 
@@ -47,8 +48,8 @@ pub enum SendOutcome {
 }
 
 /// Rows claimed at a time by `drain` and `run_sender`.
-pub const BATCH: usize = 10;
-const RETURNING: &str = "RETURNING id, to_addr, subject, body_text, body_html, message_id, in_reply_to, refs, reply_to, attempts, trigger_name, action_index";
+pub const BATCH: usize = 40;
+const RETURNING: &str = "RETURNING id, to_addr, subject, body_text, body_html, message_id, in_reply_to, reply_to, attempts, trigger_name, action_index";
 
 impl Sender {
     /// A sender for `cfg.smtp` (an error when `[smtp]` is missing or wrong).
@@ -88,15 +89,18 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
-    // The CTE runs once (an `IN (subquery)` may be re-run per row by the planner).
+    // The CTE runs once (an `IN (subquery)` may be re-run per row by the
+    // planner); due order is the pending index's order, so the claim reads
+    // only the rows it takes.
     let sql = format!(
         "WITH c AS (SELECT id AS cid FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
-         AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY id LIMIT $4{lock}) \
+         AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at, id LIMIT $4{lock}) \
          UPDATE outbox SET claimed_by = $1, claimed_until = $2 FROM c \
          WHERE outbox.id = c.cid AND outbox.status = 'pending' AND (outbox.claimed_until IS NULL OR outbox.claimed_until < $3) {RETURNING}"
     );
     // The claim outlives the worst case of the whole batch.
-    let hold = (60 + max as i64 * s.timeout_secs) * 1000;
+    let rounds = max.div_ceil(super::smtp::SMTP_PARALLEL) as i64;
+    let hold = (60 + rounds * s.timeout_secs) * 1000;
     let mut rows = {
         let _g = s.store.write_guard().await;
         sqlx::query(&sql)
@@ -112,18 +116,18 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
     }
     rows.sort_by_key(|r| get_i64(r, "id"));
     let mut content = contents(&s.store, &s.notify, &rows).await?;
-    // Up to SMTP_PARALLEL messages on the wire at once (the transport's pool).
-    let mut results = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(super::smtp::SMTP_PARALLEL) {
-        let mut wire = Vec::with_capacity(chunk.len());
-        for r in chunk {
-            wire.push(send_row(s, r, content.remove(&get_i64(r, "id"))));
-        }
-        results.extend(futures::future::join_all(wire).await);
-    }
+    // Up to SMTP_PARALLEL messages on the wire at all times (the transport's pool).
+    let wire: Vec<_> = rows
+        .iter()
+        .map(|r| send_row(s, r, content.remove(&get_i64(r, "id"))))
+        .collect();
+    let results: Vec<_> = futures::stream::iter(wire)
+        .buffer_unordered(super::smtp::SMTP_PARALLEL)
+        .collect()
+        .await;
     let now = now_ms();
     let _g = s.store.write_guard().await;
-    let mut tx = s.store.pool().begin().await?;
+    let mut tx = s.store.begin_write().await?;
     let release = "claimed_by = NULL, claimed_until = NULL";
     let mut out = Vec::with_capacity(results.len());
     for (id, attempts, to, result) in results {

@@ -12,7 +12,7 @@ use std::time::Duration;
 pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// Connections in the pool, and messages a sender has on the wire at once.
-pub const SMTP_PARALLEL: usize = 4;
+pub const SMTP_PARALLEL: usize = 8;
 
 /// One notification to put on the wire.
 pub struct OutMail<'a> {

@@ -47,7 +47,7 @@ impl Store {
     /// Commit an IMAP cursor on its own (an empty fetch, a UIDVALIDITY reset).
     pub async fn save_cursor(&self, c: &CursorUpdate) -> Result<(), StoreError> {
         let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         save_cursor_tx(&mut tx, c).await?;
         tx.commit().await?;
         Ok(())
@@ -123,7 +123,7 @@ impl Store {
             ));
         }
         let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for id in [loser, winner] {
             let r = sqlx::query("SELECT merged_into FROM users WHERE id = $1")
                 .bind(id)
@@ -177,7 +177,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let domains = normalise_domains(domains)?;
         let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = super::lookup::create_organization(&mut tx, name, &[], false, now_ms()).await?;
         for d in &domains {
             claim_domain_tx(&mut tx, id, d).await?;
@@ -194,7 +194,7 @@ impl Store {
     pub async fn add_domain(&self, org: i64, domain: &str) -> Result<u64, StoreError> {
         let d = normalise_domains(&[domain.to_string()])?.remove(0);
         let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("SELECT id FROM organizations WHERE id = $1")
             .bind(org)
             .fetch_optional(&mut *tx)
@@ -222,7 +222,7 @@ impl Store {
         notify: Option<&crate::notify::NotifySettings>,
     ) -> Result<(), StoreError> {
         let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("SELECT public FROM tickets WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -301,7 +301,7 @@ impl Store {
             )));
         }
         let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = now_ms();
         let n = sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
             .bind(status)

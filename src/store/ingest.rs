@@ -32,7 +32,7 @@ pub async fn ingest_batch(
     loop {
         attempt += 1;
         let res = async {
-            let mut tx = store.pool.begin().await?;
+            let mut tx = store.begin_write().await?;
             let out = run(&mut tx, s, items).await?;
             if let Some(c) = cursor {
                 super::admin::save_cursor_tx(&mut tx, c).await?;
@@ -72,6 +72,7 @@ async fn run(
     let mut touched: Vec<i64> = Vec::new();
     let mut new_refs: Vec<(String, i64)> = Vec::new();
     let mut new_participants: Vec<(i64, String)> = Vec::new();
+    let mut new_tickets: std::collections::HashSet<i64> = Default::default();
 
     for item in items {
         let m = match item {
@@ -161,6 +162,15 @@ async fn run(
                 if let Some(k) = key {
                     known.conversations.insert(k, ticket);
                 }
+                new_tickets.insert(ticket);
+                known.meta.insert(
+                    ticket,
+                    super::lookup::TicketMeta {
+                        channel: m.channel.clone(),
+                        mailbox: m.mailbox.clone(),
+                        tags: String::new(),
+                    },
+                );
                 events.push(NewEvent {
                     ticket_id: ticket,
                     kind: "ticket_created",
@@ -281,14 +291,17 @@ async fn run(
         .filter(|m| m.class == crate::classify::MailClass::Bounce)
         .flat_map(|m| m.returned_message_ids.iter().cloned())
         .collect();
-    // Only events some trigger listens to are worth the notifier's look-ups.
-    let wanted: Vec<i64> = events
-        .iter()
-        .zip(&event_ids)
-        .filter(|(e, _)| s.notify.triggers.wants(e.kind))
-        .map(|(_, id)| *id)
-        .collect();
-    crate::notify::outbox::enqueue(tx, &s.notify, &wanted, &bounced, now).await?;
+    // Only events some trigger listens to are worth the notifier's time.
+    let facts = super::events::partial_facts(
+        &known,
+        |k| s.notify.triggers.wants(k),
+        &new_tickets,
+        &events,
+        &event_ids,
+        &comments,
+        &ids,
+    );
+    crate::notify::outbox::enqueue_batch(tx, &s.notify, facts, &bounced, now).await?;
     Ok(out)
 }
 
@@ -327,6 +340,7 @@ async fn resolve_user(
             let id: i64 = sqlx::query("INSERT INTO users (name, organization_id, created_at) VALUES ($1, $2, $3) RETURNING id")
                 .bind(name).bind(org).bind(now)
                 .fetch_one(&mut **tx).await?.try_get(0)?;
+            known.new_users.insert(id, None);
             (id, org)
         }
     };
@@ -349,6 +363,11 @@ async fn resolve_user(
         .fetch_optional(&mut **tx).await?;
         if row.is_some() {
             known.users.insert(key(c), result);
+            if let (ContactPoint::Email(e), Some(first @ None)) =
+                (c, known.new_users.get_mut(&result.0))
+            {
+                *first = Some(e.as_str().to_string());
+            }
             continue;
         }
         // Another transaction created this contact point first: its owner
@@ -365,6 +384,7 @@ async fn resolve_user(
                 .bind(user_id)
                 .execute(&mut **tx)
                 .await?;
+            known.new_users.remove(&user_id);
             for v in known.users.values_mut().filter(|v| v.0 == user_id) {
                 *v = owner;
             }

@@ -25,6 +25,19 @@ pub struct Known {
     pub conversations: HashMap<String, i64>,
     /// Registrable domain → organization (None: known to have none).
     pub domains: HashMap<String, Option<i64>>,
+    /// What notifications need of the batch's tickets.
+    pub meta: HashMap<i64, TicketMeta>,
+    /// Users this batch created → the first email address each was given.
+    pub new_users: HashMap<i64, Option<String>>,
+}
+
+/// A ticket's channel, mailbox and tags (for trigger conditions, Reply-To
+/// and `set` actions).
+#[derive(Debug, Clone, Default)]
+pub struct TicketMeta {
+    pub channel: String,
+    pub mailbox: Option<String>,
+    pub tags: String,
 }
 
 /// Run `sql_head IN (...)` over `keys` in chunks and collect rows.
@@ -82,13 +95,23 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
         k.users.insert((get_str(&r, "kind"), get_str(&r, "value")), (get_i64(&r, "user_id"), get_opt_i64(&r, "organization_id")));
     }
     let refs = uniq(msgs.iter().flat_map(|m| m.refs.iter().cloned()).collect());
+    // Inbound Message-IDs are in thread_refs; ours are the outbox's own
+    // (rows queued before migration 0007 also put them in thread_refs).
     for r in select_in(
         tx,
         "SELECT message_id, ticket_id FROM thread_refs WHERE message_id IN",
         &refs,
     )
     .await?
-    {
+    .into_iter()
+    .chain(
+        select_in(
+            tx,
+            "SELECT message_id, ticket_id FROM outbox WHERE message_id IN",
+            &refs,
+        )
+        .await?,
+    ) {
         k.refs
             .insert(get_str(&r, "message_id"), get_i64(&r, "ticket_id"));
     }
@@ -128,7 +151,7 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
     let ids: Vec<i64> = keys.iter().filter_map(|s| s.parse().ok()).collect();
     for chunk in ids.chunks(500) {
         let sql = format!(
-            "SELECT id, status, public, requester_id, organization_id FROM tickets WHERE id IN ({})",
+            "SELECT id, status, public, requester_id, organization_id, channel, mailbox, tags FROM tickets WHERE id IN ({})",
             placeholders(0, chunk.len())
         );
         let mut q = sqlx::query(&sql);
@@ -137,6 +160,14 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
         }
         for r in q.fetch_all(&mut **tx).await? {
             let id = get_i64(&r, "id");
+            k.meta.insert(
+                id,
+                TicketMeta {
+                    channel: get_str(&r, "channel"),
+                    mailbox: super::get_opt_str(&r, "mailbox"),
+                    tags: get_str(&r, "tags"),
+                },
+            );
             k.tickets.insert(
                 id,
                 TicketState {

@@ -7,6 +7,7 @@
 //! retried when another process holds the lock.
 
 mod admin;
+mod events;
 mod export;
 pub mod ingest;
 mod lookup;
@@ -196,6 +197,18 @@ impl Store {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
         }
+    }
+
+    /// Begin a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that has read cannot wait
+    /// for the lock when it first writes, and fails with "database is
+    /// locked" while another connection finishes (e.g. a dropped
+    /// transaction's rollback still on its way).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     pub async fn close(&self) {

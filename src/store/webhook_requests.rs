@@ -125,7 +125,7 @@ impl Store {
         let now = now_ms();
         let mut inserted: HashSet<(String, String)> = HashSet::new();
         let _g = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for a in completes {
             sqlx::query("UPDATE webhook_requests SET status = $1, response = $2 WHERE source = $3 AND idem_key = $4")
                 .bind(a.status as i64)

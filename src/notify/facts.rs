@@ -1,0 +1,264 @@
+//! What the planner knows about one event: the ticket's state, the
+//! requester and the comment the event is about. The store builds these from
+//! the batch it holds in memory (`EventFacts` with every field known); what
+//! memory cannot tell (an existing requester's address when someone else
+//! wrote, an organization's name) is loaded here, for those events only, with
+//! one set-based query.
+
+use super::outbox::select_in;
+use super::triggers::{Action, EventKind, OrgCondition, TriggerSet};
+use crate::store::{get_i64, get_opt_i64, get_opt_str, get_str, StoreError};
+use sqlx::any::{Any, AnyRow};
+use sqlx::Transaction;
+
+type Tx<'a> = Transaction<'a, Any>;
+
+/// The comment an event is about.
+#[derive(Debug, Clone)]
+pub struct CommentFacts {
+    pub id: Option<i64>,
+    pub class: String,
+    pub public: bool,
+    /// Flagged as an internal note (e.g. a non-participant's message).
+    pub flag: bool,
+    pub message_id: Option<String>,
+    /// Arrived by email (so a notification answers it with In-Reply-To).
+    pub email: bool,
+}
+
+impl CommentFacts {
+    pub(super) fn of(r: &AnyRow) -> CommentFacts {
+        CommentFacts {
+            id: get_opt_i64(r, "c_id"),
+            class: get_opt_str(r, "class").unwrap_or_else(|| "normal".into()),
+            public: get_i64(r, "c_public") != 0,
+            flag: get_opt_str(r, "flag").is_some(),
+            message_id: get_opt_str(r, "c_mid"),
+            email: get_opt_str(r, "c_channel").as_deref() == Some("email"),
+        }
+    }
+}
+
+/// One event with what trigger conditions, recipients and headers need.
+#[derive(Debug, Clone)]
+pub struct EventFacts {
+    pub event_id: i64,
+    pub kind: EventKind,
+    pub ticket_id: i64,
+    pub status: String,
+    pub channel: String,
+    pub ticket_public: bool,
+    /// The mailbox the ticket came in by (its address is the Reply-To).
+    pub mailbox: Option<String>,
+    /// The ticket's tags before this batch's `set` actions.
+    pub tags: String,
+    pub requester_is_new: bool,
+    /// Where `notify_requester` writes: the address the requester wrote this
+    /// message from, otherwise the requester's first email address.
+    pub requester_email: Option<String>,
+    pub org_name: Option<String>,
+    pub comment: CommentFacts,
+}
+
+/// What the enabled triggers on one kind of event look at, so the store
+/// knows which facts it must have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub requester_email: bool,
+    pub org_name: bool,
+    pub requester_is_new: bool,
+}
+
+impl TriggerSet {
+    /// What the triggers on `kind` need to know.
+    pub fn needs(&self, kind: EventKind) -> Needs {
+        let mut n = Needs::default();
+        for t in self.triggers.iter().filter(|t| t.on == kind) {
+            n.org_name |= matches!(t.conditions.organization, Some(OrgCondition::Names(_)));
+            n.requester_is_new |= t.conditions.requester_is_new.is_some();
+            n.requester_email |= t
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::NotifyRequester(_)));
+        }
+        n
+    }
+}
+
+/// An event of the batch with the facts memory could tell; `None` fields
+/// are unknown and loaded by `complete`.
+#[derive(Debug, Clone)]
+pub struct PartialFacts {
+    pub facts: EventFacts,
+    pub requester_email: Option<Option<String>>,
+    pub org_name: Option<Option<String>>,
+    pub requester_is_new: Option<bool>,
+    /// `requester_email` is the address the requester wrote this message
+    /// from (which may not be their first).
+    pub requester_wrote: bool,
+}
+
+impl PartialFacts {
+    /// Whether what `needs` asks for is all known.
+    fn complete_for(&self, needs: Needs) -> bool {
+        (!needs.requester_email || self.requester_email.is_some())
+            && (!needs.org_name || self.org_name.is_some())
+            && (!needs.requester_is_new || self.requester_is_new.is_some())
+    }
+}
+
+/// What the conditions, recipients and headers need, by event id; the
+/// requester's address is their first email identity.
+pub(super) const EVENTS_SQL: &str = "SELECT e.id AS event_id, e.kind, e.ticket_id, t.status, t.channel, t.public AS ticket_public, \
+    t.mailbox, t.created_at AS t_created, t.tags, u.created_at AS u_created, o.name AS org_name, \
+    (SELECT i.value FROM identities i WHERE i.user_id = t.requester_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS r_email, \
+    c.id AS c_id, c.class, c.public AS c_public, c.flag, c.message_id AS c_mid, c.channel AS c_channel \
+    FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id JOIN users u ON u.id = t.requester_id \
+    LEFT JOIN organizations o ON o.id = t.organization_id \
+    LEFT JOIN comments c ON c.id = e.comment_id \
+    WHERE e.kind IN ('ticket_created', 'comment_added', 'ticket_published') AND e.id IN";
+
+impl EventFacts {
+    /// A row of `EVENTS_SQL`.
+    pub(super) fn of(r: &AnyRow) -> Option<EventFacts> {
+        Some(EventFacts {
+            event_id: get_i64(r, "event_id"),
+            kind: EventKind::parse(&get_str(r, "kind"))?,
+            ticket_id: get_i64(r, "ticket_id"),
+            status: get_str(r, "status"),
+            channel: get_str(r, "channel"),
+            ticket_public: get_i64(r, "ticket_public") != 0,
+            mailbox: get_opt_str(r, "mailbox"),
+            tags: get_str(r, "tags"),
+            requester_is_new: get_i64(r, "u_created") >= get_i64(r, "t_created"),
+            requester_email: get_opt_str(r, "r_email"),
+            org_name: get_opt_str(r, "org_name"),
+            comment: CommentFacts::of(r),
+        })
+    }
+}
+
+/// Every event of `ids`, from the database.
+pub(super) async fn load(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<EventFacts>, StoreError> {
+    let rows = select_in(tx, EVENTS_SQL, "ORDER BY e.id", ids).await?;
+    Ok(rows.iter().filter_map(EventFacts::of).collect())
+}
+
+/// The batch's events with every fact the triggers need: those memory could
+/// not tell are loaded in one query for just those events. Sorted by event id.
+pub(super) async fn complete(
+    tx: &mut Tx<'_>,
+    triggers: &TriggerSet,
+    partial: Vec<PartialFacts>,
+) -> Result<Vec<EventFacts>, StoreError> {
+    let mut done = Vec::with_capacity(partial.len());
+    let mut missing = Vec::new();
+    // For the debug check: addresses the requester wrote from, and
+    // organization names nobody asked for (left unknown).
+    #[cfg(debug_assertions)]
+    let (wrote, no_org): (
+        std::collections::HashSet<i64>,
+        std::collections::HashSet<i64>,
+    ) = (
+        partial
+            .iter()
+            .filter(|p| p.requester_wrote)
+            .map(|p| p.facts.event_id)
+            .collect(),
+        partial
+            .iter()
+            .filter(|p| p.org_name.is_none() && p.complete_for(triggers.needs(p.facts.kind)))
+            .map(|p| p.facts.event_id)
+            .collect(),
+    );
+    for p in partial {
+        if p.complete_for(triggers.needs(p.facts.kind)) {
+            let mut f = p.facts;
+            f.requester_email = p.requester_email.flatten();
+            f.org_name = p.org_name.flatten();
+            f.requester_is_new = p.requester_is_new.unwrap_or_default();
+            done.push(f);
+        } else {
+            missing.push(p);
+        }
+    }
+    if !missing.is_empty() {
+        let ids: Vec<i64> = missing.iter().map(|p| p.facts.event_id).collect();
+        let loaded: std::collections::HashMap<i64, EventFacts> = load(tx, &ids)
+            .await?
+            .into_iter()
+            .map(|f| (f.event_id, f))
+            .collect();
+        for p in missing {
+            let Some(db) = loaded.get(&p.facts.event_id) else {
+                continue;
+            };
+            // Memory is exact for what it knows (the address a requester wrote
+            // from); the database fills in the rest.
+            let mut f = p.facts;
+            f.requester_email = p
+                .requester_email
+                .unwrap_or_else(|| db.requester_email.clone());
+            f.org_name = p.org_name.unwrap_or_else(|| db.org_name.clone());
+            f.requester_is_new = p.requester_is_new.unwrap_or(db.requester_is_new);
+            done.push(f);
+        }
+    }
+    done.sort_by_key(|f| f.event_id);
+    #[cfg(debug_assertions)]
+    agrees_with_database(tx, &done, &wrote, &no_org).await?;
+    Ok(done)
+}
+
+/// Debug builds (every test run) check that the facts told from memory are
+/// what the database says, but for the address a requester wrote from
+/// (deliberately preferred to their first one) and `requester_is_new` for a
+/// requester the database cannot tell apart from one created in the same
+/// millisecond.
+#[cfg(debug_assertions)]
+async fn agrees_with_database(
+    tx: &mut Tx<'_>,
+    facts: &[EventFacts],
+    wrote: &std::collections::HashSet<i64>,
+    no_org: &std::collections::HashSet<i64>,
+) -> Result<(), StoreError> {
+    let ids: Vec<i64> = facts.iter().map(|f| f.event_id).collect();
+    let db: std::collections::HashMap<i64, EventFacts> = load(tx, &ids)
+        .await?
+        .into_iter()
+        .map(|f| (f.event_id, f))
+        .collect();
+    for f in facts {
+        let mut d = db[&f.event_id].clone();
+        if no_org.contains(&f.event_id) {
+            d.org_name = None;
+        }
+        let key = |e: &EventFacts| {
+            format!(
+                "{:?} {} {} {} {} {:?} {:?} {:?} {:?} {} {} {} {:?} {}",
+                e.kind,
+                e.ticket_id,
+                e.status,
+                e.channel,
+                e.ticket_public,
+                e.mailbox,
+                e.org_name,
+                e.tags,
+                e.comment.id,
+                e.comment.class,
+                e.comment.public,
+                e.comment.flag,
+                e.comment.message_id,
+                e.comment.email
+            )
+        };
+        assert_eq!(key(f), key(&d), "event {}: memory vs database", f.event_id);
+        if !wrote.contains(&f.event_id) {
+            assert_eq!(f.requester_email, d.requester_email, "event {}", f.event_id);
+        }
+        if f.requester_is_new {
+            assert!(d.requester_is_new, "event {}: requester is new", f.event_id);
+        }
+    }
+    Ok(())
+}

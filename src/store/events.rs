@@ -1,0 +1,77 @@
+//! The batch's events as the notifier sees them, told from what the batch
+//! holds in memory (tickets, their requesters, the comments just written),
+//! so queuing notifications costs no look-up in the common case. A fact
+//! memory cannot tell is left unknown and the notifier reads it.
+
+use super::lookup::Known;
+use super::write::{NewComment, NewEvent};
+use crate::identity::ContactPoint;
+use crate::notify::facts::{CommentFacts, EventFacts, PartialFacts};
+use crate::notify::triggers::EventKind;
+use std::collections::HashSet;
+
+/// `events` (with their ids) that some trigger listens to, as facts.
+pub(super) fn partial_facts(
+    known: &Known,
+    wants: impl Fn(&str) -> bool,
+    new_tickets: &HashSet<i64>,
+    events: &[NewEvent],
+    event_ids: &[i64],
+    comments: &[NewComment<'_>],
+    comment_ids: &[i64],
+) -> Vec<PartialFacts> {
+    events
+        .iter()
+        .zip(event_ids)
+        .filter(|(e, _)| wants(e.kind))
+        .filter_map(|(e, id)| {
+            let kind = EventKind::parse(e.kind)?;
+            let i = e.comment_of?;
+            let c = comments.get(i)?;
+            let t = known.tickets.get(&e.ticket_id)?;
+            let meta = known.meta.get(&e.ticket_id).cloned().unwrap_or_default();
+            let m = c.msg;
+            let wrote_from = m.contacts.iter().find_map(|c| match c {
+                ContactPoint::Email(e) => Some(e.as_str().to_string()),
+                _ => None,
+            });
+            // The requester wrote this by email: answer that address. A user
+            // this batch created has only the addresses the batch gave it.
+            let requester_wrote = wrote_from.is_some() && c.author_id == t.requester_id;
+            let requester_email = match wrote_from {
+                Some(a) if requester_wrote => Some(Some(a)),
+                _ => known.new_users.get(&t.requester_id).cloned(),
+            };
+            let requester_is_new = new_tickets
+                .contains(&e.ticket_id)
+                .then(|| known.new_users.contains_key(&t.requester_id));
+            Some(PartialFacts {
+                facts: EventFacts {
+                    event_id: *id,
+                    kind,
+                    ticket_id: e.ticket_id,
+                    status: t.status.clone(),
+                    channel: meta.channel,
+                    ticket_public: t.public,
+                    mailbox: meta.mailbox,
+                    tags: meta.tags,
+                    requester_is_new: false,
+                    requester_email: None,
+                    org_name: None,
+                    comment: CommentFacts {
+                        id: comment_ids.get(i).copied(),
+                        class: m.class.as_str().to_string(),
+                        public: c.public,
+                        flag: c.flag.is_some(),
+                        message_id: Some(m.message_id.clone()),
+                        email: m.channel == "email",
+                    },
+                },
+                requester_email,
+                org_name: t.organization_id.is_none().then_some(None),
+                requester_is_new,
+                requester_wrote,
+            })
+        })
+        .collect()
+}
