@@ -9,23 +9,30 @@ use crate::store::{get_i64, get_opt_i64, get_opt_str, get_str, placeholders, Sto
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
 
-/// A notification's text, ready for the wire.
+/// A notification's text and threading headers, ready for the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// The customer's Message-ID this answers (a comment that came by email).
+    pub in_reply_to: Option<String>,
+    /// The address of the mailbox the ticket came in by.
+    pub reply_to: Option<String>,
 }
 
-const CONTEXT_SQL: &str = "SELECT x.id, t.id AS ticket_id, t.public, t.subject, t.status, u.name AS r_name, o.name AS org_name, c.body, \
+const CONTEXT_SQL: &str = "SELECT x.id, t.id AS ticket_id, t.public, t.subject, t.status, t.mailbox, u.name AS r_name, o.name AS org_name, \
+    c.body, c.message_id AS c_mid, c.channel AS c_channel, \
     (SELECT i.value FROM identities i WHERE i.user_id = t.requester_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS r_email \
     FROM outbox x JOIN tickets t ON t.id = x.ticket_id JOIN users u ON u.id = t.requester_id \
     LEFT JOIN organizations o ON o.id = t.organization_id LEFT JOIN comments c ON c.id = x.comment_id \
     WHERE x.id IN";
 
 /// The content of each claimed row (`id`, `trigger_name`, `action_index`,
-/// `subject`, `body_text`, `body_html`), by outbox id: Err(reason) when it
-/// cannot be rendered (a permanent failure).
+/// `subject`, `body_text`, `body_html`, `in_reply_to`, `reply_to`), by outbox
+/// id: Err(reason) when it cannot be rendered (a permanent failure). The
+/// threading headers are the row's own when it was queued with them (before
+/// this version), otherwise derived from its comment and ticket.
 pub async fn contents(
     store: &Store,
     n: &NotifySettings,
@@ -44,6 +51,8 @@ pub async fn contents(
                         subject: get_str(r, "subject"),
                         text: get_str(r, "body_text"),
                         html: get_opt_str(r, "body_html"),
+                        in_reply_to: get_opt_str(r, "in_reply_to"),
+                        reply_to: get_opt_str(r, "reply_to"),
                     }),
                 );
             }
@@ -63,12 +72,25 @@ pub async fn contents(
         .into_iter()
         .map(|r| (get_i64(&r, "id"), r))
         .collect();
+    let queued: HashMap<i64, &AnyRow> = rows.iter().map(|r| (get_i64(r, "id"), r)).collect();
     for (id, trigger, action) in todo {
         let content = match found.get(&id) {
             None => Err("its ticket no longer exists".to_string()),
             // The notifier's own last check, whatever happened since queuing.
             Some(r) if get_i64(r, "public") == 0 => Err("ticket is private: not sent".to_string()),
-            Some(r) => render(n, &trigger, action, r),
+            Some(r) => render(n, &trigger, action, r).map(|mut c| {
+                let row = queued.get(&id);
+                c.in_reply_to = row.and_then(|q| get_opt_str(q, "in_reply_to")).or_else(|| {
+                    get_opt_str(r, "c_mid")
+                        .filter(|_| get_opt_str(r, "c_channel").as_deref() == Some("email"))
+                });
+                c.reply_to = row.and_then(|q| get_opt_str(q, "reply_to")).or_else(|| {
+                    get_opt_str(r, "mailbox")
+                        .and_then(|m| n.mailbox_addresses.get(&m).cloned())
+                        .or_else(|| n.default_reply_to.clone())
+                });
+                c
+            }),
         };
         out.insert(id, content);
     }
@@ -122,5 +144,7 @@ fn render(n: &NotifySettings, trigger: &str, action: usize, r: &AnyRow) -> Resul
         subject,
         text,
         html,
+        in_reply_to: None,
+        reply_to: None,
     })
 }

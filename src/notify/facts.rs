@@ -48,8 +48,6 @@ pub struct EventFacts {
     pub status: String,
     pub channel: String,
     pub ticket_public: bool,
-    /// The mailbox the ticket came in by (its address is the Reply-To).
-    pub mailbox: Option<String>,
     /// The ticket's tags before this batch's `set` actions.
     pub tags: String,
     pub requester_is_new: bool,
@@ -110,7 +108,7 @@ impl PartialFacts {
 /// What the conditions, recipients and headers need, by event id; the
 /// requester's address is their first email identity.
 pub(super) const EVENTS_SQL: &str = "SELECT e.id AS event_id, e.kind, e.ticket_id, t.status, t.channel, t.public AS ticket_public, \
-    t.mailbox, t.created_at AS t_created, t.tags, u.created_at AS u_created, o.name AS org_name, \
+    t.created_at AS t_created, t.tags, u.created_at AS u_created, o.name AS org_name, \
     (SELECT i.value FROM identities i WHERE i.user_id = t.requester_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS r_email, \
     c.id AS c_id, c.class, c.public AS c_public, c.flag, c.message_id AS c_mid, c.channel AS c_channel \
     FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id JOIN users u ON u.id = t.requester_id \
@@ -128,7 +126,6 @@ impl EventFacts {
             status: get_str(r, "status"),
             channel: get_str(r, "channel"),
             ticket_public: get_i64(r, "ticket_public") != 0,
-            mailbox: get_opt_str(r, "mailbox"),
             tags: get_str(r, "tags"),
             requester_is_new: get_i64(r, "u_created") >= get_i64(r, "t_created"),
             requester_email: get_opt_str(r, "r_email"),
@@ -235,13 +232,12 @@ async fn agrees_with_database(
         }
         let key = |e: &EventFacts| {
             format!(
-                "{:?} {} {} {} {} {:?} {:?} {:?} {:?} {} {} {} {:?} {}",
+                "{:?} {} {} {} {} {:?} {:?} {:?} {} {} {} {:?} {}",
                 e.kind,
                 e.ticket_id,
                 e.status,
                 e.channel,
                 e.ticket_public,
-                e.mailbox,
                 e.org_name,
                 e.tags,
                 e.comment.id,

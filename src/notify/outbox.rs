@@ -26,8 +26,6 @@ pub(super) struct OutboxRow {
     pub(super) action: i64,
     pub(super) to: String,
     pub(super) message_id: String,
-    pub(super) in_reply_to: Option<String>,
-    pub(super) reply_to: Option<String>,
     pub(super) status: &'static str,
     pub(super) reason: Option<String>,
 }
@@ -220,11 +218,6 @@ async fn queue(
                 {
                     continue;
                 }
-                let reply_to = e
-                    .mailbox
-                    .as_ref()
-                    .and_then(|m| n.mailbox_addresses.get(m).cloned())
-                    .or_else(|| n.default_reply_to.clone());
                 rows.push(OutboxRow {
                     ticket_id,
                     event_id: e.event_id,
@@ -233,8 +226,6 @@ async fn queue(
                     action: sel.action as i64,
                     to: to.to_lowercase(),
                     message_id: super::new_message_id(ticket_id, &n.desk_domain),
-                    in_reply_to: c.message_id.clone().filter(|_| c.email),
-                    reply_to,
                     status: "pending",
                     reason: None,
                 });
@@ -290,12 +281,13 @@ fn pow2_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// `(…13 markers…, '', '')` per row: subject and body are rendered at send
-/// time (the columns stay for rows queued before migration 0005); `refs`
-/// keeps its default (the sender threads by `in_reply_to`).
+/// `(…11 markers…, '', '')` per row: subject and body are rendered at send
+/// time (the columns stay for rows queued before migration 0005), and so
+/// are `In-Reply-To` (from the comment) and `Reply-To` (from the ticket's
+/// mailbox); `refs`, `in_reply_to` and `reply_to` stay empty.
 fn outbox_values(m: &mut Marks, rows: usize) -> String {
     (0..rows)
-        .map(|_| format!("({}, '', '')", m.list(13)))
+        .map(|_| format!("({}, '', '')", m.list(11)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -303,7 +295,7 @@ fn outbox_values(m: &mut Marks, rows: usize) -> String {
 async fn insert(tx: &mut Tx<'_>, rows: &[OutboxRow], now: i64) -> Result<(), StoreError> {
     for chunk in pow2_chunks(rows) {
         let sql = format!(
-            "INSERT INTO outbox (ticket_id, event_id, comment_id, trigger_name, action_index, to_addr, message_id, in_reply_to, reply_to, status, last_error, next_attempt_at, created_at, subject, body_text) VALUES {}",
+            "INSERT INTO outbox (ticket_id, event_id, comment_id, trigger_name, action_index, to_addr, message_id, status, last_error, next_attempt_at, created_at, subject, body_text) VALUES {}",
             outbox_values(&mut Marks::new(tx), chunk.len())
         );
         let mut q = sqlx::query(&sql);
@@ -316,8 +308,6 @@ async fn insert(tx: &mut Tx<'_>, rows: &[OutboxRow], now: i64) -> Result<(), Sto
                 .bind(r.action)
                 .bind(&r.to)
                 .bind(&r.message_id)
-                .bind(r.in_reply_to.clone())
-                .bind(r.reply_to.clone())
                 .bind(r.status)
                 .bind(r.reason.clone())
                 .bind(now)

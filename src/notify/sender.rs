@@ -8,7 +8,7 @@ use super::compose::{contents, Content};
 use super::smtp::{build_message, build_transport, OutMail, Transport};
 use super::NotifySettings;
 use crate::config::Config;
-use crate::store::{get_i64, get_opt_str, get_str, now_ms, Backend, Store, StoreError};
+use crate::store::{get_i64, get_str, now_ms, Backend, Store, StoreError};
 use futures::StreamExt;
 use lettre::AsyncTransport;
 use std::time::Duration;
@@ -180,20 +180,16 @@ async fn send_row(
 /// Send one claimed row: Err((permanent, reason)).
 async fn send(s: &Sender, r: &sqlx::any::AnyRow, c: &Content) -> Result<(), (bool, String)> {
     let to = get_str(r, "to_addr");
-    let (mid, irt, reply_to) = (
-        get_str(r, "message_id"),
-        get_opt_str(r, "in_reply_to"),
-        get_opt_str(r, "reply_to"),
-    );
+    let mid = get_str(r, "message_id");
     let msg = build_message(&OutMail {
         from: &s.from,
         to: &to,
-        reply_to: reply_to.as_deref(),
+        reply_to: c.reply_to.as_deref(),
         subject: &c.subject,
         text: &c.text,
         html: c.html.as_deref(),
         message_id: &mid,
-        in_reply_to: irt.as_deref(),
+        in_reply_to: c.in_reply_to.as_deref(),
         desk_domain: &s.desk_domain,
     })
     .map_err(|e| (true, e))?;

@@ -53,7 +53,6 @@ pub(super) fn partial_facts(
                     status: t.status.clone(),
                     channel: meta.channel,
                     ticket_public: t.public,
-                    mailbox: meta.mailbox,
                     tags: meta.tags,
                     requester_is_new: false,
                     requester_email: None,

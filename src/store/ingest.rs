@@ -167,7 +167,6 @@ async fn run(
                     ticket,
                     super::lookup::TicketMeta {
                         channel: m.channel.clone(),
-                        mailbox: m.mailbox.clone(),
                         tags: String::new(),
                     },
                 );

@@ -31,12 +31,10 @@ pub struct Known {
     pub new_users: HashMap<i64, Option<String>>,
 }
 
-/// A ticket's channel, mailbox and tags (for trigger conditions, Reply-To
-/// and `set` actions).
+/// A ticket's channel and tags (for trigger conditions and `set` actions).
 #[derive(Debug, Clone, Default)]
 pub struct TicketMeta {
     pub channel: String,
-    pub mailbox: Option<String>,
     pub tags: String,
 }
 
@@ -151,7 +149,7 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
     let ids: Vec<i64> = keys.iter().filter_map(|s| s.parse().ok()).collect();
     for chunk in ids.chunks(500) {
         let sql = format!(
-            "SELECT id, status, public, requester_id, organization_id, channel, mailbox, tags FROM tickets WHERE id IN ({})",
+            "SELECT id, status, public, requester_id, organization_id, channel, tags FROM tickets WHERE id IN ({})",
             placeholders(0, chunk.len())
         );
         let mut q = sqlx::query(&sql);
@@ -164,7 +162,6 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
                 id,
                 TicketMeta {
                     channel: get_str(&r, "channel"),
-                    mailbox: super::get_opt_str(&r, "mailbox"),
                     tags: get_str(&r, "tags"),
                 },
             );
