@@ -10,6 +10,7 @@ use super::triggers::{Action, EventKind, OrgCondition, TriggerSet};
 use crate::store::{get_i64, get_opt_i64, get_opt_str, get_str, StoreError};
 use sqlx::any::{Any, AnyRow};
 use sqlx::Transaction;
+use std::collections::HashMap;
 
 type Tx<'a> = Transaction<'a, Any>;
 
@@ -54,12 +55,18 @@ pub struct EventFacts {
     /// Where `notify_requester` writes: the address the requester wrote this
     /// message from, otherwise the requester's first email address.
     pub requester_email: Option<String>,
+    /// `requester_email` is the address the requester wrote this message
+    /// from (which may not be their first).
+    pub requester_wrote: bool,
     pub org_name: Option<String>,
     pub comment: CommentFacts,
+    /// Facts the store could not tell from memory (their fields are
+    /// placeholders until `complete` reads them, when a trigger needs them).
+    pub unknown: Needs,
 }
 
-/// What the enabled triggers on one kind of event look at, so the store
-/// knows which facts it must have.
+/// The facts that are not always in memory: what the enabled triggers on one
+/// kind of event look at, or what an event's facts lack.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
     pub requester_email: bool,
@@ -83,25 +90,12 @@ impl TriggerSet {
     }
 }
 
-/// An event of the batch with the facts memory could tell; `None` fields
-/// are unknown and loaded by `complete`.
-#[derive(Debug, Clone)]
-pub struct PartialFacts {
-    pub facts: EventFacts,
-    pub requester_email: Option<Option<String>>,
-    pub org_name: Option<Option<String>>,
-    pub requester_is_new: Option<bool>,
-    /// `requester_email` is the address the requester wrote this message
-    /// from (which may not be their first).
-    pub requester_wrote: bool,
-}
-
-impl PartialFacts {
-    /// Whether what `needs` asks for is all known.
-    fn complete_for(&self, needs: Needs) -> bool {
-        (!needs.requester_email || self.requester_email.is_some())
-            && (!needs.org_name || self.org_name.is_some())
-            && (!needs.requester_is_new || self.requester_is_new.is_some())
+impl Needs {
+    /// Whether any fact is in both.
+    fn meets(self, other: Needs) -> bool {
+        (self.requester_email && other.requester_email)
+            || (self.org_name && other.org_name)
+            || (self.requester_is_new && other.requester_is_new)
     }
 }
 
@@ -129,8 +123,10 @@ impl EventFacts {
             tags: get_str(r, "tags"),
             requester_is_new: get_i64(r, "u_created") >= get_i64(r, "t_created"),
             requester_email: get_opt_str(r, "r_email"),
+            requester_wrote: false,
             org_name: get_opt_str(r, "org_name"),
             comment: CommentFacts::of(r),
+            unknown: Needs::default(),
         })
     }
 }
@@ -141,96 +137,70 @@ pub(super) async fn load(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<EventFacts>
     Ok(rows.iter().filter_map(EventFacts::of).collect())
 }
 
-/// The batch's events with every fact the triggers need: those memory could
-/// not tell are loaded in one query for just those events. Sorted by event id.
-pub(super) async fn complete(
-    tx: &mut Tx<'_>,
-    triggers: &TriggerSet,
-    partial: Vec<PartialFacts>,
-) -> Result<Vec<EventFacts>, StoreError> {
-    let mut done = Vec::with_capacity(partial.len());
-    let mut missing = Vec::new();
-    // For the debug check: addresses the requester wrote from, and
-    // organization names nobody asked for (left unknown).
-    #[cfg(debug_assertions)]
-    let (wrote, no_org): (
-        std::collections::HashSet<i64>,
-        std::collections::HashSet<i64>,
-    ) = (
-        partial
-            .iter()
-            .filter(|p| p.requester_wrote)
-            .map(|p| p.facts.event_id)
-            .collect(),
-        partial
-            .iter()
-            .filter(|p| p.org_name.is_none() && p.complete_for(triggers.needs(p.facts.kind)))
-            .map(|p| p.facts.event_id)
-            .collect(),
-    );
-    for p in partial {
-        if p.complete_for(triggers.needs(p.facts.kind)) {
-            let mut f = p.facts;
-            f.requester_email = p.requester_email.flatten();
-            f.org_name = p.org_name.flatten();
-            f.requester_is_new = p.requester_is_new.unwrap_or_default();
-            done.push(f);
-        } else {
-            missing.push(p);
-        }
-    }
-    if !missing.is_empty() {
-        let ids: Vec<i64> = missing.iter().map(|p| p.facts.event_id).collect();
-        let loaded: std::collections::HashMap<i64, EventFacts> = load(tx, &ids)
-            .await?
-            .into_iter()
-            .map(|f| (f.event_id, f))
-            .collect();
-        for p in missing {
-            let Some(db) = loaded.get(&p.facts.event_id) else {
-                continue;
-            };
-            // Memory is exact for what it knows (the address a requester wrote
-            // from); the database fills in the rest.
-            let mut f = p.facts;
-            f.requester_email = p
-                .requester_email
-                .unwrap_or_else(|| db.requester_email.clone());
-            f.org_name = p.org_name.unwrap_or_else(|| db.org_name.clone());
-            f.requester_is_new = p.requester_is_new.unwrap_or(db.requester_is_new);
-            done.push(f);
-        }
-    }
-    done.sort_by_key(|f| f.event_id);
-    #[cfg(debug_assertions)]
-    agrees_with_database(tx, &done, &wrote, &no_org).await?;
-    Ok(done)
-}
-
-/// Debug builds (every test run) check that the facts told from memory are
-/// what the database says, but for the address a requester wrote from
-/// (deliberately preferred to their first one) and `requester_is_new` for a
-/// requester the database cannot tell apart from one created in the same
-/// millisecond.
-#[cfg(debug_assertions)]
-async fn agrees_with_database(
-    tx: &mut Tx<'_>,
-    facts: &[EventFacts],
-    wrote: &std::collections::HashSet<i64>,
-    no_org: &std::collections::HashSet<i64>,
-) -> Result<(), StoreError> {
-    let ids: Vec<i64> = facts.iter().map(|f| f.event_id).collect();
-    let db: std::collections::HashMap<i64, EventFacts> = load(tx, &ids)
+/// `load`, by event id.
+async fn load_by_id(tx: &mut Tx<'_>, ids: &[i64]) -> Result<HashMap<i64, EventFacts>, StoreError> {
+    Ok(load(tx, ids)
         .await?
         .into_iter()
         .map(|f| (f.event_id, f))
+        .collect())
+}
+
+/// The batch's events with every fact the triggers need: what memory could
+/// not tell is read in one query for just the events that need it (an event
+/// gone from the database is dropped). Sorted by event id.
+pub(super) async fn complete(
+    tx: &mut Tx<'_>,
+    triggers: &TriggerSet,
+    mut events: Vec<EventFacts>,
+) -> Result<Vec<EventFacts>, StoreError> {
+    let missing: Vec<i64> = events
+        .iter()
+        .filter(|e| e.unknown.meets(triggers.needs(e.kind)))
+        .map(|e| e.event_id)
         .collect();
+    if !missing.is_empty() {
+        let db = load_by_id(tx, &missing).await?;
+        events.retain_mut(|e| {
+            if !e.unknown.meets(triggers.needs(e.kind)) {
+                return true;
+            }
+            let Some(d) = db.get(&e.event_id) else {
+                return false;
+            };
+            // Memory is exact for what it knows (the address a requester
+            // wrote from); the database fills in the rest.
+            let u = std::mem::take(&mut e.unknown);
+            if u.requester_email {
+                e.requester_email = d.requester_email.clone();
+            }
+            if u.org_name {
+                e.org_name = d.org_name.clone();
+            }
+            if u.requester_is_new {
+                e.requester_is_new = d.requester_is_new;
+            }
+            true
+        });
+    }
+    events.sort_by_key(|f| f.event_id);
+    #[cfg(debug_assertions)]
+    agrees_with_database(tx, &events).await?;
+    Ok(events)
+}
+
+/// Debug builds (every test run) check that the facts told from memory are
+/// what the database says, but for facts still unknown (no trigger needed
+/// them), the address a requester wrote from (deliberately preferred to
+/// their first one) and `requester_is_new` for a requester the database
+/// cannot tell apart from one created in the same millisecond.
+#[cfg(debug_assertions)]
+async fn agrees_with_database(tx: &mut Tx<'_>, facts: &[EventFacts]) -> Result<(), StoreError> {
+    let ids: Vec<i64> = facts.iter().map(|f| f.event_id).collect();
+    let db = load_by_id(tx, &ids).await?;
     for f in facts {
-        let mut d = db[&f.event_id].clone();
-        if no_org.contains(&f.event_id) {
-            d.org_name = None;
-        }
-        let key = |e: &EventFacts| {
+        let d = &db[&f.event_id];
+        let key = |e: &EventFacts, org: bool| {
             format!(
                 "{:?} {} {} {} {} {:?} {:?} {:?} {} {} {} {:?} {}",
                 e.kind,
@@ -238,7 +208,7 @@ async fn agrees_with_database(
                 e.status,
                 e.channel,
                 e.ticket_public,
-                e.org_name,
+                e.org_name.as_ref().filter(|_| org),
                 e.tags,
                 e.comment.id,
                 e.comment.class,
@@ -248,11 +218,17 @@ async fn agrees_with_database(
                 e.comment.email
             )
         };
-        assert_eq!(key(f), key(&d), "event {}: memory vs database", f.event_id);
-        if !wrote.contains(&f.event_id) {
+        let org = !f.unknown.org_name;
+        assert_eq!(
+            key(f, org),
+            key(d, org),
+            "event {}: memory vs database",
+            f.event_id
+        );
+        if !f.requester_wrote && !f.unknown.requester_email {
             assert_eq!(f.requester_email, d.requester_email, "event {}", f.event_id);
         }
-        if f.requester_is_new {
+        if f.requester_is_new && !f.unknown.requester_is_new {
             assert!(d.requester_is_new, "event {}: requester is new", f.event_id);
         }
     }

@@ -7,7 +7,7 @@
 //! them at send time (see `compose`). A row's Message-ID is the outbox's own
 //! (unique) and is how a customer's reply finds its ticket.
 
-use super::facts::{self, CommentFacts, EventFacts, PartialFacts};
+use super::facts::{self, CommentFacts, EventFacts};
 use super::triggers::{select, EventContext, EventKind, RequesterVars, TicketChanges, TicketVars};
 use super::NotifySettings;
 use crate::store::{get_i64, get_str, StoreError};
@@ -88,19 +88,14 @@ where
     Ok(rows)
 }
 
-/// Queue the notifications `event_ids` call for (read from the database),
-/// apply `set` actions, and mark the recipients of `bounced` (our
-/// Message-IDs found in DSNs) undeliverable.
+/// Queue the notifications `event_ids` call for (read from the database)
+/// and apply `set` actions.
 pub(crate) async fn enqueue(
     tx: &mut Tx<'_>,
     n: &NotifySettings,
     event_ids: &[i64],
-    bounced: &[String],
     now: i64,
 ) -> Result<(), StoreError> {
-    if !bounced.is_empty() {
-        super::bounce::mark_bounced(tx, n, bounced, now).await?;
-    }
     if n.triggers.triggers.is_empty() || event_ids.is_empty() {
         return Ok(());
     }
@@ -108,12 +103,13 @@ pub(crate) async fn enqueue(
     queue(tx, n, events, now).await
 }
 
-/// The same for a batch's events as the store knows them in memory: only
-/// facts it could not tell are read from the database.
+/// The same for a batch's events as the store knows them in memory (only
+/// facts it could not tell are read from the database), and mark the
+/// recipients of `bounced` (our Message-IDs found in DSNs) undeliverable.
 pub(crate) async fn enqueue_batch(
     tx: &mut Tx<'_>,
     n: &NotifySettings,
-    events: Vec<PartialFacts>,
+    events: Vec<EventFacts>,
     bounced: &[String],
     now: i64,
 ) -> Result<(), StoreError> {

@@ -286,7 +286,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         if let (true, Some(n)) = (public, notify) {
-            crate::notify::outbox::enqueue(&mut tx, n, &[get_i64(&event, "id")], &[], now).await?;
+            crate::notify::outbox::enqueue(&mut tx, n, &[get_i64(&event, "id")], now).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -6,11 +6,12 @@
 use super::lookup::Known;
 use super::write::{NewComment, NewEvent};
 use crate::identity::ContactPoint;
-use crate::notify::facts::{CommentFacts, EventFacts, PartialFacts};
+use crate::notify::facts::{CommentFacts, EventFacts, Needs};
 use crate::notify::triggers::EventKind;
 use std::collections::HashSet;
 
-/// `events` (with their ids) that some trigger listens to, as facts.
+/// `events` (with their ids) that some trigger listens to, as facts; what
+/// memory cannot tell is marked `unknown`.
 pub(super) fn partial_facts(
     known: &Known,
     wants: impl Fn(&str) -> bool,
@@ -19,7 +20,7 @@ pub(super) fn partial_facts(
     event_ids: &[i64],
     comments: &[NewComment<'_>],
     comment_ids: &[i64],
-) -> Vec<PartialFacts> {
+) -> Vec<EventFacts> {
     events
         .iter()
         .zip(event_ids)
@@ -45,31 +46,33 @@ pub(super) fn partial_facts(
             let requester_is_new = new_tickets
                 .contains(&e.ticket_id)
                 .then(|| known.new_users.contains_key(&t.requester_id));
-            Some(PartialFacts {
-                facts: EventFacts {
-                    event_id: *id,
-                    kind,
-                    ticket_id: e.ticket_id,
-                    status: t.status.clone(),
-                    channel: meta.channel,
-                    ticket_public: t.public,
-                    tags: meta.tags,
-                    requester_is_new: false,
-                    requester_email: None,
-                    org_name: None,
-                    comment: CommentFacts {
-                        id: comment_ids.get(i).copied(),
-                        class: m.class.as_str().to_string(),
-                        public: c.public,
-                        flag: c.flag.is_some(),
-                        message_id: Some(m.message_id.clone()),
-                        email: m.channel == "email",
-                    },
+            // An organization is known to be absent; its name is not known.
+            let org_name = t.organization_id.is_none().then_some(None);
+            Some(EventFacts {
+                event_id: *id,
+                kind,
+                ticket_id: e.ticket_id,
+                status: t.status.clone(),
+                channel: meta.channel,
+                ticket_public: t.public,
+                tags: meta.tags,
+                unknown: Needs {
+                    requester_email: requester_email.is_none(),
+                    org_name: org_name.is_none(),
+                    requester_is_new: requester_is_new.is_none(),
                 },
-                requester_email,
-                org_name: t.organization_id.is_none().then_some(None),
-                requester_is_new,
+                requester_is_new: requester_is_new.unwrap_or_default(),
+                requester_email: requester_email.flatten(),
                 requester_wrote,
+                org_name: org_name.flatten(),
+                comment: CommentFacts {
+                    id: comment_ids.get(i).copied(),
+                    class: m.class.as_str().to_string(),
+                    public: c.public,
+                    flag: c.flag.is_some(),
+                    message_id: Some(m.message_id.clone()),
+                    email: m.channel == "email",
+                },
             })
         })
         .collect()
