@@ -85,7 +85,12 @@ async fn run(
     let store = intake::store::Store::open(url, 8).await.expect("database");
     let p = Pipeline::new(store.clone(), Settings::from_config(&cfg));
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let sender = tokio::spawn(intake::notify::run_sender(store.clone(), Arc::new(cfg), rx));
+    // BENCH_SENDER=off leaves the sender out (to tell its share of the cost
+    // from the ingest transaction's).
+    let sender_on = std::env::var("BENCH_SENDER").map_or(true, |v| v != "off");
+    let cfg = Arc::new(cfg);
+    let sender =
+        sender_on.then(|| tokio::spawn(intake::notify::run_sender(store.clone(), cfg, rx)));
     let t = Instant::now();
     for chunk in raws.chunks(batch) {
         let items = chunk
@@ -102,7 +107,9 @@ async fn run(
     }
     let rate = raws.len() as f64 / t.elapsed().as_secs_f64();
     let _ = stop.send(true);
-    sender.await.unwrap().expect("sender");
+    if let Some(sender) = sender {
+        sender.await.unwrap().expect("sender");
+    }
     let doc = store.export().await.expect("export");
     let mut states = std::collections::BTreeMap::<String, usize>::new();
     for n in doc["notifications"].as_array().unwrap() {

@@ -247,9 +247,12 @@ async fn bounce_marks_undeliverable(db: Db) {
         .as_str()
         .unwrap_or("")
         .contains("bounced"));
-    // The address is undeliverable now: the next acknowledgement is suppressed.
+    // The address is undeliverable now: the next acknowledgement is held back
+    // when the sender takes it.
     h.mail(&mail("ada@acme.com", "Another", "h2@acme.com", "", "x"))
         .await;
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 0);
+    assert_eq!(sink.messages().len(), 1, "nothing more was sent");
     let n = notifications(&h.export().await);
     assert_eq!(n[1]["status"], "suppressed");
     assert!(
@@ -390,8 +393,50 @@ async fn routing_by_organization(db: Db) {
     );
 }
 
+/// A reply that kept only our Message-ID in its References (no tag in the
+/// subject) threads to the acknowledgement's ticket; a Message-ID of our
+/// shape naming that ticket but not one we sent threads nowhere.
+async fn reply_threads_by_our_message_id(db: Db) {
+    let sink = SmtpSink::start();
+    let h = desk(db, sink.port, ACK).await;
+    let t = h
+        .mail(&mail("ada@acme.com", "Printer", "q1@acme.com", "", "x"))
+        .await
+        .ticket_id
+        .unwrap();
+    drain_once(h.store(), &h.cfg).await.unwrap();
+    let ack = sink.wait_for(1, 5).remove(0);
+    let refs = |mid: &str| format!("References: <{mid}>\n");
+    let r = h
+        .mail(&mail(
+            "ada@acme.com",
+            "About my printer",
+            "q2@acme.com",
+            &refs(&ack.message_id()),
+            "y",
+        ))
+        .await;
+    assert_eq!((r.outcome, r.ticket_id), (OutcomeKind::Appended, Some(t)));
+    // Same shape, same ticket, another random part: not ours.
+    let mut forged = ack.message_id();
+    let flip = if forged.starts_with('0') { "1" } else { "0" };
+    forged.replace_range(0..1, flip);
+    let f = h
+        .mail(&mail(
+            "ada@acme.com",
+            "Something else",
+            "q3@acme.com",
+            &refs(&forged),
+            "z",
+        ))
+        .await;
+    assert_eq!(f.outcome, OutcomeKind::Created, "{f:?}");
+    assert_ne!(f.ticket_id, Some(t));
+}
+
 both_backends!(
     customer_loop,
+    reply_threads_by_our_message_id,
     nothing_for_automatic_private_or_internal,
     bounce_marks_undeliverable,
     two_desks_stop,

@@ -10,7 +10,7 @@ mod smtp;
 
 use common::{mail, Db};
 use desk::{desk, notifications, ACK};
-use intake::notify::{drain_once, try_send_one, SendOutcome, Sender};
+use intake::notify::{drain_once, try_send_batch, try_send_one, SendOutcome, Sender};
 use smtp::{free_port, Captured, SinkOpts, SmtpSink};
 
 async fn sink_down_then_up(db: Db) {
@@ -91,6 +91,8 @@ async fn permanent_failure(db: Db) {
     assert!(sink.messages().is_empty());
 }
 
+/// The rate limit is applied when the sender takes notifications for
+/// delivery: queued as pending, the excess is recorded as suppressed.
 async fn rate_limit(db: Db) {
     let sink = SmtpSink::start();
     let h = desk(
@@ -99,16 +101,20 @@ async fn rate_limit(db: Db) {
         &format!("[notifications]\nper_recipient_limit = 2\n{ACK}"),
     )
     .await;
-    // Two in one batch, two more later: the count spans batches.
+    // Two in one batch, two more later: the count spans batches and sends.
     h.mails(&[
         &mail("ada@acme.com", "A", "r1@acme.com", "", "x"),
         &mail("ada@acme.com", "B", "r2@acme.com", "", "x"),
     ])
     .await;
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 2);
     h.mail(&mail("ada@acme.com", "C", "r3@acme.com", "", "x"))
         .await;
     h.mail(&mail("bob@acme.com", "D", "r4@acme.com", "", "x"))
         .await;
+    h.mail(&mail("ada@acme.com", "E", "r5@acme.com", "", "x"))
+        .await;
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 1);
     let n = notifications(&h.export().await);
     let st: Vec<(&str, &str)> = n
         .iter()
@@ -119,12 +125,71 @@ async fn rate_limit(db: Db) {
             )
         })
         .collect();
-    assert_eq!(st[..2], [("pending", ""), ("pending", "")]);
+    assert_eq!(st[..2], [("sent", ""), ("sent", "")]);
     assert_eq!(st[2].0, "suppressed");
-    assert!(st[2].1.contains("rate limit"), "{st:?}");
-    assert_eq!(st[3], ("pending", ""), "other recipients are not limited");
-    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 3);
+    assert!(st[2].1.contains("rate limit: 2 per 3600 s"), "{st:?}");
+    assert_eq!(st[3], ("sent", ""), "other recipients are not limited");
+    assert_eq!(st[4].0, "suppressed", "{st:?}");
+    let to: Vec<String> = sink
+        .wait_for(3, 5)
+        .iter()
+        .map(|m| m.rcpt_tos.join(","))
+        .collect();
+    assert_eq!(
+        to.iter().filter(|t| t.contains("ada@acme.com")).count(),
+        2,
+        "{to:?}"
+    );
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 0);
 }
+
+/// Two senders on one database taking one recipient's notifications at
+/// once: the rate limit holds across them (in-flight rows count).
+async fn rate_limit_across_senders(db: Db) {
+    let sink = SmtpSink::with(SinkOpts {
+        delay_ms: 100,
+        ..Default::default()
+    });
+    let h = desk(
+        db,
+        sink.port,
+        &format!("[notifications]\nper_recipient_limit = 3\n{ACK}"),
+    )
+    .await;
+    let mails: Vec<String> = (0..12)
+        .map(|i| {
+            mail(
+                "ada@acme.com",
+                &format!("S{i}"),
+                &format!("s{i}@acme.com"),
+                "",
+                "x",
+            )
+        })
+        .collect();
+    h.mails(&mails.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    let a = Sender::new(h.store().clone(), &h.cfg).unwrap();
+    let b = Sender::new(h.store().clone(), &h.cfg).unwrap();
+    let (ra, rb) = tokio::join!(try_send_batch(&a, 4), try_send_batch(&b, 4));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let sent = |r: &[SendOutcome]| {
+        r.iter()
+            .filter(|o| matches!(o, SendOutcome::Sent(_)))
+            .count()
+    };
+    assert_eq!(sent(&ra) + sent(&rb), 3, "{ra:?} {rb:?}");
+    drain_once(h.store(), &h.cfg).await.unwrap();
+    let n = notifications(&h.export().await);
+    let count = |s: &str| n.iter().filter(|x| x["status"] == s).count();
+    assert_eq!(
+        (count("sent"), count("suppressed"), count("pending")),
+        (3, 9, 0),
+        "{n:?}"
+    );
+    assert_eq!(sink.wait_for(3, 5).len(), 3);
+}
+
 async fn senders_deliver_once(db: Db) {
     const N: usize = 40;
     let sink = SmtpSink::start();
@@ -265,6 +330,7 @@ async fn made_private_before_sending(db: Db) {
 
 both_backends!(
     made_private_before_sending,
+    rate_limit_across_senders,
     prerendered_rows_still_send,
     render_failure_at_send_time,
     sink_down_then_up,

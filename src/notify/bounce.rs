@@ -2,9 +2,9 @@
 //! marks that recipient undeliverable for `undeliverable_days`. (The DSN itself
 //! threads to the notification's ticket by that Message-ID, as an internal note.)
 
-use super::outbox::select_in;
+use super::outbox::by_message_id;
 use super::NotifySettings;
-use crate::store::{get_str, placeholders, value_rows, StoreError};
+use crate::store::{get_i64, get_str, placeholders, value_rows, StoreError};
 use sqlx::any::Any;
 use sqlx::Transaction;
 
@@ -17,16 +17,11 @@ pub(super) async fn mark_bounced(
     bounced: &[String],
     now: i64,
 ) -> Result<(), StoreError> {
-    let rows = select_in(
-        tx,
-        "SELECT to_addr, message_id FROM outbox WHERE message_id IN",
-        "",
-        bounced,
-    )
-    .await?;
+    let rows = by_message_id(tx, "id, to_addr, message_id", bounced).await?;
     if rows.is_empty() {
         return Ok(());
     }
+    let ids: Vec<i64> = rows.iter().map(|r| get_i64(r, "id")).collect();
     let mut addrs: Vec<(String, String)> = rows
         .iter()
         .map(|r| (get_str(r, "to_addr"), get_str(r, "message_id")))
@@ -58,12 +53,12 @@ pub(super) async fn mark_bounced(
     }
     q.execute(&mut **tx).await?;
     let sql = format!(
-        "UPDATE outbox SET last_error = 'bounced' WHERE message_id IN ({})",
-        placeholders(0, bounced.len().min(500))
+        "UPDATE outbox SET last_error = 'bounced' WHERE id IN ({})",
+        placeholders(0, ids.len())
     );
     let mut q = sqlx::query(&sql);
-    for b in bounced.iter().take(500) {
-        q = q.bind(b);
+    for id in &ids {
+        q = q.bind(*id);
     }
     q.execute(&mut **tx).await?;
     Ok(())

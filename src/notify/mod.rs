@@ -11,6 +11,7 @@ mod brakes;
 pub mod compose;
 pub mod facts;
 pub mod outbox;
+mod outbox_insert;
 mod parse;
 pub mod render;
 pub mod sender;
@@ -75,12 +76,28 @@ pub fn validate(cfg: &Config, text: &str) -> Vec<crate::config::Problem> {
 }
 
 /// A fresh unguessable Message-ID (without angle brackets) for `ticket`:
-/// the time in milliseconds, then 96 random bits. The time prefix makes new
-/// IDs sort after older ones, so the outbox's unique index grows at its end
-/// instead of dirtying a random page per notification.
+/// the time in milliseconds, then 96 random bits, then the ticket id. The
+/// ticket id is how a reply's References find the notification (see
+/// `outbox::by_message_id`); the random part is what proves it ours.
 pub fn new_message_id(ticket: i64, domain: &str) -> String {
     let r: u128 = rand::random::<u128>() >> 32;
     format!("{:011x}{r:024x}.{ticket}@{domain}", crate::store::now_ms())
+}
+
+/// The ticket a Message-ID of ours names (`HEX.TICKET@domain`, 32 hex digits
+/// before the time-ordered format, 35 since), or None for anybody else's.
+/// Only a hint: the outbox row with that exact Message-ID must exist.
+pub fn ticket_of_message_id(mid: &str) -> Option<i64> {
+    let local = mid.split_once('@')?.0;
+    let (hex, ticket) = local.rsplit_once('.')?;
+    let ours = (32..=35).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    let digits =
+        !ticket.is_empty() && ticket.len() <= 18 && ticket.bytes().all(|b| b.is_ascii_digit());
+    if ours && digits {
+        ticket.parse().ok()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! The outbox: notifications written in the transaction of the event that
 //! caused them. Cheap enough to never slow ingestion: the store hands over
-//! the batch's events with what it knows of them in memory (`facts`), one
-//! query gives the recipients' recent counts and undeliverable marks
-//! (`brakes`), and multi-row inserts write rows that name their template
-//! (trigger and action) instead of carrying rendered text: the sender renders
-//! them at send time (see `compose`). A row's Message-ID is the outbox's own
-//! (unique) and is how a customer's reply finds its ticket.
+//! the batch's events with what it knows of them in memory (`facts`), and
+//! multi-row inserts write rows that name their template (trigger and
+//! action) instead of carrying rendered text. The sender renders them and
+//! puts the loop brakes on at send time (see `compose`, `brakes`). A row's
+//! Message-ID is random and names its ticket: that is how a customer's reply
+//! finds its ticket, and the row is found through the ticket index.
 
 use super::facts::{self, CommentFacts, EventFacts};
 use super::triggers::{select, EventContext, EventKind, RequesterVars, TicketChanges, TicketVars};
@@ -82,6 +82,44 @@ where
         let mut q = sqlx::query(&sql);
         for k in chunk {
             q = q.bind(k.clone());
+        }
+        rows.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(rows)
+}
+
+/// The outbox rows (columns `cols`) whose Message-ID is one of `mids`. Our
+/// Message-IDs name their ticket, and the look-up goes through the ticket
+/// index (the outbox keeps no index on Message-IDs, which would cost every
+/// queued notification a random B-tree insert); anybody else's Message-ID
+/// costs nothing.
+pub(crate) async fn by_message_id(
+    tx: &mut Tx<'_>,
+    cols: &str,
+    mids: &[String],
+) -> Result<Vec<AnyRow>, StoreError> {
+    let mut ours: Vec<(i64, &String)> = mids
+        .iter()
+        .filter_map(|m| super::ticket_of_message_id(m).map(|t| (t, m)))
+        .collect();
+    ours.sort_unstable();
+    ours.dedup();
+    let mut rows = Vec::new();
+    for chunk in ours.chunks(250) {
+        let mut tickets: Vec<i64> = chunk.iter().map(|(t, _)| *t).collect();
+        tickets.dedup();
+        let mut m = Marks::new(tx);
+        let sql = format!(
+            "SELECT {cols} FROM outbox WHERE ticket_id IN ({}) AND message_id IN ({})",
+            m.list(tickets.len()),
+            m.list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for t in &tickets {
+            q = q.bind(*t);
+        }
+        for (_, mid) in chunk {
+            q = q.bind(mid.as_str());
         }
         rows.extend(q.fetch_all(&mut **tx).await?);
     }
@@ -229,8 +267,8 @@ async fn queue(
         }
     }
     apply_changes(tx, &changes, now).await?;
-    super::brakes::apply(tx, n, &mut rows, now).await?;
-    insert(tx, &rows, now).await
+    super::brakes::at_queue(n, &mut rows);
+    super::outbox_insert::insert(tx, &rows, now).await
 }
 
 fn merge(into: &mut TicketChanges, c: TicketChanges) {
@@ -254,62 +292,6 @@ async fn apply_changes(
         sqlx::query("UPDATE tickets SET assignee = COALESCE($1, assignee), group_name = COALESCE($2, group_name), tags = $3, updated_at = $4 WHERE id = $5")
             .bind(c.assignee.clone()).bind(c.group.clone()).bind(tags.join(" ")).bind(now).bind(*ticket)
             .execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// Rows are written in chunks of 128, 64, ..., 1 (the binary digits of
-/// their count), so each chunk's statement text recurs and its prepared
-/// statement is reused instead of being compiled for every batch.
-fn pow2_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        if rows.is_empty() {
-            return None;
-        }
-        let n = if rows.len() >= 128 {
-            128
-        } else {
-            1 << rows.len().ilog2()
-        };
-        let (head, tail) = rows.split_at(n);
-        rows = tail;
-        Some(head)
-    })
-}
-
-/// `(…11 markers…, '', '')` per row: subject and body are rendered at send
-/// time (the columns stay for rows queued before migration 0005), and so
-/// are `In-Reply-To` (from the comment) and `Reply-To` (from the ticket's
-/// mailbox); `refs`, `in_reply_to` and `reply_to` stay empty.
-fn outbox_values(m: &mut Marks, rows: usize) -> String {
-    (0..rows)
-        .map(|_| format!("({}, '', '')", m.list(11)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-async fn insert(tx: &mut Tx<'_>, rows: &[OutboxRow], now: i64) -> Result<(), StoreError> {
-    for chunk in pow2_chunks(rows) {
-        let sql = format!(
-            "INSERT INTO outbox (ticket_id, event_id, comment_id, trigger_name, action_index, to_addr, message_id, status, last_error, next_attempt_at, created_at, subject, body_text) VALUES {}",
-            outbox_values(&mut Marks::new(tx), chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for r in chunk {
-            q = q
-                .bind(r.ticket_id)
-                .bind(r.event_id)
-                .bind(r.comment_id)
-                .bind(&r.trigger)
-                .bind(r.action)
-                .bind(&r.to)
-                .bind(&r.message_id)
-                .bind(r.status)
-                .bind(r.reason.clone())
-                .bind(now)
-                .bind(now);
-        }
-        q.execute(&mut **tx).await?;
     }
     Ok(())
 }

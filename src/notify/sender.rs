@@ -1,5 +1,6 @@
 //! The sender: claims due outbox rows (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, the write lock on SQLite), renders them (`compose`), delivers
+//! PostgreSQL, the write lock on SQLite), holds back what the loop brakes
+//! forbid (`brakes`), renders the rest (`compose`), delivers
 //! them through lettre and records the result: `sent`; rescheduled with
 //! exponential backoff on connection errors and 4xx; `failed` on 5xx, after
 //! `max_attempts`, or when the template cannot be rendered.
@@ -45,6 +46,8 @@ pub enum SendOutcome {
     Retry(i64, String),
     /// Permanent failure (5xx, or too many attempts).
     Failed(i64, String),
+    /// Held back by the loop brakes (rate limit, undeliverable, our own).
+    Suppressed(i64, String),
 }
 
 /// Rows claimed at a time by `drain` and `run_sender`.
@@ -79,10 +82,10 @@ pub async fn try_send_one(s: &Sender) -> Result<SendOutcome, StoreError> {
         .unwrap_or(SendOutcome::Empty))
 }
 
-/// Claim up to `max` due rows in one statement, send them over the pooled
-/// connection, and record every result in one transaction (on SQLite that is
-/// two short write locks per batch, not two per message). Empty when nothing
-/// is due.
+/// Claim up to `max` due rows and put the loop brakes on them in one
+/// transaction, send the others over the pooled connection, and record every
+/// result in one transaction (on SQLite that is two short write locks per
+/// batch, not two per message). Empty when nothing is due.
 pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, StoreError> {
     let now = now_ms();
     let lock = match s.store.backend() {
@@ -101,18 +104,26 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
     // The claim outlives the worst case of the whole batch.
     let rounds = max.div_ceil(super::smtp::SMTP_PARALLEL) as i64;
     let hold = (60 + rounds * s.timeout_secs) * 1000;
-    let mut rows = {
+    let (mut rows, held) = {
         let _g = s.store.write_guard().await;
-        sqlx::query(&sql)
+        let mut tx = s.store.begin_write().await?;
+        let rows = sqlx::query(&sql)
             .bind(&s.me)
             .bind(now + hold)
             .bind(now)
             .bind(max.max(1) as i64)
-            .fetch_all(s.store.pool())
-            .await?
+            .fetch_all(&mut *tx)
+            .await?;
+        let (rows, held) = take(&mut tx, s, rows, now).await?;
+        tx.commit().await?;
+        (rows, held)
     };
     if rows.is_empty() {
-        return Ok(vec![SendOutcome::Empty]);
+        return Ok(if held.is_empty() {
+            vec![SendOutcome::Empty]
+        } else {
+            held
+        });
     }
     rows.sort_by_key(|r| get_i64(r, "id"));
     let mut content = contents(&s.store, &s.notify, &rows).await?;
@@ -129,20 +140,20 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
     let _g = s.store.write_guard().await;
     let mut tx = s.store.begin_write().await?;
     let release = "claimed_by = NULL, claimed_until = NULL";
-    let mut out = Vec::with_capacity(results.len());
+    let mut out: Vec<SendOutcome> = held;
+    let mut sent: Vec<i64> = Vec::new();
     for (id, attempts, to, result) in results {
         match result {
             Ok(()) => {
-                sqlx::query(&format!("UPDATE outbox SET status = 'sent', sent_at = $1, attempts = $2, last_error = NULL, {release} WHERE id = $3 AND claimed_by = $4"))
-                    .bind(now).bind(attempts).bind(id).bind(&s.me).execute(&mut *tx).await?;
                 tracing::info!(id, to = %to, "notification sent");
+                sent.push(id);
                 out.push(SendOutcome::Sent(id));
             }
             Err((permanent, err)) => {
                 let give_up = permanent || attempts >= s.max_attempts;
                 let status = if give_up { "failed" } else { "pending" };
                 let next = now + backoff_ms(attempts);
-                sqlx::query(&format!("UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, {release} WHERE id = $5 AND claimed_by = $6"))
+                sqlx::query(&format!("UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, counted_at = NULL, {release} WHERE id = $5 AND claimed_by = $6"))
                     .bind(status).bind(attempts).bind(next).bind(&err).bind(id).bind(&s.me).execute(&mut *tx).await?;
                 if give_up {
                     tracing::warn!(id, to = %to, attempts, error = %err, "notification failed");
@@ -154,8 +165,77 @@ pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, 
             }
         }
     }
+    // Every delivered row in one statement (the write lock is held briefly).
+    if !sent.is_empty() {
+        let sql = format!(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL, {release} \
+             WHERE claimed_by = $2 AND id IN ({})",
+            crate::store::placeholders(2, sent.len())
+        );
+        let mut q = sqlx::query(&sql).bind(now).bind(&s.me);
+        for id in &sent {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok(out)
+}
+
+/// The loop brakes on claimed rows, in the claim's transaction: held-back
+/// rows are recorded as suppressed (and released), the others count against
+/// their recipient from now on. Returns the rows to send and what was held.
+async fn take(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    s: &Sender,
+    rows: Vec<sqlx::any::AnyRow>,
+    now: i64,
+) -> Result<(Vec<sqlx::any::AnyRow>, Vec<SendOutcome>), StoreError> {
+    if rows.is_empty() {
+        return Ok((rows, Vec::new()));
+    }
+    let mut who: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| (get_i64(r, "id"), get_str(r, "to_addr")))
+        .collect();
+    who.sort_unstable();
+    let mut held = super::brakes::at_send(tx, &s.notify, &who, now).await?;
+    let mut outcomes = Vec::with_capacity(held.len());
+    for (id, reason) in &held {
+        sqlx::query("UPDATE outbox SET status = 'suppressed', last_error = $1, claimed_by = NULL, claimed_until = NULL WHERE id = $2")
+            .bind(reason)
+            .bind(*id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let go: Vec<i64> = who
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !held.contains_key(id))
+        .collect();
+    for chunk in go.chunks(500) {
+        let sql = format!(
+            "UPDATE outbox SET counted_at = $1 WHERE id IN ({})",
+            crate::store::placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let rows = rows
+        .into_iter()
+        .filter(|r| !held.contains_key(&get_i64(r, "id")))
+        .collect();
+    let mut ids: Vec<i64> = held.keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        if let Some(reason) = held.remove(&id) {
+            outcomes.push(SendOutcome::Suppressed(id, reason));
+        }
+    }
+    Ok((rows, outcomes))
 }
 
 /// Send one claimed row with its content: (id, attempts, to, result).

@@ -138,3 +138,24 @@ fn trigger_names_are_unique() {
         "{all:?}"
     );
 }
+
+#[test]
+fn our_message_ids_name_their_ticket() {
+    let mid = super::new_message_id(4711, "desk.test");
+    assert_eq!(super::ticket_of_message_id(&mid), Some(4711));
+    // The format before time-ordered IDs: 32 hex digits.
+    let old = format!("{:032x}.12@desk.test", 7u128);
+    assert_eq!(super::ticket_of_message_id(&old), Some(12));
+    for other in [
+        "m1@acme.com",
+        "CAF=abc.12@mail.gmail.com",
+        "0123456789abcdef.12@x",
+        "0123456789abcdef0123456789abcdefg.12@x",
+        "0123456789abcdef0123456789abcdef.@x",
+        "0123456789abcdef0123456789abcdef.1x@x",
+        "0123456789abcdef0123456789abcdef.12",
+        "0123456789abcdef0123456789abcdef.99999999999999999999@x",
+    ] {
+        assert_eq!(super::ticket_of_message_id(other), None, "{other}");
+    }
+}

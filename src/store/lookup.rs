@@ -93,8 +93,9 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
         k.users.insert((get_str(&r, "kind"), get_str(&r, "value")), (get_i64(&r, "user_id"), get_opt_i64(&r, "organization_id")));
     }
     let refs = uniq(msgs.iter().flat_map(|m| m.refs.iter().cloned()).collect());
-    // Inbound Message-IDs are in thread_refs; ours are the outbox's own
-    // (rows queued before migration 0007 also put them in thread_refs).
+    // Inbound Message-IDs are in thread_refs; ours are the outbox's own,
+    // found by the ticket they name (rows queued before migration 0007 also
+    // put them in thread_refs).
     for r in select_in(
         tx,
         "SELECT message_id, ticket_id FROM thread_refs WHERE message_id IN",
@@ -102,14 +103,8 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
     )
     .await?
     .into_iter()
-    .chain(
-        select_in(
-            tx,
-            "SELECT message_id, ticket_id FROM outbox WHERE message_id IN",
-            &refs,
-        )
-        .await?,
-    ) {
+    .chain(crate::notify::outbox::by_message_id(tx, "message_id, ticket_id", &refs).await?)
+    {
         k.refs
             .insert(get_str(&r, "message_id"), get_i64(&r, "ticket_id"));
     }
