@@ -6,8 +6,12 @@
 #
 #   bash bench/notify.sh [COUNT=10000] [ROUNDS=7] [DATABASE=sqlite|postgres://...] [LIMIT=10]
 #
-# LIMIT is the per-recipient rate limit (10 per hour as shipped); with a large
-# one every acknowledgement is queued as pending, the costlier case.
+# LIMIT is the per-recipient rate limit (10 per hour as shipped), applied by
+# the sender when it takes notifications for delivery; with a large one every
+# acknowledgement is delivered, the busiest case for the sender.
+# BENCH_SENDER=off leaves the sender out of both cases, which tells the
+# ingest transaction's share of the cost from the sender's (and the SMTP
+# server's, which runs on the same machine here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-10000}
