@@ -199,20 +199,21 @@ async fn take(
         .map(|r| (get_i64(r, "id"), get_str(r, "to_addr")))
         .collect();
     who.sort_unstable();
-    let mut held = super::brakes::at_send(tx, &s.notify, &who, now).await?;
+    let held = super::brakes::at_send(tx, &s.notify, &who, now).await?;
     let mut outcomes = Vec::with_capacity(held.len());
-    for (id, reason) in &held {
+    let mut go: Vec<i64> = Vec::with_capacity(who.len());
+    for (id, _) in &who {
+        let Some(reason) = held.get(id) else {
+            go.push(*id);
+            continue;
+        };
         sqlx::query("UPDATE outbox SET status = 'suppressed', last_error = $1, claimed_by = NULL, claimed_until = NULL WHERE id = $2")
             .bind(reason)
             .bind(*id)
             .execute(&mut **tx)
             .await?;
+        outcomes.push(SendOutcome::Suppressed(*id, reason.clone()));
     }
-    let go: Vec<i64> = who
-        .iter()
-        .map(|(id, _)| *id)
-        .filter(|id| !held.contains_key(id))
-        .collect();
     for chunk in go.chunks(500) {
         let sql = format!(
             "UPDATE outbox SET counted_at = $1 WHERE id IN ({})",
@@ -228,13 +229,6 @@ async fn take(
         .into_iter()
         .filter(|r| !held.contains_key(&get_i64(r, "id")))
         .collect();
-    let mut ids: Vec<i64> = held.keys().copied().collect();
-    ids.sort_unstable();
-    for id in ids {
-        if let Some(reason) = held.remove(&id) {
-            outcomes.push(SendOutcome::Suppressed(id, reason));
-        }
-    }
     Ok((rows, outcomes))
 }
 
