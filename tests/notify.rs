@@ -434,8 +434,30 @@ async fn reply_threads_by_our_message_id(db: Db) {
     assert_ne!(f.ticket_id, Some(t));
 }
 
+/// A trigger that would write to one of our own addresses (a loop with
+/// ourselves) is recorded as suppressed when queued and never sent.
+async fn never_our_own_address(db: Db) {
+    let sink = SmtpSink::start();
+    let own = r#"
+[[triggers]]
+name = "tell support"
+on = "ticket_created"
+actions = [{ type = "notify", to = "Support@Desk.test", template = "new ticket {{ ticket.tag }}" }]
+"#;
+    let h = desk(db, sink.port, own).await;
+    h.mail(&mail("ada@acme.com", "Hello", "own1@acme.com", "", "x"))
+        .await;
+    let n = notifications(&h.export().await);
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0]["status"], "suppressed", "{n:?}");
+    assert_eq!(n[0]["last_error"], "our own address");
+    assert_eq!(drain_once(h.store(), &h.cfg).await.unwrap(), 0);
+    assert!(sink.messages().is_empty());
+}
+
 both_backends!(
     customer_loop,
+    never_our_own_address,
     reply_threads_by_our_message_id,
     nothing_for_automatic_private_or_internal,
     bounce_marks_undeliverable,
