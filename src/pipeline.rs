@@ -94,7 +94,10 @@ impl Pipeline {
 
     /// Commit one chunk. A permanent database error (one message the database
     /// refuses) must not stall the source: the chunk is retried message by
-    /// message and the refused message is quarantined with the error.
+    /// message and the refused message is quarantined with the error. A
+    /// storage fault (full disk, I/O error, lost connection) is no refusal:
+    /// it is returned for the source to retry later, and nothing is
+    /// quarantined for it, not even while the store is known to be failing.
     async fn commit_chunk(
         &self,
         chunk: &[Prepared],
@@ -103,6 +106,7 @@ impl Pipeline {
         use crate::store::ingest::ingest_batch;
         match ingest_batch(&self.store, &self.settings, chunk, cursor).await {
             Err(e) if !e.is_transient() => {
+                self.refusal(&e)?;
                 tracing::warn!(error = %e, size = chunk.len(), "batch refused by the database, retrying message by message");
                 let mut out = Vec::with_capacity(chunk.len());
                 for (i, item) in chunk.iter().enumerate() {
@@ -111,6 +115,7 @@ impl Pipeline {
                     match ingest_batch(&self.store, &self.settings, one, cur).await {
                         Ok(o) => out.extend(o),
                         Err(e) if !e.is_transient() => {
+                            self.refusal(&e)?;
                             let q = refused(item, &e);
                             out.extend(ingest_batch(&self.store, &self.settings, &[q], cur).await?);
                         }
@@ -120,6 +125,20 @@ impl Pipeline {
                 Ok(out)
             }
             r => r,
+        }
+    }
+}
+
+impl Pipeline {
+    /// Is a permanent error a refusal of the messages? Not while the
+    /// store's writes are failing: then it is returned as a fault.
+    fn refusal(&self, e: &StoreError) -> Result<(), StoreError> {
+        match self.store.outage() {
+            None => Ok(()),
+            Some(o) => Err(StoreError::Unavailable(format!(
+                "{e} (while database writes fail: {})",
+                o.error
+            ))),
         }
     }
 }

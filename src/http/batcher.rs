@@ -242,7 +242,8 @@ async fn ingest_all(p: &Pipeline, contacts: Vec<Contact>) -> Vec<Result<(u16, St
             ));
             n
         ],
-        Err(e) if n == 1 => vec![Err(Problem::from(e))],
+        // A storage fault fails every contact alike: answer 503 at once.
+        Err(e) if n == 1 || e.is_transient() => vec![Err(Problem::from(e)); n],
         Err(e) => {
             tracing::warn!(error = %e, n, "contact batch failed; storing one by one");
             let mut res = Vec::with_capacity(n);

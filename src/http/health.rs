@@ -14,10 +14,14 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// 200 when the database answers and every folder is connected or idle
-/// (or on standby behind another daemon's lease); 503 otherwise.
+/// 200 when the database answers and takes writes (a full disk still
+/// answers `SELECT 1`: the store tracks whether its writes succeed) and every
+/// folder is connected or idle (or on standby behind another daemon's
+/// lease); 503 otherwise, with the database's error.
 async fn readyz(State(st): State<AppState>) -> Response {
-    let db = st.pipeline.store.ping().await;
+    let store = &st.pipeline.store;
+    let outage = store.outage();
+    let db = outage.is_none() && store.ping().await;
     let mailboxes = st.imap.snapshot();
     let ready = db && st.imap.all_ready();
     let code = if ready {
@@ -25,7 +29,8 @@ async fn readyz(State(st): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({ "ready": ready, "database": db, "mailboxes": mailboxes });
+    let error = outage.map(|o| format!("{}: {}", o.fault.as_str(), o.error));
+    let body = serde_json::json!({ "ready": ready, "database": db, "database_error": error, "mailboxes": mailboxes });
     (code, Json(body)).into_response()
 }
 

@@ -1,6 +1,6 @@
 //! `application/problem+json` (RFC 9457) errors with a precise `detail`.
 
-use crate::store::StoreError;
+use crate::store::{Fault, StoreError};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -79,6 +79,7 @@ impl From<StoreError> for Problem {
             StoreError::NotFound(_) => StatusCode::NOT_FOUND,
             StoreError::Conflict(_) => StatusCode::CONFLICT,
             StoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            // A full disk, an I/O error, a lost connection: retry later.
             e if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -87,7 +88,12 @@ impl From<StoreError> for Problem {
         }
         let mut p = Problem::new(status, e.to_string());
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            p.retry_after = Some(1);
+            // A lock or a lost connection clears at once; a full disk or an
+            // I/O error takes longer.
+            p.retry_after = Some(match e.fault() {
+                Some(Fault::Contention | Fault::Connection) | None => 1,
+                Some(_) => 5,
+            });
         }
         p
     }

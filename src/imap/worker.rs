@@ -235,7 +235,17 @@ pub async fn run_folder(ctx: FolderCtx) {
                     .update(&ctx.cfg.name, &ctx.folder, |s| s.reconnects += 1);
                 metrics::counter!("intake_imap_reconnects_total", "mailbox" => ctx.cfg.name.clone()).increment(1);
                 backoff = (backoff * 2).min(BACKOFF_MAX);
-                tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = stopped(&mut shutdown) => {} }
+                // A storage fault: come back as soon as writes succeed again.
+                let store_fault = matches!(&e, ImapError::Store(se) if se.is_transient());
+                let recovered = async {
+                    tokio::time::sleep(BACKOFF_MIN).await;
+                    store.wait_writable().await
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {},
+                    _ = recovered, if store_fault => {},
+                    _ = stopped(&mut shutdown) => {},
+                }
             }
         }
     }

@@ -9,7 +9,7 @@
 
 use super::lookup::{self, Known};
 use super::write::*;
-use super::{now_ms, Store, StoreError};
+use super::{now_ms, Fault, Store, StoreError};
 use crate::identity::{ContactPoint, RegistrableDomain};
 use crate::model::*;
 use crate::pipeline::Settings;
@@ -20,7 +20,10 @@ use std::collections::HashMap;
 
 type Tx<'a> = Transaction<'a, Any>;
 
-/// Ingest one batch, retrying the whole transaction on transient conflicts.
+/// Ingest one batch. Contention (a lock, a lost race) is retried in place up
+/// to six times; a storage fault (full disk, I/O error, lost connection)
+/// twice more after a short pause, on a fresh connection, and then returned
+/// so that the source retries later with its own backoff.
 pub async fn ingest_batch(
     store: &Store,
     s: &Settings,
@@ -41,8 +44,14 @@ pub async fn ingest_batch(
             Ok::<_, StoreError>(out)
         }
         .await;
+        let res = store.observe(res);
+        let tries = match res.as_ref().err().and_then(StoreError::fault) {
+            Some(Fault::Contention) => 6,
+            Some(_) => 3,
+            None => return res,
+        };
         match res {
-            Err(e) if e.is_transient() && attempt < 6 => {
+            Err(e) if attempt < tries => {
                 tracing::warn!(attempt, error = %e, "batch transaction failed, retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
             }
@@ -133,7 +142,7 @@ async fn run(
                     m.class,
                 );
                 if matches!(decision, Decision::NewTicket { .. }) {
-                    return Err(StoreError::Unavailable(format!(
+                    return Err(StoreError::Busy(format!(
                         "conversation {k} changed concurrently"
                     )));
                 }

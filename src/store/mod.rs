@@ -4,11 +4,16 @@
 //! foreign keys on) and PostgreSQL (shared deployments). SQL is written once
 //! with `$n` placeholders, which both accept; each backend has its own
 //! migrations folder. SQLite writes are serialised in-process by a mutex and
-//! retried when another process holds the lock.
+//! retried when another process holds the lock. Storage faults (a full disk,
+//! I/O errors, a lost connection) are classified in `fault`, tracked as the
+//! store's write health in `health`, and never leave a broken connection in
+//! the pool.
 
 mod admin;
 mod events;
 mod export;
+pub mod fault;
+mod health;
 pub mod ingest;
 mod lookup;
 mod quarantine;
@@ -18,12 +23,14 @@ mod write;
 
 pub use admin::*;
 
+pub use fault::Fault;
+pub use health::Outage;
 pub use quarantine::*;
 pub use views::*;
 pub use webhook_requests::*;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Connection, Executor, Row};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +50,9 @@ pub enum StoreError {
     /// The database cannot be reached or refused the work: retry later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A concurrent writer got in the way: retry at once.
+    #[error("database busy: {0}")]
+    Busy(String),
     /// The request is wrong (unknown id, invalid merge, ...).
     #[error("{0}")]
     Invalid(String),
@@ -60,31 +70,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True when retrying later may succeed (connection lost, locked, pool timeout).
+    /// True when retrying later may succeed (a full disk, an I/O error, a
+    /// lost connection, a lock): the work is retried, never quarantined.
     pub fn is_transient(&self) -> bool {
-        match self {
-            StoreError::Unavailable(_) => true,
-            StoreError::Db(e) => is_transient(e),
-            _ => false,
-        }
+        self.fault().is_some()
     }
-}
 
-pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(d) => {
-            let m = d.message().to_lowercase();
-            let code = d.code().unwrap_or_default();
-            m.contains("database is locked")
-                || m.contains("busy")
-                || code == "40001" // serialization_failure
-                || code == "40P01" // deadlock_detected
-                || code.starts_with("08") // connection exceptions
-                || code == "57P01" // admin_shutdown
+    /// The kind of passing fault this is, `None` when permanent.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            StoreError::Unavailable(_) => Some(Fault::Connection),
+            StoreError::Busy(_) => Some(Fault::Contention),
+            StoreError::Db(e) => fault::classify(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => fault::classify(e),
+            _ => None,
         }
-        _ => false,
     }
 }
 
@@ -97,6 +97,10 @@ pub struct Store {
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// The SQLite file, to notice it vanishing under open connections.
     sqlite_file: Option<std::path::PathBuf>,
+    /// Whether writes currently succeed.
+    health: Arc<health::Health>,
+    /// Webhook claims given up by this process (see `webhook_requests`).
+    orphans: Arc<webhook_requests::Orphans>,
 }
 
 /// Current time in unix milliseconds.
@@ -142,6 +146,26 @@ impl Store {
                     Ok(())
                 })
             })
+            // A transaction whose COMMIT or ROLLBACK failed (a full disk, a
+            // lost connection) can leave its connection inside it, and every
+            // later BEGIN on it fails: such a connection is closed, never
+            // handed out again.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    if conn.is_in_transaction() {
+                        // SQLite runs a dropped transaction's ROLLBACK on its
+                        // worker thread: wait until it has.
+                        conn.ping().await?;
+                    }
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!(
+                            "closing a database connection left inside a failed transaction"
+                        );
+                    }
+                    Ok(clean)
+                })
+            })
             .connect(&url)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -150,6 +174,8 @@ impl Store {
             backend,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             sqlite_file: sqlite_path(&url),
+            health: Arc::default(),
+            orphans: Arc::default(),
         })
     }
 

@@ -6,8 +6,47 @@
 //! requests exactly one runs the ingestion; the others wait for its answer.
 //! The contact's Message-ID is derived from the key, so even a claim taken
 //! over after a crash can never store the contact twice.
+//!
+//! A claim whose request failed is released; when the release (or the
+//! recording of an answer) fails too, as it does on a full disk or a lost
+//! connection, the key is remembered as *orphaned* by this process, and the
+//! next request with that key takes the claim over at once instead of
+//! waiting for it to go stale.
 
 use super::{get_i64, get_opt_i64, get_str, now_ms, Store, StoreError};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// Keys of pending claims that no request of this process works on.
+#[derive(Default)]
+pub(crate) struct Orphans(Mutex<HashSet<(String, String)>>);
+
+impl Orphans {
+    fn add<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.extend(
+            keys.into_iter()
+                .map(|(s, k)| (s.to_string(), k.to_string())),
+        );
+    }
+    fn take(&self, source: &str, key: &str) -> bool {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&(source.to_string(), key.to_string()))
+    }
+    fn contains(&self, source: &str, key: &str) -> bool {
+        let set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.contains(&(source.to_string(), key.to_string()))
+    }
+    fn forget<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if set.is_empty() {
+            return;
+        }
+        for (s, k) in keys {
+            set.remove(&(s.to_string(), k.to_string()));
+        }
+    }
+}
 
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +95,8 @@ impl Store {
             .bind(sha)
             .bind(now)
             .fetch_optional(&self.pool)
-            .await?;
-            if inserted.is_some() {
+            .await;
+            if self.observe(inserted.map_err(StoreError::from))?.is_some() {
                 return Ok(Claim::Owned);
             }
         }
@@ -81,6 +120,22 @@ impl Store {
                 status: status as u16,
                 response: get_str(&r, "response"),
             });
+        }
+        if self.orphans.contains(source, key) {
+            let _g = self.write_guard().await;
+            let n = sqlx::query(
+                "UPDATE webhook_requests SET created_at = $1 WHERE source = $2 AND idem_key = $3 AND status = 0",
+            )
+            .bind(now)
+            .bind(source)
+            .bind(key)
+            .execute(&self.pool)
+            .await;
+            if self.observe(n.map_err(StoreError::from))?.rows_affected() == 1 {
+                self.orphans.take(source, key);
+                tracing::info!(source, "taking over the claim of a request that failed");
+                return Ok(Claim::Owned);
+            }
         }
         if get_i64(&r, "created_at") < now - STALE_MS {
             let _g = self.write_guard().await;
@@ -111,7 +166,6 @@ impl Store {
         completes: &[Answered],
         claims: &[(&str, &str, &str)],
     ) -> Result<Vec<bool>, StoreError> {
-        use std::collections::HashSet;
         if completes.is_empty() && claims.is_empty() {
             return Ok(vec![]);
         }
@@ -123,6 +177,44 @@ impl Store {
         // One lock order for every batch, so concurrent batches cannot deadlock.
         uniq.sort_unstable_by_key(|(s, k, _)| (*s, *k));
         let now = now_ms();
+        let r = self.record_tx(completes, &uniq, now).await;
+        let mut inserted = match self.observe(r) {
+            Ok(i) => i,
+            Err(e) => {
+                // Whether any of it committed is unknown: no request of this
+                // process works on these keys any more.
+                let done = completes
+                    .iter()
+                    .map(|a| (a.source.as_str(), a.key.as_str()));
+                self.orphans
+                    .add(done.chain(uniq.iter().map(|(s, k, _)| (*s, *k))));
+                return Err(e);
+            }
+        };
+        self.orphans.forget(
+            completes
+                .iter()
+                .map(|a| (a.source.as_str(), a.key.as_str())),
+        );
+        Ok(claims
+            .iter()
+            .map(|(s, k, _)| {
+                let owned = inserted.remove(&(s.to_string(), k.to_string()));
+                if owned {
+                    self.orphans.take(s, k);
+                }
+                owned
+            })
+            .collect())
+    }
+
+    /// The transaction of [`Store::webhook_record`]: the keys it now owns.
+    async fn record_tx(
+        &self,
+        completes: &[Answered],
+        uniq: &[&(&str, &str, &str)],
+        now: i64,
+    ) -> Result<HashSet<(String, String)>, StoreError> {
         let mut inserted: HashSet<(String, String)> = HashSet::new();
         let _g = self.write_guard().await;
         let mut tx = self.begin_write().await?;
@@ -155,24 +247,51 @@ impl Store {
                 inserted.insert((get_str(&r, "source"), get_str(&r, "idem_key")));
             }
         }
+        // Keys this process gave up on (a failed request whose release
+        // failed too) are taken over by their retry at once.
+        for (source, key, sha) in uniq {
+            let k = (source.to_string(), key.to_string());
+            if inserted.contains(&k) || !self.orphans.contains(source, key) {
+                continue;
+            }
+            let n = sqlx::query(
+                "UPDATE webhook_requests SET created_at = $1 WHERE source = $2 AND idem_key = $3 AND body_sha256 = $4 AND status = 0",
+            )
+            .bind(now)
+            .bind(*source)
+            .bind(*key)
+            .bind(*sha)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                inserted.insert(k);
+            }
+        }
         tx.commit().await?;
-        Ok(claims
-            .iter()
-            .map(|(s, k, _)| inserted.remove(&(s.to_string(), k.to_string())))
-            .collect())
+        Ok(inserted)
     }
 
     /// Drop an owned claim whose request failed, so nothing stays stored.
     pub async fn webhook_release(&self, source: &str, key: &str) -> Result<(), StoreError> {
         let _g = self.write_guard().await;
-        sqlx::query(
+        let r = sqlx::query(
             "DELETE FROM webhook_requests WHERE source = $1 AND idem_key = $2 AND status = 0",
         )
         .bind(source)
         .bind(key)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await;
+        match self.observe(r.map_err(StoreError::from)) {
+            Ok(_) => {
+                self.orphans.take(source, key);
+                Ok(())
+            }
+            Err(e) => {
+                self.orphans.add([(source, key)]);
+                Err(e)
+            }
+        }
     }
 
     /// Delete answered records older than [`KEEP_MS`]. Returns how many.
