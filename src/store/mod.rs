@@ -7,6 +7,7 @@
 //! retried when another process holds the lock.
 
 mod admin;
+mod cursor;
 mod events;
 mod export;
 pub mod ingest;
