@@ -169,4 +169,22 @@ pub struct CursorUpdate {
     pub folder: String,
     pub uidvalidity: u32,
     pub last_uid: u32,
+    /// The acknowledgement (flag, move, delete) these messages now owe the
+    /// server, remembered with the cursor until the server has done it.
+    pub owe: Option<OwedAck>,
+    /// Owed batches of this UIDVALIDITY (by first UID) that the server has
+    /// acknowledged since: forgotten in the same transaction.
+    pub settled: Vec<u32>,
+}
+
+/// One committed batch's acknowledgement still owed on the IMAP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwedAck {
+    pub uidvalidity: u32,
+    /// The batch's lowest UID: its key.
+    pub first_uid: u32,
+    /// IMAP UID set (`1:3,5`) of the messages to acknowledge.
+    pub uids: String,
+    /// How many UIDs the set holds.
+    pub count: u32,
 }

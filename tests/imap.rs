@@ -102,13 +102,16 @@ async fn refused_move_leaves_mail_and_never_duplicates(db: Db) {
     assert_eq!(st.ack_failures, 1);
     assert!(e.drain().await);
     assert_eq!(e.comments().await, 4, "no duplicates on the next run");
-    // Once the folder exists, new mail moves there.
+    assert_eq!(st.acks_owed, 4, "the move is owed");
+    // Once the folder exists, the owed move is done and new mail moves too.
     e.dc.ensure_folder("support", "Archive");
     e.deliver_n(4, 2);
     assert!(e.drain().await);
     assert_eq!(e.comments().await, 6);
-    assert_eq!(e.dc.count("support", "INBOX"), 4);
-    assert_eq!(e.dc.count("support", "Archive"), 2);
+    assert_eq!(e.dc.count("support", "INBOX"), 0);
+    assert_eq!(e.dc.count("support", "Archive"), 6);
+    let st = &e.registry.snapshot()[0];
+    assert_eq!((st.acks_owed, st.last_error.as_deref()), (0, None));
 }
 
 async fn delete_mode_expunges_after_commit(db: Db) {

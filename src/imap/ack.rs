@@ -1,7 +1,9 @@
 //! Acknowledging imported mail on the server, strictly after the commit:
 //! `seen` flags it, `move` moves it, `delete` expunges it, `keep` does nothing.
-//! A refusal (NO) is logged, counted and shown in the status; it never causes
-//! a re-import because the cursor already moved past the message.
+//! A refusal (NO) is logged, counted and shown in the status; the
+//! acknowledgement stays owed (see `owed`) and is done again later, never
+//! by re-importing: the cursor already moved past the message. Doing it
+//! again is harmless: a UID already flagged, moved or expunged is no error.
 
 use super::connect::{bounded, ImapSession};
 use super::worker::FolderCtx;
@@ -14,6 +16,15 @@ pub struct Caps {
     pub idle: bool,
     pub r#move: bool,
     pub uidplus: bool,
+}
+
+/// What became of an acknowledgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acked {
+    /// The server did it.
+    Done,
+    /// Refused or left incomplete: still owed, to be done again later.
+    Owed,
 }
 
 impl Caps {
@@ -41,13 +52,16 @@ async fn store_flags(
 
 /// `UID EXPUNGE`, or a plain `EXPUNGE` when no \Deleted mail above the
 /// cursor would go with it; the tagged status is checked as for STORE.
+/// `false` when the plain EXPUNGE had to be skipped. `again`: the UIDs may
+/// be gone already (an owed acknowledgement done again).
 async fn expunge(
     s: &mut ImapSession,
     ctx: &FolderCtx,
     caps: &Caps,
     uids: &[u32],
     cursor: u32,
-) -> Result<(), ImapError> {
+    again: bool,
+) -> Result<bool, ImapError> {
     let set = uid_set(uids);
     if caps.uidplus {
         let cmd = format!("UID EXPUNGE {set}");
@@ -56,28 +70,41 @@ async fn expunge(
             "UID EXPUNGE",
             s.run_command_and_check_ok(&cmd),
         )
-        .await
-    } else {
-        // Plain EXPUNGE removes every \Deleted message, also ones another
-        // client flagged that are not imported yet: only when none is.
-        let deleted = bounded(ctx.timeout(), "UID SEARCH DELETED", s.uid_search("DELETED")).await?;
-        if let Err(why) = expunge_check(&deleted, uids, cursor) {
-            let err = format!(
-                "EXPUNGE skipped: {why}; the server lacks UIDPLUS, so a plain EXPUNGE would remove it too (the imported mail stays flagged \\Deleted in {} and is expunged later)",
-                ctx.folder
-            );
-            tracing::warn!(mailbox = %ctx.cfg.name, folder = %ctx.folder, error = %err, "acknowledgement incomplete");
-            ctx.registry
-                .update(&ctx.cfg.name, &ctx.folder, |st| st.last_error = Some(err));
-            return Ok(());
-        }
-        bounded(
-            ctx.timeout(),
-            "EXPUNGE",
-            s.run_command_and_check_ok("EXPUNGE"),
-        )
-        .await
+        .await?;
+        return Ok(true);
     }
+    // Plain EXPUNGE removes every \Deleted message, also ones another
+    // client flagged that are not imported yet: only when none is.
+    let deleted = bounded(ctx.timeout(), "UID SEARCH DELETED", s.uid_search("DELETED")).await?;
+    let ours: Vec<u32> = if again {
+        // Those still there were just flagged \Deleted; the others are gone.
+        uids.iter()
+            .copied()
+            .filter(|u| deleted.contains(u))
+            .collect()
+    } else {
+        uids.to_vec()
+    };
+    if ours.is_empty() {
+        return Ok(true);
+    }
+    if let Err(why) = expunge_check(&deleted, &ours, cursor) {
+        let err = format!(
+            "EXPUNGE skipped: {why}; the server lacks UIDPLUS, so a plain EXPUNGE would remove it too (the imported mail stays flagged \\Deleted in {} and is expunged later)",
+            ctx.folder
+        );
+        tracing::warn!(mailbox = %ctx.cfg.name, folder = %ctx.folder, error = %err, "acknowledgement incomplete");
+        ctx.registry
+            .update(&ctx.cfg.name, &ctx.folder, |st| st.last_error = Some(err));
+        return Ok(false);
+    }
+    bounded(
+        ctx.timeout(),
+        "EXPUNGE",
+        s.run_command_and_check_ok("EXPUNGE"),
+    )
+    .await?;
+    Ok(true)
 }
 
 async fn apply(
@@ -86,23 +113,29 @@ async fn apply(
     caps: &Caps,
     uids: &[u32],
     cursor: u32,
-) -> Result<(), ImapError> {
+    again: bool,
+) -> Result<bool, ImapError> {
     let set = &uid_set(uids);
     match ctx.cfg.after_import.as_str() {
-        "keep" => Ok(()),
-        "seen" => store_flags(s, ctx, set, "+FLAGS.SILENT (\\Seen)").await,
+        "keep" => Ok(true),
+        "seen" => store_flags(s, ctx, set, "+FLAGS.SILENT (\\Seen)")
+            .await
+            .map(|()| true),
         "delete" => {
             store_flags(s, ctx, set, "+FLAGS.SILENT (\\Deleted)").await?;
-            expunge(s, ctx, caps, uids, cursor).await
+            expunge(s, ctx, caps, uids, cursor, again).await
         }
         "move" => {
             let to = super::utf7::encode(ctx.cfg.move_to.as_deref().unwrap_or_default());
             if caps.r#move {
-                bounded(ctx.timeout(), "UID MOVE", s.uid_mv(set, &to)).await
+                bounded(ctx.timeout(), "UID MOVE", s.uid_mv(set, &to)).await?;
+                Ok(true)
             } else {
+                // Done again after a crash between COPY and EXPUNGE, the
+                // copy is made twice: only servers without MOVE.
                 bounded(ctx.timeout(), "UID COPY", s.uid_copy(set, &to)).await?;
                 store_flags(s, ctx, set, "+FLAGS.SILENT (\\Deleted)").await?;
-                expunge(s, ctx, caps, uids, cursor).await
+                expunge(s, ctx, caps, uids, cursor, again).await
             }
         }
         other => Err(ImapError::Folder(format!("unknown after_import {other:?}"))),
@@ -134,29 +167,31 @@ pub fn expunge_check(
     ))
 }
 
-/// Acknowledge committed UIDs (`cursor`: the UID committed up to). Only a
-/// lost connection is an error; a refusal is recorded and the mail is left
-/// where it is.
+/// Acknowledge committed UIDs (`cursor`: the UID committed up to;
+/// `again`: an owed acknowledgement done again). Only a lost connection is
+/// an error; a refusal is recorded and the acknowledgement stays owed.
 pub async fn acknowledge(
     s: &mut ImapSession,
     ctx: &FolderCtx,
     caps: &Caps,
     uids: &[u32],
     cursor: u32,
-) -> Result<(), ImapError> {
+    again: bool,
+) -> Result<Acked, ImapError> {
     if uids.is_empty() || ctx.cfg.after_import == "keep" {
-        return Ok(());
+        return Ok(Acked::Done);
     }
     let set = uid_set(uids);
-    match apply(s, ctx, caps, uids, cursor).await {
-        Ok(()) => Ok(()),
+    match apply(s, ctx, caps, uids, cursor, again).await {
+        Ok(true) => Ok(Acked::Done),
+        Ok(false) => Ok(Acked::Owed),
         Err(ImapError::Imap(E::No(msg) | E::Bad(msg))) => {
             let what = match ctx.cfg.after_import.as_str() {
                 "move" => format!("move to {:?}", ctx.cfg.move_to.as_deref().unwrap_or("")),
                 other => other.to_string(),
             };
             let err = format!(
-                "after_import {what} refused by the server: {msg}; the mail stays in {} (already imported, it will not be imported again)",
+                "after_import {what} refused by the server: {msg}; the mail stays in {} for now (already imported, it will not be imported again; the acknowledgement is owed and retried)",
                 ctx.folder
             );
             tracing::error!(mailbox = %ctx.cfg.name, folder = %ctx.folder, uids = %set, error = %err, "acknowledgement failed");
@@ -166,7 +201,7 @@ pub async fn acknowledge(
                 st.ack_failures += 1;
                 st.last_error = Some(err);
             });
-            Ok(())
+            Ok(Acked::Owed)
         }
         Err(e) => Err(e),
     }

@@ -1,11 +1,14 @@
-//! Draining a selected folder: sizes first, then bodies by UID in batches,
-//! each batch committed with its cursor and only then acknowledged.
+//! Draining a selected folder: what is still owed acknowledged first, then
+//! sizes, then bodies by UID in batches, each batch committed with its
+//! cursor and the acknowledgement it owes, and only then acknowledged; pass
+//! after pass until one finds nothing new and the server announced nothing
+//! meanwhile.
 
-use super::ack::{acknowledge, Caps};
+use super::ack::{acknowledge, Acked, Caps};
 use super::connect::{bounded, ImapSession};
 use super::worker::FolderCtx;
 use super::{retry, ImapError};
-use crate::model::{CursorUpdate, Inbound, OutcomeKind, Prepared, QuarantineIn, RawMail};
+use crate::model::{CursorUpdate, Inbound, OutcomeKind, OwedAck, Prepared, QuarantineIn, RawMail};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -50,6 +53,8 @@ async fn start_uid(ctx: &FolderCtx, uidvalidity: u32) -> Result<u32, ImapError> 
                 folder: ctx.folder.clone(),
                 uidvalidity,
                 last_uid: 0,
+                owe: None,
+                settled: Vec::new(),
             };
             store.save_cursor(&c).await?;
             Ok(0)
@@ -57,34 +62,64 @@ async fn start_uid(ctx: &FolderCtx, uidvalidity: u32) -> Result<u32, ImapError> 
     }
 }
 
-/// Import everything above the cursor. Returns how many messages were committed.
+/// Empty passes in a row, each after the server announced new mail, before
+/// the worker waits anyway (a server that repeats EXISTS without new mail
+/// must not keep it busy; IDLE reports whatever comes next).
+const MAX_RECHECKS: u32 = 3;
+
+/// Acknowledge what is still owed (`fresh`: first drain on this
+/// connection), then import everything above the cursor, pass after pass,
+/// until a pass lists nothing new and no EXISTS/RECENT came during it.
+/// Returns how many messages were committed.
 pub async fn drain(
     s: &mut ImapSession,
     ctx: &FolderCtx,
     caps: &Caps,
     uidvalidity: u32,
+    fresh: bool,
 ) -> Result<usize, ImapError> {
+    let cursor = start_uid(ctx, uidvalidity).await?;
+    super::owed::redo(s, ctx, caps, uidvalidity, cursor, fresh).await?;
     let mut done = 0;
-    // A UID the server listed but did not return stops the pass just below
-    // it; re-listing shows whether it was expunged or must be retried.
-    for _ in 0..super::retry::MAX_ATTEMPTS {
-        let (n, complete) = drain_pass(s, ctx, caps, uidvalidity).await?;
+    let (mut incomplete, mut rechecks) = (0, 0);
+    while !ctx.stopping() {
+        // Notices so far are about mail this pass lists anyway; the channel
+        // must have room for those that come during the listing.
+        super::idle::take_notices(s);
+        let (n, listed, complete) = drain_pass(s, ctx, caps, uidvalidity).await?;
         done += n;
-        if complete {
+        if !complete {
+            // A UID the server listed but did not return stops the pass just
+            // below it; re-listing shows whether it was expunged or must be
+            // retried.
+            incomplete += 1;
+            if incomplete >= super::retry::MAX_ATTEMPTS {
+                break;
+            }
+            continue;
+        }
+        if listed > 0 {
+            rechecks = 0;
+            continue;
+        }
+        if !super::idle::take_notices(s) || rechecks >= MAX_RECHECKS {
             break;
         }
+        rechecks += 1;
     }
+    super::owed::flush(ctx).await?;
     Ok(done)
 }
 
 /// List the sizes above the cursor and import them batch by batch.
-/// `false` when a batch could not be completed (the cursor stopped early).
+/// Returns (committed, listed, complete): `complete` is false when a batch
+/// could not be completed (the cursor stopped early).
 async fn drain_pass(
     s: &mut ImapSession,
     ctx: &FolderCtx,
     caps: &Caps,
     uidvalidity: u32,
-) -> Result<(usize, bool), ImapError> {
+) -> Result<(usize, usize, bool), ImapError> {
     let last = start_uid(ctx, uidvalidity).await?;
     let sizes = uid_fetch(
         s,
@@ -107,13 +142,13 @@ async fn drain_pass(
         let (n, complete) = batch(s, ctx, caps, uidvalidity, chunk).await?;
         done += n;
         if !complete {
-            return Ok((done, false));
+            return Ok((done, uids.len(), false));
         }
         left -= chunk.len() as u64;
         ctx.registry
             .update(&ctx.cfg.name, &ctx.folder, |st| st.lag = left);
     }
-    Ok((done, true))
+    Ok((done, uids.len(), true))
 }
 
 /// Fetch, commit (with the cursor at the batch's last UID, or just below
@@ -193,11 +228,26 @@ async fn batch(
     })
     .await
     .map_err(|e| ImapError::Folder(format!("message preparation failed: {e}")))?;
+    // Everything present but the unreadable ones (left untouched).
+    let ack: Vec<u32> = present
+        .iter()
+        .copied()
+        .filter(|u| !keep.contains(u))
+        .collect();
+    let owe = (ctx.cfg.after_import != "keep" && !ack.is_empty()).then(|| OwedAck {
+        uidvalidity,
+        first_uid: ack[0],
+        uids: super::uid_set(&ack),
+        count: ack.len() as u32,
+    });
+    let settled = super::owed::settled(ctx, uidvalidity);
     let cursor = CursorUpdate {
         mailbox: name.clone(),
         folder: ctx.folder.clone(),
         uidvalidity,
         last_uid,
+        owe: owe.clone(),
+        settled,
     };
     let started = Instant::now();
     let outcomes = match ctx
@@ -223,14 +273,16 @@ async fn batch(
             }
         }
     }
+    super::owed::forgotten(ctx, uidvalidity, &cursor.settled);
     ctx.registry
         .update(name, &ctx.folder, |st| st.imported += present.len() as u64);
-    let ack: Vec<u32> = present
-        .iter()
-        .copied()
-        .filter(|u| !keep.contains(u))
-        .collect();
-    acknowledge(s, ctx, caps, &ack, last_uid).await?;
+    if let Some(o) = &owe {
+        super::owed::owe(ctx, o);
+        match acknowledge(s, ctx, caps, &ack, last_uid, false).await? {
+            Acked::Done => super::owed::done(ctx, o),
+            Acked::Owed => super::owed::refused(ctx),
+        }
+    }
     Ok((present.len(), complete))
 }
 

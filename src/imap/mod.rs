@@ -1,13 +1,16 @@
 //! IMAP mailboxes: one worker per (mailbox, folder) that drains new mail by
-//! UID into the pipeline, committing the folder's cursor with the messages,
-//! acknowledges on the server only after the commit, then waits (IDLE or
-//! polling) for more — reconnecting with backoff and never blocking the
-//! other folders.
+//! UID into the pipeline, committing the folder's cursor (and the
+//! acknowledgement it now owes) with the messages, acknowledges on the
+//! server only after the commit, looks again until a pass finds nothing new,
+//! then waits (IDLE or polling) for more — reconnecting with backoff and
+//! never blocking the other folders.
 
 pub mod ack;
 pub mod connect;
 pub mod fetch;
+pub mod idle;
 pub mod lease;
+pub mod owed;
 pub mod retry;
 pub mod status;
 pub mod utf7;
@@ -71,8 +74,34 @@ pub fn uid_set(uids: &[u32]) -> String {
     out
 }
 
+/// The UIDs of a set written by [`uid_set`] (no `*`), sorted; `None` when
+/// it is not such a set.
+pub fn parse_uid_set(set: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in set.split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once(':').unwrap_or((part, part));
+        let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+        if a > b || b - a > 10_000_000 {
+            return None;
+        }
+        out.extend(a..=b);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn uid_sets_parse_back() {
+        for v in [&[1u32, 2, 3, 5, 7, 8, 9][..], &[4], &[]] {
+            assert_eq!(super::parse_uid_set(&super::uid_set(v)).unwrap(), v);
+        }
+        assert_eq!(super::parse_uid_set("3:1"), None);
+        assert_eq!(super::parse_uid_set("1:*"), None);
+    }
+
     #[test]
     fn uid_sets_compress_runs() {
         assert_eq!(super::uid_set(&[1, 2, 3, 5, 7, 8, 9]), "1:3,5,7:9");

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What a folder worker is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,10 +34,24 @@ pub struct FolderStatus {
     pub reconnects: u64,
     /// Acknowledgements (flag, move, delete) the server refused.
     pub ack_failures: u64,
+    /// Imported messages whose acknowledgement is still owed on the server.
+    pub acks_owed: u64,
 }
 
 /// (mailbox, folder, UIDVALIDITY, UID).
 pub(super) type FetchKey = (String, String, u32, u32);
+
+/// A folder's acknowledgement bookkeeping, kept across reconnects (see `owed`).
+#[derive(Debug, Default)]
+pub(super) struct AckLedger {
+    /// Owed batches, as (UIDVALIDITY, first UID), that the server has
+    /// acknowledged but the database still lists.
+    pub settled: Vec<(u32, u32)>,
+    /// After a refusal: no retry before this, except on a new connection.
+    pub retry_at: Option<Instant>,
+    /// The wait after the next refusal.
+    pub backoff: Duration,
+}
 
 /// All folders' status; cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -45,9 +60,11 @@ pub struct Registry {
     /// Failed FETCH attempts per (mailbox, folder, UIDVALIDITY, UID),
     /// kept across reconnects (see `retry`).
     pub(super) fetch_failures: Arc<Mutex<HashMap<FetchKey, u32>>>,
+    /// Per "mailbox/folder".
+    pub(super) ledgers: Arc<Mutex<HashMap<String, AckLedger>>>,
 }
 
-fn key(mailbox: &str, folder: &str) -> String {
+pub(super) fn key(mailbox: &str, folder: &str) -> String {
     format!("{mailbox}/{folder}")
 }
 
@@ -63,6 +80,7 @@ impl Registry {
             imported: 0,
             reconnects: 0,
             ack_failures: 0,
+            acks_owed: 0,
         };
         self.inner
             .lock()
@@ -81,6 +99,8 @@ impl Registry {
             }
             metrics::gauge!("intake_mailbox_lag_messages", "mailbox" => mailbox.to_string(), "folder" => folder.to_string())
                 .set(s.lag as f64);
+            metrics::gauge!("intake_imap_acks_owed", "mailbox" => mailbox.to_string(), "folder" => folder.to_string())
+                .set(s.acks_owed as f64);
             let up = matches!(s.state, State::Connected | State::Idle) as u8;
             metrics::gauge!("intake_mailbox_up", "mailbox" => mailbox.to_string(), "folder" => folder.to_string())
                 .set(up as f64);

@@ -1,5 +1,8 @@
 //! The life of one folder worker: hold the lease, connect, select, drain,
 //! wait (IDLE or poll), and on any failure back off with jitter and retry.
+//! The drain ends only when a pass finds nothing new (see `fetch`), and
+//! IDLE ends on the server's new-mail notice or after a fixed time (see
+//! `idle`), so mail arriving at any moment is picked up.
 
 use super::ack::Caps;
 use super::connect::{bounded, open, ImapSession};
@@ -12,12 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// An IDLE with no word from the server for this long is ended and
-/// re-issued (servers drop IDLE after 29 minutes; a silent peer may be gone:
-/// the DONE then times out and the worker reconnects).
+/// The longest an IDLE lasts before it is ended and re-issued (servers
+/// drop IDLE after 29 minutes; a silent peer may be gone: the DONE then
+/// times out and the worker reconnects).
 pub const IDLE_REISSUE: Duration = Duration::from_secs(5 * 60);
 
-/// How long one IDLE may stay silent before DONE + re-IDLE proves the
+/// How long one IDLE lasts, counted from its start whatever the server
+/// sends meanwhile (keepalives included), before DONE + re-IDLE proves the
 /// connection alive: three command timeouts (at least 5 s), at most
 /// [`IDLE_REISSUE`]. A half-open connection (a NAT or proxy that stopped
 /// forwarding) is thus noticed within about four timeouts, not minutes.
@@ -58,7 +62,10 @@ impl FolderCtx {
     }
 }
 
-async fn stopped(rx: &mut watch::Receiver<bool>) {
+use super::idle::Wake;
+
+/// Resolves once `rx` turns true (never when its sender is gone).
+pub(super) async fn stopped(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|v| *v).await.is_err() {
         std::future::pending::<()>().await
     }
@@ -88,9 +95,14 @@ async fn logout(ctx: &FolderCtx, mut s: ImapSession) {
     let _ = tokio::time::timeout(ctx.timeout().min(Duration::from_secs(3)), s.logout()).await;
 }
 
+/// A complete drain: the folder has recovered from any earlier error once
+/// nothing is owed on the server either.
 fn succeeded(ctx: &FolderCtx) {
     ctx.registry.update(&ctx.cfg.name, &ctx.folder, |s| {
         s.last_success = Some(now_ms());
+        if s.acks_owed == 0 {
+            s.last_error = None;
+        }
         if s.state != State::Idle {
             s.state = State::Connected;
         }
@@ -115,7 +127,7 @@ pub async fn drain_folder_once(ctx: FolderCtx) -> Result<usize, ImapError> {
     let res = async {
         let (mut s, caps, uv) = session(&ctx).await?;
         ctx.set(State::Connected);
-        let n = fetch::drain(&mut s, &ctx, &caps, uv).await?;
+        let n = fetch::drain(&mut s, &ctx, &caps, uv, true).await?;
         logout(&ctx, s).await;
         Ok::<_, ImapError>(n)
     }
@@ -147,8 +159,10 @@ async fn connected(
     let (mut s, caps, uv) = session(ctx).await?;
     ctx.set(State::Connected);
     let mut shutdown = ctx.shutdown.clone();
+    let mut fresh = true;
     loop {
-        fetch::drain(&mut s, ctx, &caps, uv).await?;
+        fetch::drain(&mut s, ctx, &caps, uv, fresh).await?;
+        fresh = false;
         succeeded(ctx);
         *backoff = BACKOFF_MIN;
         if ctx.stopping() {
@@ -160,18 +174,12 @@ async fn connected(
             return Err(ImapError::LeaseLost);
         }
         if ctx.cfg.idle && caps.idle {
-            let mut h = s.idle();
-            bounded(ctx.timeout(), "IDLE", h.init()).await?;
-            ctx.set(State::Idle);
-            {
-                let (fut, _stop) = h.wait_with_timeout(idle_check(ctx.timeout()));
-                tokio::select! {
-                    r = fut => { r?; }
-                    _ = stopped(&mut shutdown) => {}
-                    _ = stopped(lost) => {}
-                }
+            let (s2, wake) =
+                super::idle::idle(s, ctx, &mut shutdown, lost, || ctx.set(State::Idle)).await?;
+            s = s2;
+            if wake == Wake::NewMail {
+                tracing::debug!(mailbox = %ctx.cfg.name, folder = %ctx.folder, "new mail announced");
             }
-            s = bounded(ctx.timeout(), "DONE", h.done()).await?;
             ctx.set(State::Connected);
         } else {
             tokio::select! {

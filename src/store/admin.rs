@@ -1,13 +1,15 @@
 //! Operator actions: merge users, give domains to organizations, change a
-//! ticket's visibility and status, IMAP cursors.
+//! ticket's visibility and status.
 
 use super::{get_i64, get_opt_i64, get_str, now_ms, Store, StoreError};
 use crate::identity::{ContactPoint, RegistrableDomain};
-use crate::model::CursorUpdate;
 use crate::thread::STATUSES;
 use serde::Serialize;
 use sqlx::any::Any;
 use sqlx::Transaction;
+
+/// Kept here for the batch transaction in `ingest`.
+pub(crate) use super::cursor::save_cursor_tx;
 
 /// A user with its contact points.
 #[derive(Debug, Clone, Serialize)]
@@ -25,55 +27,7 @@ pub struct IdentityView {
     pub value: String,
 }
 
-pub(crate) async fn save_cursor_tx(
-    tx: &mut Transaction<'_, Any>,
-    c: &CursorUpdate,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO mailbox_cursors (mailbox, folder, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (mailbox, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, updated_at = excluded.updated_at",
-    )
-    .bind(&c.mailbox)
-    .bind(&c.folder)
-    .bind(c.uidvalidity as i64)
-    .bind(c.last_uid as i64)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 impl Store {
-    /// Commit an IMAP cursor on its own (an empty fetch, a UIDVALIDITY reset).
-    pub async fn save_cursor(&self, c: &CursorUpdate) -> Result<(), StoreError> {
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
-        save_cursor_tx(&mut tx, c).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The committed cursor of a mailbox folder: (uidvalidity, last_uid).
-    pub async fn cursor(
-        &self,
-        mailbox: &str,
-        folder: &str,
-    ) -> Result<Option<(u32, u32)>, StoreError> {
-        let r = sqlx::query(
-            "SELECT uidvalidity, last_uid FROM mailbox_cursors WHERE mailbox = $1 AND folder = $2",
-        )
-        .bind(mailbox)
-        .bind(folder)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(r.map(|r| {
-            (
-                get_i64(&r, "uidvalidity") as u32,
-                get_i64(&r, "last_uid") as u32,
-            )
-        }))
-    }
-
     /// Load a user and its contact points.
     pub async fn user(&self, id: i64) -> Result<UserView, StoreError> {
         let r =

@@ -10,6 +10,7 @@
 //! the pool.
 
 mod admin;
+mod cursor;
 mod events;
 mod export;
 pub mod fault;

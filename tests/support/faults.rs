@@ -309,7 +309,7 @@ async fn client_to_server(
 }
 
 /// The end of the first complete response in `buf` (lines joined by literals).
-fn unit_end(buf: &[u8]) -> Option<usize> {
+pub(crate) fn unit_end(buf: &[u8]) -> Option<usize> {
     let mut pos = 0;
     loop {
         let nl = buf[pos..].windows(2).position(|w| w == b"\r\n")? + pos;

@@ -3,6 +3,7 @@
 
 pub mod dovecot;
 pub mod faults;
+pub mod imap_proxy;
 
 use crate::common::{config, mail, Db, TestDb};
 use dovecot::Dovecot;
