@@ -11,6 +11,7 @@ mod events;
 mod export;
 pub mod ingest;
 mod lookup;
+pub(crate) mod outbox_claims;
 mod quarantine;
 mod views;
 mod webhook_requests;
