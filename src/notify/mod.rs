@@ -8,6 +8,7 @@
 
 mod bounce;
 mod brakes;
+mod claims;
 pub mod compose;
 pub mod facts;
 pub mod outbox;

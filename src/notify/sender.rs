@@ -1,18 +1,24 @@
-//! The sender: claims due outbox rows (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, the write lock on SQLite), holds back what the loop brakes
-//! forbid (`brakes`), renders the rest (`compose`), delivers
-//! them through lettre and records the result: `sent`; rescheduled with
-//! exponential backoff on connection errors and 4xx; `failed` on 5xx, after
+//! The sender: claims due outbox rows for a short, renewed while (`claims`;
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite), holds
+//! back what the loop brakes forbid (`brakes`), renders the rest
+//! (`compose`), delivers them through lettre and records each result as
+//! soon as the SMTP server answered: `sent`; rescheduled with exponential
+//! backoff on connection errors and 4xx; `failed` on 5xx, after
 //! `max_attempts`, or when the template cannot be rendered.
 
+use super::claims::{heartbeat, recorder, Held, CLAIM_TTL};
 use super::compose::{contents, Content};
 use super::smtp::{build_message, build_transport, OutMail, Transport};
 use super::NotifySettings;
 use crate::config::Config;
-use crate::store::{get_i64, get_str, now_ms, Backend, Store, StoreError};
+use crate::store::outbox_claims::{
+    claim_due, count_taken, release_claims, suppress_claimed, Delivery,
+};
+use crate::store::{get_i64, get_str, now_ms, Store, StoreError};
 use futures::StreamExt;
 use lettre::AsyncTransport;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
 
 /// Why the sender cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +38,6 @@ pub struct Sender {
     desk_domain: String,
     me: String,
     max_attempts: i64,
-    timeout_secs: i64,
 }
 
 /// What one step did.
@@ -52,7 +57,8 @@ pub enum SendOutcome {
 
 /// Rows claimed at a time by `drain` and `run_sender`.
 pub const BATCH: usize = 40;
-const RETURNING: &str = "RETURNING id, to_addr, subject, body_text, body_html, message_id, in_reply_to, reply_to, attempts, trigger_name, action_index";
+/// After a stop is asked, how long messages already on the wire may take.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(5);
 
 impl Sender {
     /// A sender for `cfg.smtp` (an error when `[smtp]` is missing or wrong).
@@ -69,7 +75,6 @@ impl Sender {
             desk_domain: cfg.desk.domain.clone(),
             me: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
             max_attempts: cfg.notifications.max_attempts.max(1) as i64,
-            timeout_secs: smtp.timeout.max(1) as i64,
         })
     }
 }
@@ -83,103 +88,114 @@ pub async fn try_send_one(s: &Sender) -> Result<SendOutcome, StoreError> {
 }
 
 /// Claim up to `max` due rows and put the loop brakes on them in one
-/// transaction, send the others over the pooled connection, and record every
-/// result in one transaction (on SQLite that is two short write locks per
-/// batch, not two per message). Empty when nothing is due.
+/// transaction, then send the others over the pooled connection, each
+/// result recorded as soon as the SMTP server answered (see `claims`).
+/// Empty when nothing is due.
 pub async fn try_send_batch(s: &Sender, max: usize) -> Result<Vec<SendOutcome>, StoreError> {
+    let (_running, stop) = watch::channel(false);
+    send_batch(s, max, &stop).await
+}
+
+/// [`try_send_batch`] that stops when `stop` turns true: rows not yet on the
+/// wire are released at once (another sender may take them), the messages
+/// on the wire get [`IN_FLIGHT_GRACE`] to finish and be recorded.
+async fn send_batch(
+    s: &Sender,
+    max: usize,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<SendOutcome>, StoreError> {
     let now = now_ms();
-    let lock = match s.store.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    // The CTE runs once (an `IN (subquery)` may be re-run per row by the
-    // planner); due order is the pending index's order, so the claim reads
-    // only the rows it takes.
-    let sql = format!(
-        "WITH c AS (SELECT id AS cid FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
-         AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at, id LIMIT $4{lock}) \
-         UPDATE outbox SET claimed_by = $1, claimed_until = $2 FROM c \
-         WHERE outbox.id = c.cid AND outbox.status = 'pending' AND (outbox.claimed_until IS NULL OR outbox.claimed_until < $3) {RETURNING}"
-    );
-    // The claim outlives the worst case of the whole batch.
-    let rounds = max.div_ceil(super::smtp::SMTP_PARALLEL) as i64;
-    let hold = (60 + rounds * s.timeout_secs) * 1000;
-    let (mut rows, held) = {
+    let claimed_at = Instant::now();
+    let until = now + CLAIM_TTL.as_millis() as i64;
+    let (mut rows, suppressed) = {
         let _g = s.store.write_guard().await;
         let mut tx = s.store.begin_write().await?;
-        let rows = sqlx::query(&sql)
-            .bind(&s.me)
-            .bind(now + hold)
-            .bind(now)
-            .bind(max.max(1) as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-        let (rows, held) = take(&mut tx, s, rows, now).await?;
+        let rows = claim_due(&mut tx, s.store.backend(), &s.me, now, until, max).await?;
+        let (rows, suppressed) = take(&mut tx, s, rows, now).await?;
         tx.commit().await?;
-        (rows, held)
+        (rows, suppressed)
     };
     if rows.is_empty() {
-        return Ok(if held.is_empty() {
+        return Ok(if suppressed.is_empty() {
             vec![SendOutcome::Empty]
         } else {
-            held
+            suppressed
         });
     }
     rows.sort_by_key(|r| get_i64(r, "id"));
-    let mut content = contents(&s.store, &s.notify, &rows).await?;
-    // Up to SMTP_PARALLEL messages on the wire at all times (the transport's pool).
-    let wire: Vec<_> = rows
-        .iter()
-        .map(|r| send_row(s, r, content.remove(&get_i64(r, "id"))))
-        .collect();
-    let results: Vec<_> = futures::stream::iter(wire)
-        .buffer_unordered(super::smtp::SMTP_PARALLEL)
-        .collect()
-        .await;
-    let now = now_ms();
-    let _g = s.store.write_guard().await;
-    let mut tx = s.store.begin_write().await?;
-    let release = "claimed_by = NULL, claimed_until = NULL";
-    let mut out: Vec<SendOutcome> = held;
-    let mut sent: Vec<i64> = Vec::new();
-    for (id, attempts, to, result) in results {
-        match result {
-            Ok(()) => {
-                tracing::info!(id, to = %to, "notification sent");
-                sent.push(id);
-                out.push(SendOutcome::Sent(id));
-            }
-            Err((permanent, err)) => {
-                let give_up = permanent || attempts >= s.max_attempts;
-                let status = if give_up { "failed" } else { "pending" };
-                let next = now + backoff_ms(attempts);
-                sqlx::query(&format!("UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, counted_at = NULL, {release} WHERE id = $5 AND claimed_by = $6"))
-                    .bind(status).bind(attempts).bind(next).bind(&err).bind(id).bind(&s.me).execute(&mut *tx).await?;
-                if give_up {
-                    tracing::warn!(id, to = %to, attempts, error = %err, "notification failed");
-                    out.push(SendOutcome::Failed(id, err));
-                } else {
-                    tracing::info!(id, to = %to, attempts, error = %err, "notification delivery will be retried");
-                    out.push(SendOutcome::Retry(id, err));
+    let held = Held::new(rows.iter().map(|r| get_i64(r, "id")), claimed_at);
+    let mut content = match contents(&s.store, &s.notify, &rows).await {
+        Ok(c) => c,
+        Err(e) => {
+            release(s, &held).await;
+            return Err(e);
+        }
+    };
+    let (results, record) = {
+        let (done_tx, done_rx) = watch::channel(false);
+        let (rec_tx, rec_rx) = mpsc::unbounded_channel();
+        // Up to SMTP_PARALLEL messages on the wire at all times (the transport's pool).
+        let wire: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let c = content.remove(&get_i64(r, "id"));
+                let (held, rec_tx) = (&held, rec_tx.clone());
+                async move {
+                    let id = get_i64(r, "id");
+                    if *stop.borrow() || !held.start(id) {
+                        return None;
+                    }
+                    let (delivery, outcome) = tokio::select! {
+                        d = send_row(s, r, c) => d,
+                        _ = grace_over(stop.clone()) => return None,
+                    };
+                    let _ = rec_tx.send(delivery);
+                    Some(outcome)
                 }
-            }
-        }
-    }
-    // Every delivered row in one statement (the write lock is held briefly).
-    if !sent.is_empty() {
-        let sql = format!(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL, {release} \
-             WHERE claimed_by = $2 AND id IN ({})",
-            crate::store::placeholders(2, sent.len())
-        );
-        let mut q = sqlx::query(&sql).bind(now).bind(&s.me);
-        for id in &sent {
-            q = q.bind(*id);
-        }
-        q.execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
+            })
+            .collect();
+        drop(rec_tx);
+        let work = async {
+            let sends = futures::stream::iter(wire)
+                .buffer_unordered(super::smtp::SMTP_PARALLEL)
+                .filter_map(|o| async move { o })
+                .collect::<Vec<_>>();
+            let r = tokio::join!(sends, recorder(&s.store, &s.me, &held, rec_rx));
+            let _ = done_tx.send(true);
+            r
+        };
+        tokio::join!(work, heartbeat(&s.store, &s.me, &held, done_rx)).0
+    };
+    // Rows never put on the wire (a stop, or claims that could not be
+    // renewed) are given back; rows abandoned on the wire keep their claim
+    // until it expires, as their message may have been accepted.
+    release(s, &held).await;
+    record?;
+    let mut out = suppressed;
+    out.extend(results);
     Ok(out)
+}
+
+/// Give back the held rows that never went on the wire.
+async fn release(s: &Sender, held: &Held) {
+    let ids = held.unstarted();
+    if ids.is_empty() {
+        return;
+    }
+    match release_claims(&s.store, &s.me, &ids).await {
+        Ok(n) => tracing::info!(released = n, "notification sender: unsent claims released"),
+        Err(e) => {
+            tracing::warn!(error = %e, "notification sender: claims not released; they expire")
+        }
+    }
+}
+
+/// Resolves [`IN_FLIGHT_GRACE`] after `stop` turned true (never if it does not).
+async fn grace_over(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(IN_FLIGHT_GRACE).await;
 }
 
 /// The loop brakes on claimed rows, in the claim's transaction: held-back
@@ -207,24 +223,10 @@ async fn take(
             go.push(*id);
             continue;
         };
-        sqlx::query("UPDATE outbox SET status = 'suppressed', last_error = $1, claimed_by = NULL, claimed_until = NULL WHERE id = $2")
-            .bind(reason)
-            .bind(*id)
-            .execute(&mut **tx)
-            .await?;
+        suppress_claimed(tx, *id, reason).await?;
         outcomes.push(SendOutcome::Suppressed(*id, reason.clone()));
     }
-    for chunk in go.chunks(500) {
-        let sql = format!(
-            "UPDATE outbox SET counted_at = $1 WHERE id IN ({})",
-            crate::store::placeholders(1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(now);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        q.execute(&mut **tx).await?;
-    }
+    count_taken(tx, &go, now).await?;
     let rows = rows
         .into_iter()
         .filter(|r| !held.contains_key(&get_i64(r, "id")))
@@ -232,23 +234,44 @@ async fn take(
     Ok((rows, outcomes))
 }
 
-/// Send one claimed row with its content: (id, attempts, to, result).
+/// Send one claimed row with its content: the result to record and to report.
 async fn send_row(
     s: &Sender,
     r: &sqlx::any::AnyRow,
     content: Option<Result<Content, String>>,
-) -> (i64, i64, String, Result<(), (bool, String)>) {
+) -> (Delivery, SendOutcome) {
     let result = match content {
         Some(Ok(c)) => send(s, r, &c).await,
         Some(Err(e)) => Err((true, e)),
         None => Err((true, "not rendered".to_string())),
     };
-    (
-        get_i64(r, "id"),
-        get_i64(r, "attempts") + 1,
-        get_str(r, "to_addr"),
-        result,
-    )
+    let (id, to) = (get_i64(r, "id"), get_str(r, "to_addr"));
+    let attempts = get_i64(r, "attempts") + 1;
+    match result {
+        Ok(()) => {
+            tracing::info!(id, to = %to, "notification sent");
+            (Delivery::Sent { id }, SendOutcome::Sent(id))
+        }
+        Err((permanent, error)) => {
+            let give_up = permanent || attempts >= s.max_attempts;
+            let outcome = if give_up {
+                tracing::warn!(id, to = %to, attempts, %error, "notification failed");
+                SendOutcome::Failed(id, error.clone())
+            } else {
+                tracing::info!(id, to = %to, attempts, %error, "notification delivery will be retried");
+                SendOutcome::Retry(id, error.clone())
+            };
+            let next = now_ms() + backoff_ms(attempts);
+            let d = Delivery::Refused {
+                id,
+                attempts,
+                give_up,
+                next,
+                error,
+            };
+            (d, outcome)
+        }
+    }
 }
 
 /// Send one claimed row: Err((permanent, reason)).
@@ -300,9 +323,11 @@ pub async fn drain(s: &Sender) -> Result<usize, NotifyError> {
     }
 }
 
-/// The daemon's sender task: runs until `shutdown` turns true. A restart
-/// resumes pending rows; rows claimed by a crashed sender are retaken after
-/// their 60 s claim expires.
+/// The daemon's sender task: runs until `shutdown` turns true, then gives
+/// back what it claimed but did not put on the wire and lets what is on the
+/// wire finish (within [`IN_FLIGHT_GRACE`]). A restart resumes pending rows;
+/// rows claimed by a crashed sender are retaken when their claim expires
+/// (within `claims::CLAIM_TTL`).
 pub async fn run_sender(
     store: Store,
     cfg: std::sync::Arc<Config>,
@@ -311,7 +336,7 @@ pub async fn run_sender(
     let s = Sender::new(store, &cfg)?;
     tracing::info!(me = %s.me, "notification sender started");
     while !*shutdown.borrow() {
-        let pause = match try_send_batch(&s, BATCH).await.as_deref() {
+        let pause = match send_batch(&s, BATCH, &shutdown).await.as_deref() {
             Ok([SendOutcome::Empty]) => Duration::from_secs(1),
             Ok(_) => continue,
             Err(e) => {

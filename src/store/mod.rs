@@ -17,6 +17,7 @@ pub mod fault;
 mod health;
 pub mod ingest;
 mod lookup;
+pub(crate) mod outbox_claims;
 mod quarantine;
 mod views;
 mod webhook_requests;
