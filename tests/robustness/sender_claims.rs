@@ -204,11 +204,13 @@ impl Drop for Reap {
     }
 }
 
-/// Wait (at most 60 s) until daemon `pid` holds claims and the server has
-/// accepted `sent` messages, then a random moment more (up to `jitter_ms`).
-async fn while_holding(d: &Desk, pid: u32, sent: usize, jitter_ms: u64) {
+/// Wait (at most 60 s) until daemon `pid` holds at least `min_held` claims
+/// and the server has accepted `sent` messages, then a random moment more
+/// (up to `jitter_ms`: less than the server's DATA delay, so that a batch
+/// holding `min_held` = 24 rows, 16 of them not yet started, is still held).
+async fn while_holding(d: &Desk, pid: u32, sent: usize, min_held: usize, jitter_ms: u64) {
     let ready = crate::support::eventually(60, || async {
-        d.sink.messages().len() >= sent && !d.held_by(pid).await.is_empty()
+        d.sink.messages().len() >= sent && d.held_by(pid).await.len() >= min_held
     })
     .await;
     assert!(ready, "daemon {pid} never held claims\n{}", d.logs());
@@ -225,7 +227,7 @@ async fn kill_holding(d: &Desk, child: &mut Child) -> (HashSet<String>, Instant)
     let held = d.held_by(pid).await;
     assert!(
         !held.is_empty(),
-        "killed between batches: nothing held (pick another moment)"
+        "killed while holding nothing: the test did not kill mid-batch"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let accepted = d.accepted();
@@ -301,7 +303,7 @@ async fn daemon_killed_mid_batch_postgres() {
     let d = Desk::new(Db::Postgres, 900, 150).await;
     let mut all = Reap((0..3).map(|_| d.spawn()).collect());
     let victim = all.0[0].id();
-    while_holding(&d, victim, 30, 1000).await;
+    while_holding(&d, victim, 30, 24, 150).await;
     let (in_flight, killed) = kill_holding(&d, &mut all.0[0]).await;
     assert_recovered(&d, &in_flight, killed).await;
 }
@@ -312,7 +314,7 @@ async fn daemon_killed_mid_batch_and_restarted_sqlite() {
     let d = Desk::new(Db::Sqlite, 300, 100).await;
     let mut all = Reap(vec![d.spawn()]);
     let victim = all.0[0].id();
-    while_holding(&d, victim, 20, 600).await;
+    while_holding(&d, victim, 20, 24, 100).await;
     let (in_flight, killed) = kill_holding(&d, &mut all.0[0]).await;
     all.0.push(d.spawn());
     assert_recovered(&d, &in_flight, killed).await;
@@ -329,7 +331,7 @@ async fn daemon_killed_mid_batch_and_restarted_sqlite() {
 async fn stopped_sender_releases(d: &Desk, all: &mut Reap, alongside: bool) {
     let pid = all.0[0].id();
     // Mid-way through the second round of the batch, far from any answer.
-    while_holding(d, pid, 1, 1).await;
+    while_holding(d, pid, 1, 1, 1).await;
     if alongside {
         all.0.push(d.spawn());
     }
