@@ -12,6 +12,7 @@ mod export;
 pub mod ingest;
 mod lookup;
 mod quarantine;
+mod requesters;
 mod views;
 mod webhook_requests;
 mod write;
