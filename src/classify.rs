@@ -4,7 +4,8 @@
 //! # Rules, first match wins (Loop > Bounce > AutoReply > List > Normal)
 //! * **Loop**: the sender is one of our own addresses; or an `X-Intake-Loop` value
 //!   is our desk domain; or an `X-Loop` value is our desk domain or one of our
-//!   addresses.
+//!   addresses. Addresses and domains are compared in their normalised forms
+//!   (case, trailing dot, IDNA and compatibility forms: [`OwnAddresses`]).
 //! * **Bounce**, on any one structural or sender signal:
 //!   * `multipart/report` with `report-type` `delivery-status` or `feedback-report`
 //!     (ARF abuse reports), or a `message/delivery-status` or
@@ -45,8 +46,6 @@
 //!
 //! Attached mails (a customer forwarding a bounce to ask about it) do not count:
 //! only this mail's own headers and MIME tree are looked at.
-
-use std::collections::HashSet;
 
 use crate::parse::{ClassHeaders, ParsedMail};
 
@@ -104,36 +103,8 @@ impl std::fmt::Display for MailClass {
     }
 }
 
-/// Our support addresses and desk domain, lower-cased, for loop detection.
-#[derive(Debug, Clone, Default)]
-pub struct OwnAddresses {
-    addresses: HashSet<String>,
-    desk_domain: String,
-}
-
-impl OwnAddresses {
-    /// Builds the set from the configured support addresses and the desk domain.
-    pub fn new(addresses: impl IntoIterator<Item = String>, desk_domain: &str) -> Self {
-        OwnAddresses {
-            addresses: addresses
-                .into_iter()
-                .map(|a| a.trim().to_lowercase())
-                .filter(|a| !a.is_empty())
-                .collect(),
-            desk_domain: desk_domain.trim().to_lowercase(),
-        }
-    }
-
-    /// True when `addr` is one of our addresses (case-insensitive).
-    pub fn contains(&self, addr: &str) -> bool {
-        self.addresses.contains(&addr.trim().to_lowercase())
-    }
-
-    /// The desk domain, lower-cased.
-    pub fn desk_domain(&self) -> &str {
-        &self.desk_domain
-    }
-}
+/// Our own addresses and desk domain, compared in normalised form only.
+pub use crate::identity::OwnAddresses;
 
 /// Sender local parts of mail systems (compared lower-case).
 const DAEMON_LOCAL_PARTS: &[&str] = &[
@@ -267,21 +238,15 @@ pub fn classify(mail: &ParsedMail, own: &OwnAddresses) -> MailClass {
 }
 
 fn is_loop(mail: &ParsedMail, own: &OwnAddresses) -> bool {
-    let ours = |v: &String| {
-        let v = v
-            .trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .trim();
-        (!own.desk_domain().is_empty() && v.eq_ignore_ascii_case(own.desk_domain()))
-            || own.contains(v)
-    };
+    let ours = |v: &String| own.is_desk_domain(v) || own.contains(v);
     mail.sender
         .as_ref()
         .is_some_and(|s| own.contains(&s.address))
-        || mail.headers.intake_loop.iter().any(|v| {
-            !own.desk_domain().is_empty() && v.trim().eq_ignore_ascii_case(own.desk_domain())
-        })
+        || mail
+            .headers
+            .intake_loop
+            .iter()
+            .any(|v| own.is_desk_domain(v))
         || mail.headers.x_loop.iter().any(ours)
 }
 

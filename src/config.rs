@@ -142,14 +142,27 @@ impl Config {
         Err(problems)
     }
 
-    /// Our own addresses: the desk's plus every mailbox's.
+    /// Our own addresses, normalised: the desk's, every mailbox's and the
+    /// notification sender's (`[smtp] from`).
     pub fn own_addresses(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.desk.addresses.clone();
-        v.extend(self.mailboxes.iter().filter_map(|m| m.address.clone()));
-        v.iter_mut().for_each(|a| *a = a.trim().to_lowercase());
+        let mut v: Vec<String> = self
+            .desk
+            .addresses
+            .iter()
+            .chain(self.mailboxes.iter().filter_map(|m| m.address.as_ref()))
+            .chain(self.smtp.as_ref().map(|s| &s.from))
+            .filter_map(|a| crate::identity::EmailAddress::parse(a).ok())
+            .map(|a| a.as_str().to_string())
+            .collect();
         v.sort();
         v.dedup();
         v
+    }
+
+    /// Our own addresses and domains, for loop detection, recipient checks
+    /// and organization creation.
+    pub fn own(&self) -> crate::identity::OwnAddresses {
+        crate::identity::OwnAddresses::new(self.own_addresses(), &self.desk.domain)
     }
 }
 

@@ -1,15 +1,26 @@
 //! Contact points: raw strings in, normalised newtypes out.
 //!
-//! * [`EmailAddress`]: trimmed, lower-cased (local part too, as most providers
-//!   treat it), domain converted to ASCII with IDNA.
+//! * [`EmailAddress`]: the one address normaliser. Trimmed; the local part
+//!   unquoted when it needs no quotes, NFKC-normalised and lower-cased (as most
+//!   providers treat it); the domain through [`normalise_domain`].
 //! * [`PhoneNumber`]: E.164, parsed with the configured default region; an
 //!   invalid number is an error, never a guess.
 //! * [`Handle`]: `network:id`, network lower-cased (`whatsapp:4155550100`).
 //! * [`RegistrableDomain`]: the public-suffix-list registrable domain
 //!   (`eu.mail.acme.co.uk` → `acme.co.uk`).
+//! * [`OwnAddresses`]: the desk's own addresses and domains, compared in
+//!   these normalised forms only; [`FreeMail`]: domains that are never an
+//!   organization's.
+
+mod free_mail;
+mod own;
+
+pub use free_mail::FreeMail;
+pub use own::OwnAddresses;
 
 use serde::Serialize;
 use std::fmt;
+use unicode_normalization::UnicodeNormalization;
 
 /// Why a contact point was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,11 +33,53 @@ pub enum IdentityError {
     Handle(String),
 }
 
+/// The one domain normaliser: IDNA with UTS-46 mapping (case, fullwidth and
+/// other compatibility forms, ideographic full stops), Unicode labels to
+/// punycode, and no trailing dot. `EXAMPLE.com.`, `ｅｘａｍｐｌｅ．ｃｏｍ` and
+/// `example.com` are one domain. None when it is not a domain name.
+pub fn normalise_domain(raw: &str) -> Option<String> {
+    let d = raw.trim().trim_end_matches('.');
+    let ascii = idna::domain_to_ascii(d).ok()?;
+    // A fullwidth or ideographic trailing dot is a dot only after mapping.
+    let ascii = ascii.trim_end_matches('.');
+    (!ascii.is_empty() && !ascii.starts_with('.') && !ascii.contains(".."))
+        .then(|| ascii.to_string())
+}
+
+/// RFC 5322 `atext` plus UTF-8 (RFC 6532): a local part made of these and
+/// single inner dots needs no quotes, and `"x"@d` is the same mailbox as `x@d`.
+fn is_dot_atom(s: &str) -> bool {
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || !c.is_ascii() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    !s.is_empty()
+        && !s.starts_with('.')
+        && !s.ends_with('.')
+        && !s.contains("..")
+        && s.chars().all(|c| c == '.' || atext(c))
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The local part as compared and stored: unquoted when the quotes add
+/// nothing, NFKC (fullwidth and other compatibility forms folded), lower-case.
+fn normalise_local(local: &str) -> String {
+    let l = match local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        Some(inner) if is_dot_atom(inner) => inner,
+        _ => local,
+    };
+    if l.is_ascii() {
+        l.to_ascii_lowercase()
+    } else {
+        l.nfkc().collect::<String>().to_lowercase()
+    }
+}
+
 /// A normalised email address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct EmailAddress(String);
 
 impl EmailAddress {
+    /// Normalise `raw` (see the module doc): every spelling of one mailbox
+    /// gives the same value.
     pub fn parse(raw: &str) -> Result<Self, IdentityError> {
         let bad = || IdentityError::Email(raw.to_string());
         let s = raw
@@ -35,20 +88,19 @@ impl EmailAddress {
             .trim_end_matches('>')
             .trim();
         let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
+        let local = normalise_local(local);
+        let domain = normalise_domain(domain).ok_or_else(bad)?;
+        let invalid = |c: char| c.is_whitespace() || c.is_control() || c == '<' || c == '>';
         if local.is_empty()
-            || domain.is_empty()
             || local.len() > 64
-            || s.len() > 254
-            || s.chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+            || local.len() + 1 + domain.len() > 254
+            || s.chars().any(invalid)
+            || local.chars().any(invalid)
+            || !domain.contains('.') && domain != "localhost"
         {
             return Err(bad());
         }
-        let domain = idna::domain_to_ascii(domain.trim_end_matches('.')).map_err(|_| bad())?;
-        if domain.is_empty() || !domain.contains('.') && domain != "localhost" {
-            return Err(bad());
-        }
-        Ok(EmailAddress(format!("{}@{}", local.to_lowercase(), domain)))
+        Ok(EmailAddress(format!("{local}@{domain}")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -198,139 +250,13 @@ pub struct RegistrableDomain(String);
 impl RegistrableDomain {
     /// The registrable domain of a host name; None for a bare public suffix.
     pub fn of(host: &str) -> Option<Self> {
-        let host = host.trim().trim_end_matches('.').to_lowercase();
-        let host = idna::domain_to_ascii(&host).ok()?;
+        let host = normalise_domain(host)?;
         let d = psl::domain_str(&host)?;
         Some(RegistrableDomain(d.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// Free-mail and disposable providers: never an organization.
-pub struct FreeMail {
-    exact: std::collections::HashSet<String>,
-    /// `name.*` patterns: the registrable domain's first label.
-    any_tld: std::collections::HashSet<String>,
-}
-
-const BUILTIN_FREE_MAIL: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "outlook.*",
-    "hotmail.*",
-    "live.*",
-    "msn.com",
-    "yahoo.*",
-    "ymail.com",
-    "rocketmail.com",
-    "icloud.com",
-    "me.com",
-    "mac.com",
-    "aol.*",
-    "aim.com",
-    "gmx.*",
-    "web.de",
-    "t-online.de",
-    "freenet.de",
-    "mail.ru",
-    "bk.ru",
-    "inbox.ru",
-    "list.ru",
-    "yandex.*",
-    "ya.ru",
-    "rambler.ru",
-    "proton.me",
-    "protonmail.com",
-    "protonmail.ch",
-    "pm.me",
-    "tutanota.com",
-    "tuta.io",
-    "zoho.com",
-    "zohomail.com",
-    "qq.com",
-    "163.com",
-    "126.com",
-    "yeah.net",
-    "sina.com",
-    "sohu.com",
-    "naver.com",
-    "daum.net",
-    "hanmail.net",
-    "libero.it",
-    "virgilio.it",
-    "tiscali.it",
-    "alice.it",
-    "orange.fr",
-    "wanadoo.fr",
-    "free.fr",
-    "laposte.net",
-    "sfr.fr",
-    "terra.com.br",
-    "uol.com.br",
-    "bol.com.br",
-    "rediffmail.com",
-    "fastmail.*",
-    "hey.com",
-    "mail.com",
-    "email.com",
-    "usa.com",
-    "inbox.com",
-    "hushmail.com",
-    "gmx.net",
-    "seznam.cz",
-    "wp.pl",
-    "o2.pl",
-    "interia.pl",
-    "onet.pl",
-    "btinternet.com",
-    "sky.com",
-    "comcast.net",
-    "verizon.net",
-    "att.net",
-    "sbcglobal.net",
-    "bellsouth.net",
-    "cox.net",
-    "mailinator.com",
-    "guerrillamail.com",
-    "10minutemail.com",
-    "temp-mail.org",
-    "yopmail.com",
-    "trashmail.com",
-    "sharklasers.com",
-    "getnada.com",
-    "dispostable.com",
-    "maildrop.cc",
-    "mail-system.invalid",
-];
-
-impl FreeMail {
-    pub fn new(extra: &[String]) -> Self {
-        let mut exact = std::collections::HashSet::new();
-        let mut any_tld = std::collections::HashSet::new();
-        for d in BUILTIN_FREE_MAIL
-            .iter()
-            .map(|s| s.to_string())
-            .chain(extra.iter().cloned())
-        {
-            let d = d.trim().to_lowercase();
-            match d.strip_suffix(".*") {
-                Some(name) => any_tld.insert(name.to_string()),
-                None => exact.insert(d),
-            };
-        }
-        FreeMail { exact, any_tld }
-    }
-
-    pub fn contains(&self, d: &RegistrableDomain) -> bool {
-        let s = d.as_str();
-        self.exact.contains(s)
-            || s.split('.')
-                .next()
-                .is_some_and(|first| self.any_tld.contains(first))
     }
 }
 
@@ -344,6 +270,50 @@ mod tests {
         assert_eq!(e.as_str(), "ada.lovelace@xn--bcher-kva.example");
         assert!(EmailAddress::parse("no-at-sign").is_err());
         assert!(EmailAddress::parse("a b@c.d").is_err());
+    }
+
+    #[test]
+    fn one_normal_form_for_every_spelling() {
+        let n = |a: &str| EmailAddress::parse(a).map(|e| e.as_str().to_string());
+        for a in [
+            "support@example.com",
+            "Support@EXAMPLE.com.",
+            "support@example.com..",
+            "support@ｅｘａｍｐｌｅ.com",
+            "support@ＥＸＡＭＰＬＥ．ＣＯＭ．",
+            "support@example。com",
+            "ｓｕｐｐｏｒｔ@example.com",
+            "\"support\"@example.com",
+            "SUPPORT@EXAMPLE.COM",
+        ] {
+            assert_eq!(n(a).as_deref(), Ok("support@example.com"), "{a}");
+        }
+        for a in [
+            "ada@bücher.example",
+            "ADA@BÜCHER.EXAMPLE.",
+            "ada@XN--BCHER-KVA.example",
+        ] {
+            assert_eq!(n(a).as_deref(), Ok("ada@xn--bcher-kva.example"), "{a}");
+        }
+        // Quotes that matter stay; what is not an address stays refused.
+        assert_eq!(n("\"a.b\"@x.com").as_deref(), Ok("a.b@x.com"));
+        assert!(n("\"a..b\"@x.com").unwrap().starts_with('"'));
+        for bad in [
+            "a@",
+            "@x.com",
+            "a@.",
+            "a@x..com",
+            "a@.x.com",
+            "a\u{0}b@x.com",
+            "a\u{a0}b@x.com",
+        ] {
+            assert!(n(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            normalise_domain("Ｅｘａｍｐｌｅ．ＣＯＭ．").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(normalise_domain(".").as_deref(), None);
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct Settings {
 impl Settings {
     pub fn from_config(cfg: &Config) -> Self {
         Settings {
-            own: OwnAddresses::new(cfg.own_addresses(), &cfg.desk.domain),
+            own: cfg.own(),
             free_mail: FreeMail::new(&cfg.organizations.free_mail_domains),
             auto_create_orgs: cfg.organizations.auto_create,
             phone_region: cfg.identities.default_phone_region.clone(),
@@ -184,7 +184,7 @@ fn clean(s: &str) -> String {
 pub fn prepare(s: &Settings, item: &Inbound) -> Prepared {
     match item {
         Inbound::Mail(m) => prepare_mail(s, m),
-        Inbound::Contact(c) => prepare_contact(c),
+        Inbound::Contact(c) => prepare_contact(s, c),
     }
 }
 
@@ -232,7 +232,7 @@ fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
         .iter()
         .chain(mail.cc.iter())
         .filter_map(|a| EmailAddress::parse(&a.address).ok())
-        .filter(|a| !s.own.contains(a.as_str()) && *a != email)
+        .filter(|a| !s.own.is_ours(a) && *a != email)
         .collect();
     let mut refs: Vec<String> = mail.in_reply_to.clone();
     refs.extend(mail.references.iter().rev().cloned());
@@ -278,12 +278,38 @@ fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
     }))
 }
 
-fn prepare_contact(c: &Contact) -> Prepared {
+fn prepare_contact(s: &Settings, c: &Contact) -> Prepared {
+    // A contact point of ours never becomes a customer's.
+    let (ours, contacts): (Vec<&ContactPoint>, Vec<&ContactPoint>) = c
+        .contacts
+        .iter()
+        .partition(|p| matches!(p, ContactPoint::Email(e) if s.own.is_ours(e)));
+    if let Some(p) = ours.first() {
+        tracing::warn!(source = %c.source, address = %p.value(), "contact names one of our own addresses");
+        if contacts.is_empty() {
+            let raw = format!(
+                "source: {}\nchannel: {}\ncontacts: {}\nsubject: {}\n\n{}",
+                c.source,
+                c.channel,
+                p.value(),
+                c.subject,
+                c.message
+            );
+            return Prepared::Quarantine(QuarantineIn {
+                source: c.source.clone(),
+                mailbox: None,
+                reason: format!("loop: the contact's address {} is our own", p.value()),
+                size: raw.len() as i64,
+                raw: raw.into_bytes(),
+                truncated: false,
+            });
+        }
+    }
     Prepared::Message(Box::new(PreparedMessage {
         channel: c.channel.clone(),
         mailbox: None,
         message_id: c.message_id.clone(),
-        contacts: c.contacts.clone(),
+        contacts: contacts.into_iter().cloned().collect(),
         sender_name: c
             .name
             .as_deref()
@@ -344,7 +370,8 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// Refuse free-mail domains: they must never become an organization's.
+    /// Refuse free-mail domains and our own: they must never become an
+    /// organization's.
     fn check_domains(&self, domains: &[String]) -> Result<(), StoreError> {
         for d in domains {
             if let Some(r) = crate::identity::RegistrableDomain::of(d) {
@@ -353,12 +380,18 @@ impl Pipeline {
                         "{d} is a free-mail domain: its users are not one organization"
                     )));
                 }
+                if self.settings.own.owns_domain(&r) {
+                    return Err(StoreError::Invalid(format!(
+                        "{d} is the desk's own domain ({}): it cannot be a customer organization's",
+                        r.as_str()
+                    )));
+                }
             }
         }
         Ok(())
     }
 
-    /// [`Store::create_organization`], refusing free-mail domains.
+    /// [`Store::create_organization`], refusing free-mail and own domains.
     pub async fn create_organization(
         &self,
         name: &str,
@@ -368,7 +401,7 @@ impl Pipeline {
         self.store.create_organization(name, domains).await
     }
 
-    /// [`Store::add_domain`], refusing free-mail domains.
+    /// [`Store::add_domain`], refusing free-mail and own domains.
     pub async fn add_domain(&self, org: i64, domain: &str) -> Result<u64, StoreError> {
         self.check_domains(&[domain.to_string()])?;
         self.store.add_domain(org, domain).await

@@ -7,6 +7,7 @@
 //! add public comments; anyone else's message becomes a flagged internal note.
 
 use crate::classify::MailClass;
+use crate::identity::EmailAddress;
 
 /// The subject tag, e.g. `[#{id}]` → `[#123]`.
 #[derive(Debug, Clone)]
@@ -67,8 +68,9 @@ pub struct TicketState {
     pub public: bool,
     pub requester_id: i64,
     pub organization_id: Option<i64>,
-    /// Normalised addresses allowed to comment besides the requester.
-    pub participants: std::collections::HashSet<String>,
+    /// Addresses allowed to comment besides the requester, normalised, so
+    /// any spelling of a participant's address is that participant.
+    pub participants: std::collections::HashSet<EmailAddress>,
 }
 
 /// Where a message goes.
@@ -94,7 +96,7 @@ pub const NOT_PARTICIPANT: &str = "sender is not a participant of this ticket";
 pub fn decide(
     ticket: Option<&TicketState>,
     sender_user: i64,
-    sender_email: Option<&str>,
+    sender_email: Option<&EmailAddress>,
     trusted_conversation: bool,
     class: MailClass,
 ) -> Decision {
@@ -134,6 +136,10 @@ pub fn decide(
 mod tests {
     use super::*;
 
+    fn email(a: &str) -> EmailAddress {
+        EmailAddress::parse(a).unwrap()
+    }
+
     fn ticket(status: &str) -> TicketState {
         TicketState {
             id: 7,
@@ -141,7 +147,7 @@ mod tests {
             public: true,
             requester_id: 1,
             organization_id: None,
-            participants: ["cc@acme.com".to_string()].into_iter().collect(),
+            participants: [email("cc@acme.com")].into_iter().collect(),
         }
     }
 
@@ -175,7 +181,7 @@ mod tests {
         let d = decide(
             Some(&ticket("solved")),
             9,
-            Some("cc@acme.com"),
+            Some(&email("CC@ACME.COM.")),
             false,
             MailClass::AutoReply,
         );
@@ -195,7 +201,7 @@ mod tests {
         let d = decide(
             Some(&ticket("open")),
             9,
-            Some("evil@x.com"),
+            Some(&email("evil@x.com")),
             false,
             MailClass::Normal,
         );

@@ -25,7 +25,9 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
             format!("unsupported database URL {url:?}: use sqlite://PATH or postgres://..."),
         );
     }
-    if cfg.desk.domain.trim().is_empty() || cfg.desk.domain.contains(['@', ' ', '<', '>']) {
+    if cfg.desk.domain.contains(['@', ' ', '<', '>'])
+        || crate::identity::normalise_domain(&cfg.desk.domain).is_none()
+    {
         add(
             "desk",
             0,

@@ -48,7 +48,7 @@ pub async fn contents(
                 out.insert(
                     id,
                     Ok(Content {
-                        subject: get_str(r, "subject"),
+                        subject: super::header_text::subject(&get_str(r, "subject")),
                         text: get_str(r, "body_text"),
                         html: get_opt_str(r, "body_html"),
                         in_reply_to: get_opt_str(r, "in_reply_to"),
@@ -135,10 +135,12 @@ fn render(n: &NotifySettings, trigger: &str, action: usize, r: &AnyRow) -> Resul
         .templates
         .render(tpl, &ctx)
         .map_err(|e| format!("template of trigger {trigger:?}: {e}"))?;
+    // The ticket's subject is the customer's text: one clean line.
+    let subject = super::header_text::subject(&subject);
     let subject = if subject.contains(tag.as_str()) {
         subject
     } else {
-        format!("{tag} {subject}")
+        super::header_text::subject(&format!("{tag} {subject}"))
     };
     Ok(Content {
         subject,

@@ -11,6 +11,7 @@ mod brakes;
 mod claims;
 pub mod compose;
 pub mod facts;
+pub mod header_text;
 pub mod outbox;
 mod outbox_insert;
 mod parse;
@@ -54,7 +55,7 @@ impl NotifySettings {
         }
         NotifySettings {
             triggers,
-            own: crate::classify::OwnAddresses::new(cfg.own_addresses(), &cfg.desk.domain),
+            own: cfg.own(),
             tag: TicketTag::new(&cfg.desk.ticket_tag),
             desk_domain: cfg.desk.domain.clone(),
             ticket_url: cfg.desk.ticket_url.clone(),

@@ -1,6 +1,8 @@
 //! SMTP with lettre: the pooled transport from `[smtp]`, and the message with
-//! our threading and anti-loop headers.
+//! our threading and anti-loop headers, every value cleaned by
+//! [`header_text`](super::header_text).
 
+use super::header_text;
 use crate::config::SmtpConfig;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
@@ -58,21 +60,25 @@ fn raw(name: &'static str, value: &str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
 }
 
-/// Build the message. An error means the row can never be sent.
+/// Build the message. An error means the row can never be sent. Every header
+/// value passes through [`header_text`] first.
 pub fn build_message(m: &OutMail<'_>) -> Result<Message, String> {
     let mb = |what: &str, a: &str| {
+        let a = header_text::value(a);
         a.parse::<Mailbox>()
             .map_err(|e| format!("{what} {a:?}: {e}"))
     };
+    let mid = header_text::message_id(m.message_id)
+        .ok_or_else(|| format!("message id {:?} is empty", m.message_id))?;
     let mut b = Message::builder()
         .from(mb("from", m.from)?)
         .to(mb("to", m.to)?)
-        .subject(m.subject)
-        .message_id(Some(format!("<{}>", m.message_id)));
+        .subject(header_text::subject(m.subject))
+        .message_id(Some(format!("<{mid}>")));
     if let Some(r) = m.reply_to {
         b = b.reply_to(mb("reply-to", r)?);
     }
-    if let Some(irt) = m.in_reply_to {
+    if let Some(irt) = m.in_reply_to.and_then(header_text::message_id) {
         b = b
             .in_reply_to(format!("<{irt}>"))
             .references(format!("<{irt}>"));
@@ -88,7 +94,7 @@ pub fn build_message(m: &OutMail<'_>) -> Result<Message, String> {
     let h = msg.headers_mut();
     h.insert_raw(raw("Auto-Submitted", "auto-replied"));
     h.insert_raw(raw("X-Auto-Response-Suppress", "All"));
-    h.insert_raw(raw("X-Intake-Loop", m.desk_domain));
+    h.insert_raw(raw("X-Intake-Loop", &header_text::value(m.desk_domain)));
     h.insert_raw(raw("Precedence", "bulk"));
     Ok(msg)
 }

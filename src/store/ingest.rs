@@ -5,17 +5,21 @@
 //! then walked in order with in-memory maps, so a reply threads to a ticket
 //! created earlier in the same batch; comments, attachments, references,
 //! participants and events are written with multi-row inserts. Only new
-//! users, organizations and tickets cost a statement each.
+//! users, organizations and tickets cost a statement each. Requesters are
+//! resolved before the walk (`requesters.rs`), and every row another batch
+//! may also want (domains, contact points, references, participants, ticket
+//! updates) is taken in the order of its key, so concurrent batches never
+//! deadlock.
 
 use super::lookup::{self, Known};
 use super::write::*;
 use super::{now_ms, Fault, Store, StoreError};
-use crate::identity::{ContactPoint, RegistrableDomain};
+use crate::identity::ContactPoint;
 use crate::model::*;
 use crate::pipeline::Settings;
 use crate::thread::{decide, Decision, TicketState};
 use sqlx::any::Any;
-use sqlx::{Row, Transaction};
+use sqlx::Transaction;
 use std::collections::HashMap;
 
 type Tx<'a> = Transaction<'a, Any>;
@@ -82,8 +86,9 @@ async fn run(
     let mut new_refs: Vec<(String, i64)> = Vec::new();
     let mut new_participants: Vec<(i64, String)> = Vec::new();
     let mut new_tickets: std::collections::HashSet<i64> = Default::default();
+    let requesters = super::requesters::resolve(tx, s, &mut known, items, now).await?;
 
-    for item in items {
+    for (item, requester) in items.iter().zip(requesters) {
         let m = match item {
             Prepared::Quarantine(q) => {
                 out.push(super::quarantine::insert(tx, q, now).await?);
@@ -100,19 +105,14 @@ async fn run(
             out.push(o);
             continue;
         }
-        let (user_id, user_org) = resolve_user(tx, s, &mut known, m, now).await?;
+        let (user_id, user_org) = requester
+            .ok_or_else(|| StoreError::Conflict("requester of a message not resolved".into()))?;
         let sender_email = m.contacts.iter().find_map(|c| match c {
-            ContactPoint::Email(e) => Some(e.as_str().to_string()),
+            ContactPoint::Email(e) => Some(e),
             _ => None,
         });
         let (mut candidate, trusted) = candidate_ticket(tx, &mut known, m).await?;
-        let mut decision = decide(
-            candidate.as_ref(),
-            user_id,
-            sender_email.as_deref(),
-            trusted,
-            m.class,
-        );
+        let mut decision = decide(candidate.as_ref(), user_id, sender_email, trusted, m.class);
         let mut created = None;
         if let Decision::NewTicket { follow_up_of } = decision {
             if let (Some(old), Some(k)) = (follow_up_of, &m.conversation_key) {
@@ -134,13 +134,7 @@ async fn run(
                 lookup::load_tickets(tx, &mut known, &[id]).await?;
                 known.conversations.insert(k.to_string(), id);
                 candidate = known.tickets.get(&id).cloned();
-                decision = decide(
-                    candidate.as_ref(),
-                    user_id,
-                    sender_email.as_deref(),
-                    trusted,
-                    m.class,
-                );
+                decision = decide(candidate.as_ref(), user_id, sender_email, trusted, m.class);
                 if matches!(decision, Decision::NewTicket { .. }) {
                     return Err(StoreError::Busy(format!(
                         "conversation {k} changed concurrently"
@@ -190,7 +184,7 @@ async fn run(
                     if known
                         .tickets
                         .get_mut(&ticket)
-                        .is_some_and(|t| t.participants.insert(c.as_str().to_string()))
+                        .is_some_and(|t| t.participants.insert(c.clone()))
                     {
                         new_participants.push((ticket, c.as_str().to_string()));
                     }
@@ -234,7 +228,7 @@ async fn run(
                         if known
                             .tickets
                             .get_mut(&ticket_id)
-                            .is_some_and(|t| t.participants.insert(c.as_str().to_string()))
+                            .is_some_and(|t| t.participants.insert(c.clone()))
                         {
                             new_participants.push((ticket_id, c.as_str().to_string()));
                         }
@@ -271,28 +265,7 @@ async fn run(
     insert_attachments(tx, &comments, &ids).await?;
     insert_refs(tx, &new_refs).await?;
     insert_participants(tx, &new_participants).await?;
-    for (ticket, status) in &status_changes {
-        sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(*status)
-            .bind(now)
-            .bind(*ticket)
-            .execute(&mut **tx)
-            .await?;
-    }
-    touched.retain(|t| !status_changes.contains_key(t));
-    touched.sort_unstable();
-    touched.dedup();
-    for chunk in touched.chunks(500) {
-        let sql = format!(
-            "UPDATE tickets SET updated_at = $1 WHERE id IN ({})",
-            super::placeholders(1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(now);
-        for t in chunk {
-            q = q.bind(*t);
-        }
-        q.execute(&mut **tx).await?;
-    }
+    update_tickets(tx, &status_changes, &touched, now).await?;
     let event_ids = insert_events(tx, &events, &ids, now).await?;
     let bounced: Vec<String> = msgs
         .iter()
@@ -311,100 +284,6 @@ async fn run(
     );
     crate::notify::outbox::enqueue_batch(tx, &s.notify, facts, &bounced, now).await?;
     Ok(out)
-}
-
-/// Find the user owning one of the message's contact points, or create one;
-/// attach the message's other contact points to that user.
-async fn resolve_user(
-    tx: &mut Tx<'_>,
-    s: &Settings,
-    known: &mut Known,
-    m: &PreparedMessage,
-    now: i64,
-) -> Result<(i64, Option<i64>), StoreError> {
-    let found = m
-        .contacts
-        .iter()
-        .find_map(|c| known.users.get(&key(c)).copied());
-    let (user_id, org) = match found {
-        Some(u) => u,
-        None => {
-            let email = m.contacts.iter().find_map(|c| match c {
-                ContactPoint::Email(e) => Some(e),
-                _ => None,
-            });
-            let org = match email.and_then(|e| RegistrableDomain::of(e.domain())) {
-                Some(d) if !s.free_mail.contains(&d) => {
-                    lookup::organization_for_domain(tx, known, &d, s.auto_create_orgs, now).await?
-                }
-                _ => None,
-            };
-            let name = m.sender_name.clone().unwrap_or_else(|| {
-                m.contacts
-                    .first()
-                    .map(|c| c.value().to_string())
-                    .unwrap_or_default()
-            });
-            let id: i64 = sqlx::query("INSERT INTO users (name, organization_id, created_at) VALUES ($1, $2, $3) RETURNING id")
-                .bind(name).bind(org).bind(now)
-                .fetch_one(&mut **tx).await?.try_get(0)?;
-            known.new_users.insert(id, None);
-            (id, org)
-        }
-    };
-    let mut result = (user_id, org);
-    for c in &m.contacts {
-        if known.users.contains_key(&key(c)) {
-            continue;
-        }
-        let domain = match c {
-            ContactPoint::Email(e) => {
-                RegistrableDomain::of(e.domain()).map(|d| d.as_str().to_string())
-            }
-            _ => None,
-        };
-        let row = sqlx::query(
-            "INSERT INTO identities (user_id, kind, value, domain, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (kind, value) DO NOTHING RETURNING user_id",
-        )
-        .bind(result.0).bind(c.kind().as_str()).bind(c.value()).bind(domain).bind(now)
-        .fetch_optional(&mut **tx).await?;
-        if row.is_some() {
-            known.users.insert(key(c), result);
-            if let (ContactPoint::Email(e), Some(first @ None)) =
-                (c, known.new_users.get_mut(&result.0))
-            {
-                *first = Some(e.as_str().to_string());
-            }
-            continue;
-        }
-        // Another transaction created this contact point first: its owner
-        // wins. A user we created for this message gives way to it, and the
-        // contact points already attached move along.
-        let owner = lookup::identity_owner(tx, c).await?;
-        if found.is_none() && result.0 == user_id {
-            sqlx::query("UPDATE identities SET user_id = $1 WHERE user_id = $2")
-                .bind(owner.0)
-                .bind(user_id)
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query("DELETE FROM users WHERE id = $1")
-                .bind(user_id)
-                .execute(&mut **tx)
-                .await?;
-            known.new_users.remove(&user_id);
-            for v in known.users.values_mut().filter(|v| v.0 == user_id) {
-                *v = owner;
-            }
-            result = owner;
-        }
-        known.users.insert(key(c), owner);
-    }
-    Ok(result)
-}
-
-pub(crate) fn key(c: &ContactPoint) -> (String, String) {
-    (c.kind().as_str().to_string(), c.value().to_string())
 }
 
 /// The ticket a message refers to, and whether the link itself vouches for

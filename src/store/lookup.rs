@@ -2,7 +2,7 @@
 //! Message-IDs, contact points, references and tickets a batch mentions.
 
 use super::{get_i64, get_opt_i64, get_str, now_ms, placeholders, StoreError};
-use crate::identity::{ContactPoint, RegistrableDomain};
+use crate::identity::{ContactPoint, EmailAddress, RegistrableDomain};
 use crate::model::PreparedMessage;
 use crate::thread::TicketState;
 use sqlx::any::{Any, AnyRow};
@@ -181,8 +181,11 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
             q = q.bind(*i);
         }
         for r in q.fetch_all(&mut **tx).await? {
-            if let Some(t) = k.tickets.get_mut(&get_i64(&r, "ticket_id")) {
-                t.participants.insert(get_str(&r, "address"));
+            // Rows are stored normalised; parsing again keeps the comparison
+            // in today's normal form. One that no longer parses matches nobody.
+            let address = EmailAddress::parse(&get_str(&r, "address"));
+            if let (Some(t), Ok(a)) = (k.tickets.get_mut(&get_i64(&r, "ticket_id")), address) {
+                t.participants.insert(a);
             }
         }
     }

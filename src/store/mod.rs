@@ -19,6 +19,7 @@ pub mod ingest;
 mod lookup;
 pub(crate) mod outbox_claims;
 mod quarantine;
+mod requesters;
 mod views;
 mod webhook_requests;
 mod write;

@@ -142,15 +142,18 @@ pub(super) async fn insert_attachments(
     Ok(())
 }
 
-/// Inbound Message-IDs, so replies thread to their ticket.
+/// Inbound Message-IDs, so replies thread to their ticket. Rows go in key
+/// order, as every conflicting write of a batch (see `requesters.rs`).
 pub(super) async fn insert_refs(tx: &mut Tx<'_>, rows: &[(String, i64)]) -> Result<(), StoreError> {
+    let mut rows: Vec<&(String, i64)> = rows.iter().collect();
+    rows.sort();
     for chunk in rows.chunks(500) {
         let sql = format!(
             "INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES {} ON CONFLICT (message_id) DO NOTHING",
             rows_sql(tx, chunk.len(), 3)
         );
         let mut q = sqlx::query(&sql);
-        for (mid, t) in chunk {
+        for (mid, t) in chunk.iter().copied() {
             q = q.bind(mid).bind(*t).bind(0i64);
         }
         q.execute(&mut **tx).await?;
@@ -158,18 +161,62 @@ pub(super) async fn insert_refs(tx: &mut Tx<'_>, rows: &[(String, i64)]) -> Resu
     Ok(())
 }
 
+/// Addresses copied on a ticket, in key order.
 pub(super) async fn insert_participants(
     tx: &mut Tx<'_>,
     rows: &[(i64, String)],
 ) -> Result<(), StoreError> {
+    let mut rows: Vec<&(i64, String)> = rows.iter().collect();
+    rows.sort();
     for chunk in rows.chunks(500) {
         let sql = format!(
             "INSERT INTO ticket_participants (ticket_id, address) VALUES {} ON CONFLICT (ticket_id, address) DO NOTHING",
             rows_sql(tx, chunk.len(), 2)
         );
         let mut q = sqlx::query(&sql);
-        for (t, a) in chunk {
+        for (t, a) in chunk.iter().copied() {
             q = q.bind(*t).bind(a);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Touch the batch's tickets (`updated_at`), setting the new status of
+/// those it reopens: one statement per 500 tickets, in id order.
+pub(super) async fn update_tickets(
+    tx: &mut Tx<'_>,
+    status: &HashMap<i64, &'static str>,
+    touched: &[i64],
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut ids: Vec<i64> = status.keys().chain(touched).copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(500) {
+        let changed: Vec<i64> = chunk
+            .iter()
+            .copied()
+            .filter(|t| status.contains_key(t))
+            .collect();
+        let case = if changed.is_empty() {
+            "status".to_string()
+        } else {
+            let whens: String = (0..changed.len())
+                .map(|i| format!(" WHEN ${} THEN ${}", 2 + 2 * i, 3 + 2 * i))
+                .collect();
+            format!("CASE id{whens} ELSE status END")
+        };
+        let sql = format!(
+            "UPDATE tickets SET status = {case}, updated_at = $1 WHERE id IN ({})",
+            super::placeholders(1 + 2 * changed.len(), chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for t in &changed {
+            q = q.bind(*t).bind(status[t]);
+        }
+        for t in chunk {
+            q = q.bind(*t);
         }
         q.execute(&mut **tx).await?;
     }
