@@ -66,7 +66,7 @@ impl Pipeline {
         items: Vec<Inbound>,
         cursor: Option<&CursorUpdate>,
     ) -> Result<Vec<Outcome>, StoreError> {
-        let prepared: Vec<Prepared> = items.iter().map(|i| prepare(&self.settings, i)).collect();
+        let prepared = prepare_batch(self.settings.clone(), items).await?;
         self.ingest_prepared(prepared, cursor).await
     }
 
@@ -185,6 +185,27 @@ pub fn prepare(s: &Settings, item: &Inbound) -> Prepared {
     match item {
         Inbound::Mail(m) => prepare_mail(s, m),
         Inbound::Contact(c) => prepare_contact(s, c),
+    }
+}
+
+/// [`prepare`] for a whole batch. Parsing mail is CPU work: a batch holding
+/// mail is prepared on tokio's blocking pool (one task per batch), so that the
+/// runtime's other tasks (HTTP, IMAP IDLE, timers) keep running meanwhile;
+/// contacts alone are cheap and prepared in place.
+pub async fn prepare_batch(
+    settings: Arc<Settings>,
+    items: Vec<Inbound>,
+) -> Result<Vec<Prepared>, StoreError> {
+    if !items.iter().any(|i| matches!(i, Inbound::Mail(_))) {
+        return Ok(items.iter().map(|i| prepare(&settings, i)).collect());
+    }
+    let work = move || items.iter().map(|i| prepare(&settings, i)).collect();
+    match tokio::task::spawn_blocking(work).await {
+        Ok(prepared) => Ok(prepared),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "message preparation did not finish (runtime shutting down?): {e}"
+        ))),
     }
 }
 

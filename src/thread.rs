@@ -35,7 +35,13 @@ impl TicketTag {
         let mut rest = subject;
         while let Some(pos) = rest.find(self.prefix.as_str()) {
             let after = &rest[pos + self.prefix.len()..];
-            let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+            // 19 digits are enough to refuse a run longer than 18; taking the whole
+            // run would make a subject of digits quadratic with an empty prefix.
+            let digits: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .take(19)
+                .collect();
             if !digits.is_empty()
                 && digits.len() <= 18
                 && after[digits.len()..].starts_with(self.suffix.as_str())
@@ -164,6 +170,9 @@ mod tests {
         let bare = TicketTag::new("{id}");
         assert_eq!(bare.find("éà 12"), Some(12));
         assert_eq!(bare.find("ünïcödé"), None);
+        // Runs longer than 18 digits are no id; the scan moves on inside the run.
+        assert_eq!(bare.find(&"1".repeat(20)), Some(111_111_111_111_111_111));
+        assert_eq!(t.find(&format!("[#{}]", "1".repeat(19))), None);
     }
 
     #[test]

@@ -81,6 +81,7 @@ fn error_name(e: &ParseError) -> &'static str {
         ParseError::Empty => "empty",
         ParseError::Unparseable(_) => "unparseable",
         ParseError::NoSender => "no_sender",
+        ParseError::TooComplex(_) => "too_complex",
         ParseError::Panic(_) => "panic",
     }
 }

@@ -10,11 +10,15 @@ const MAX_VALUE_BYTES: usize = 4096;
 /// Most values kept for repeatable headers (X-Loop, X-Intake-Loop).
 const MAX_REPEATED: usize = 20;
 
-/// Lower-case `type/subtype`.
+/// Lower-case `type/subtype` (an encoded message part that parse handed to
+/// mail-parser as opaque, see guard.rs, is `message/...` again).
 pub(super) fn mime_type(ct: &ContentType<'_>) -> String {
     let subtype = ct.subtype().unwrap_or_default();
     let mut s = format!("{}/{}", ct.ctype().trim(), subtype.trim());
     s.make_ascii_lowercase();
+    if let Some(sub) = s.strip_prefix("x-inner/") {
+        s = format!("message/{sub}");
+    }
     s
 }
 

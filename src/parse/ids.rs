@@ -1,6 +1,9 @@
 //! Message-IDs: the mail's own id (or a generated one), bounded In-Reply-To and
 //! References lists, and the ids of the original mail quoted by a bounce.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
@@ -91,13 +94,17 @@ pub fn generated_message_id(raw: &[u8]) -> String {
 
 /// One id cleaned up: trimmed, without `<>`, non-empty, bounded, no whitespace.
 fn clean_id(id: &str) -> Option<String> {
+    clean_id_str(id).map(str::to_string)
+}
+
+fn clean_id_str(id: &str) -> Option<&str> {
     let id = id
         .trim()
         .trim_start_matches('<')
         .trim_end_matches('>')
         .trim();
     let ok = !id.is_empty() && id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_whitespace);
-    ok.then(|| id.to_string())
+    ok.then_some(id)
 }
 
 /// The mail's own Message-ID, when it has a usable one.
@@ -105,28 +112,49 @@ pub(super) fn own_message_id(msg: &Message<'_>) -> Option<String> {
     msg.message_id().and_then(clean_id)
 }
 
-/// In-Reply-To (`keep_last == false`: the first ids) or References (the last ids),
-/// deduplicated and bounded to [`MAX_REFERENCES`].
+/// In-Reply-To (`keep_last == false`: the first distinct ids) or References
+/// (`keep_last == true`: the first id, which names the thread's root, and the last
+/// distinct ids, which name the most recent mails), bounded to [`MAX_REFERENCES`],
+/// in header order. Time is linear in the header: each id is cleaned and looked up
+/// in a set at most once, and the walk stops once the bound is reached.
 pub(super) fn bounded_ids(value: &HeaderValue<'_>, keep_last: bool) -> Vec<String> {
-    let raw: Vec<&str> = match value {
-        HeaderValue::Text(t) => vec![t.as_ref()],
-        HeaderValue::TextList(list) => list.iter().map(|t| t.as_ref()).collect(),
-        _ => Vec::new(),
+    let raw: &[Cow<'_, str>] = match value {
+        HeaderValue::Text(t) => std::slice::from_ref(t),
+        HeaderValue::TextList(list) => list,
+        _ => &[],
     };
-    let mut ids: Vec<String> = Vec::new();
-    for id in raw.into_iter().filter_map(clean_id) {
-        if !ids.contains(&id) {
-            ids.push(id);
+    let mut clean = raw.iter().filter_map(|t| clean_id_str(t));
+    if !keep_last {
+        return distinct(clean, MAX_REFERENCES);
+    }
+    let Some(root) = clean.next() else {
+        return Vec::new();
+    };
+    // The rest, walked from the end; the root is kept once, in front.
+    let rest = raw
+        .iter()
+        .rev()
+        .filter_map(|t| clean_id_str(t))
+        .filter(|id| *id != root);
+    let mut recent = distinct(rest, MAX_REFERENCES - 1);
+    recent.push(root.to_string());
+    recent.reverse();
+    recent
+}
+
+/// The first `max` distinct ids of `ids`, in order.
+fn distinct<'a>(ids: impl Iterator<Item = &'a str>, max: usize) -> Vec<String> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    for id in ids {
+        if out.len() >= max {
+            break;
+        }
+        if seen.insert(id) {
+            out.push(id.to_string());
         }
     }
-    if ids.len() > MAX_REFERENCES {
-        if keep_last {
-            ids.drain(..ids.len() - MAX_REFERENCES);
-        } else {
-            ids.truncate(MAX_REFERENCES);
-        }
-    }
-    ids
+    out
 }
 
 /// `Message-ID:` lines in a body, as quoted by non-MIME bounces (qmail, old Exim).
@@ -174,13 +202,10 @@ pub(super) fn returned_message_ids(msg: &Message<'_>, text: &str, own: &str) -> 
         }
     }
     ids_in_text(text, &mut found);
-    let mut out: Vec<String> = Vec::new();
-    for id in found {
-        if id != own && !out.contains(&id) && out.len() < MAX_REFERENCES {
-            out.push(id);
-        }
-    }
-    out
+    distinct(
+        found.iter().map(String::as_str).filter(|id| *id != own),
+        MAX_REFERENCES,
+    )
 }
 
 #[cfg(test)]
@@ -242,14 +267,36 @@ mod tests {
             (0..120).map(|i| format!("id{i}@x").into()).collect();
         let refs = bounded_ids(&HeaderValue::TextList(many.clone()), true);
         assert_eq!(refs.len(), MAX_REFERENCES);
-        assert_eq!(refs[0], "id70@x");
+        assert_eq!(refs[0], "id0@x"); // the thread's root
+        assert_eq!(refs[1], "id71@x");
         assert_eq!(refs[49], "id119@x");
         let irt = bounded_ids(&HeaderValue::TextList(many), false);
+        assert_eq!(irt.len(), MAX_REFERENCES);
         assert_eq!(irt[0], "id0@x");
+        assert_eq!(irt[49], "id49@x");
         let long = "a".repeat(MAX_ID_BYTES + 1);
         assert!(bounded_ids(&HeaderValue::Text(long.into()), true).is_empty());
         assert_eq!(clean_id(" <x@y> ").as_deref(), Some("x@y"));
         assert_eq!(clean_id("<>"), None);
+    }
+
+    #[test]
+    fn duplicate_ids_are_kept_once() {
+        let list =
+            |ids: &[&'static str]| HeaderValue::TextList(ids.iter().map(|&i| i.into()).collect());
+        // The root repeated later stays in front, once; a later repeat of another
+        // id counts at its last position.
+        let refs = bounded_ids(&list(&["<r@x>", "<a@x>", "<b@x>", "<a@x>", "<r@x>"]), true);
+        assert_eq!(refs, vec!["r@x", "b@x", "a@x"]);
+        let irt = bounded_ids(&list(&["<a@x>", "<b@x>", "<a@x>"]), false);
+        assert_eq!(irt, vec!["a@x", "b@x"]);
+        assert_eq!(bounded_ids(&list(&["<r@x>"]), true), vec!["r@x"]);
+        assert!(bounded_ids(&list(&["< >", "<>"]), true).is_empty());
+        let same: Vec<Cow<'_, str>> = (0..10_000).map(|_| "<same@x>".into()).collect();
+        assert_eq!(
+            bounded_ids(&HeaderValue::TextList(same), true),
+            vec!["same@x"]
+        );
     }
 
     #[test]

@@ -55,19 +55,53 @@ fn line_needs_fix(line: &[u8]) -> bool {
     std::str::from_utf8(line).is_err() || has_iso2022_escape(line)
 }
 
-/// End (exclusive) of the RFC 2047 encoded word `=?charset?X?text?=` starting at
-/// `start`, if there is one.
-fn encoded_word_end(line: &[u8], start: usize) -> Option<usize> {
-    let find = |from: usize, pat: &[u8]| {
-        line.get(from..)?
-            .windows(pat.len())
-            .position(|w| w == pat)
-            .map(|p| p + from)
-    };
-    let charset_end = find(start + 2, b"?")?;
-    let encoding_end = find(charset_end + 1, b"?")?;
-    let end = find(encoding_end + 1, b"?=")?;
-    Some(end + 2)
+/// First position of `pat` in `line` at or after `from`.
+fn find(line: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
+    line.get(from..)?
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .map(|p| p + from)
+}
+
+/// The RFC 2047 encoded words `=?charset?X?text?=` of one line, found in time
+/// linear in the line: a line of `=?` without any `?=` would otherwise be searched
+/// to its end once per `=?`.
+struct EncodedWords<'a> {
+    line: &'a [u8],
+    /// The last search for `?=`: where it started and what it found. Searches
+    /// start further right each time, so an answer at or after the new start
+    /// (or no answer at all) holds again.
+    last_close: Option<(usize, Option<usize>)>,
+}
+
+impl<'a> EncodedWords<'a> {
+    fn new(line: &'a [u8]) -> Self {
+        EncodedWords {
+            line,
+            last_close: None,
+        }
+    }
+
+    fn close_from(&mut self, from: usize) -> Option<usize> {
+        if let Some((start, found)) = self.last_close {
+            match found {
+                None if from >= start => return None,
+                Some(p) if from >= start && p >= from => return Some(p),
+                _ => {}
+            }
+        }
+        let found = find(self.line, from, b"?=");
+        self.last_close = Some((from, found));
+        found
+    }
+
+    /// End (exclusive) of the encoded word starting at `start`, if there is one.
+    fn end(&mut self, start: usize) -> Option<usize> {
+        let charset_end = find(self.line, start + 2, b"?")?;
+        let encoding_end = find(self.line, charset_end + 1, b"?")?;
+        let end = self.close_from(encoding_end + 1)?;
+        Some(end + 2)
+    }
 }
 
 fn fix_line(line: &[u8], charset: &str, out: &mut Vec<u8>) {
@@ -81,11 +115,12 @@ fn fix_line(line: &[u8], charset: &str, out: &mut Vec<u8>) {
     }
     // Raw bytes inside an encoded word belong to the word's own charset, which
     // mail-parser applies later: only the text between encoded words is transcoded.
+    let mut words = EncodedWords::new(line);
     let mut plain_start = 0;
     let mut i = 0;
     while i + 1 < line.len() {
         if line[i] == b'=' && line[i + 1] == b'?' {
-            if let Some(end) = encoded_word_end(line, i) {
+            if let Some(end) = words.end(i) {
                 out.extend_from_slice(decode(&line[plain_start..i], charset).as_bytes());
                 out.extend_from_slice(&line[i..end]);
                 plain_start = end;

@@ -4,6 +4,10 @@
 //! # Guarantees
 //! * [`parse`] is total: it never panics. mail-parser is lenient already; it is also
 //!   wrapped in [`std::panic::catch_unwind`] and a panic becomes [`ParseError::Panic`].
+//! * Work is linear in the input's size. Shapes on which mail-parser itself is
+//!   superlinear (unterminated Q-encoded words, huge RFC 2231 parameter fields)
+//!   are refused before it sees them, with [`ParseError::TooComplex`] naming the
+//!   shape (the guard rules are in `guard.rs`).
 //! * Everything is bounded: the input by `max_bytes`, the text body by
 //!   [`MAX_TEXT_BYTES`], the subject by [`MAX_SUBJECT_BYTES`], References and
 //!   In-Reply-To by [`MAX_REFERENCES`] ids of at most [`MAX_ID_BYTES`] bytes each.
@@ -41,6 +45,7 @@
 
 mod address;
 mod body;
+mod guard;
 mod headers;
 mod ids;
 mod legacy;
@@ -49,13 +54,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mail_parser::{Message, MessageParser};
 
+pub use guard::{MAX_MESSAGE_PARTS, MAX_PARAMETER_WORK, MAX_WORD_SCAN_BYTES};
 pub use ids::{generated_message_id, TRACE_HEADERS};
 
 /// Largest text body kept, in bytes; longer bodies are cut on a character boundary.
 pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
 /// Largest subject kept, in bytes; longer subjects are cut on a character boundary.
 pub const MAX_SUBJECT_BYTES: usize = 4096;
-/// Most ids kept from References (the last ones) and from In-Reply-To (the first ones).
+/// Most ids kept from References (the first one, naming the thread's root, and the
+/// last ones) and from In-Reply-To (the first ones), duplicates removed.
 pub const MAX_REFERENCES: usize = 50;
 /// Longest Message-ID kept in References / In-Reply-To / returned ids (RFC 5322 line limit).
 pub const MAX_ID_BYTES: usize = 998;
@@ -174,7 +181,9 @@ pub struct ParsedMail {
     pub subject: String,
     /// In-Reply-To ids without `<>`, bounded.
     pub in_reply_to: Vec<String>,
-    /// References ids without `<>`: the last [`MAX_REFERENCES`], each at most [`MAX_ID_BYTES`].
+    /// References ids without `<>`, in header order, duplicates removed: the first
+    /// (the thread's root) and the last ones, [`MAX_REFERENCES`] in all, each at
+    /// most [`MAX_ID_BYTES`].
     pub references: Vec<String>,
     /// The Date header as unix seconds, when present and valid.
     pub date: Option<i64>,
@@ -214,6 +223,10 @@ pub enum ParseError {
     /// No usable address in From, Sender, Reply-To or Return-Path.
     #[error("no sender address in From, Sender, Reply-To or Return-Path")]
     NoSender,
+    /// The message has a shape that mail-parser would take superlinear time on
+    /// (see the guard rules in the module doc); it is refused unparsed.
+    #[error("refused before parsing: {0}")]
+    TooComplex(String),
     /// mail-parser panicked (a bug there); the message should be quarantined.
     #[error("parser panicked: {0}")]
     Panic(String),
@@ -230,9 +243,22 @@ pub fn parse(raw: &[u8], max_bytes: usize) -> Result<ParsedMail, ParseError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
-    // Only `raw` crosses the boundary and it is never mutated, so a panic cannot
-    // leave anything half-updated behind.
-    match catch_unwind(AssertUnwindSafe(|| parse_unguarded(raw))) {
+    let shape = guard::check(raw).map_err(ParseError::TooComplex)?;
+    // Encoded message parts go to mail-parser as opaque attachments (guard.rs).
+    let opaque: Vec<u8>;
+    let bytes = if shape.encoded_messages.is_empty() {
+        raw
+    } else {
+        let mut copy = raw.to_vec();
+        for &at in &shape.encoded_messages {
+            copy[at..at + guard::OPAQUE_MESSAGE.len()].copy_from_slice(guard::OPAQUE_MESSAGE);
+        }
+        opaque = copy;
+        &opaque
+    };
+    // Only the bytes cross the boundary and they are never mutated, so a panic
+    // cannot leave anything half-updated behind.
+    match catch_unwind(AssertUnwindSafe(|| parse_unguarded(bytes, raw))) {
         Ok(result) => result,
         Err(payload) => Err(ParseError::Panic(panic_text(payload.as_ref()))),
     }
@@ -248,17 +274,19 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn parse_unguarded(raw: &[u8]) -> Result<ParsedMail, ParseError> {
+/// Parses `bytes` (the mail as mail-parser should see it); `raw` is the mail as
+/// received, for the generated Message-ID and the size.
+fn parse_unguarded(bytes: &[u8], raw: &[u8]) -> Result<ParsedMail, ParseError> {
     let parser = MessageParser::default();
     let unparseable = || ParseError::Unparseable("no header fields found".to_string());
-    let first = parser.parse(raw).ok_or_else(unparseable)?;
+    let first = parser.parse(bytes).ok_or_else(unparseable)?;
     if first.parts.is_empty() || first.headers().is_empty() {
         return Err(unparseable());
     }
     let charset = legacy::guess_charset(&first);
     // Raw 8-bit header lines are transcoded to UTF-8 and the mail parsed again.
     let transcoded: Vec<u8>;
-    let msg = match legacy::transcode_header_lines(&first, raw, &charset) {
+    let msg = match legacy::transcode_header_lines(&first, bytes, &charset) {
         Some(fixed) => {
             transcoded = fixed;
             parser.parse(&transcoded).ok_or_else(unparseable)?

@@ -121,7 +121,7 @@ fn parse_undeclared_8bit_body_falls_back_to_windows_1252() {
 }
 
 #[test]
-fn parse_references_keep_the_last_fifty() {
+fn parse_references_keep_the_root_and_the_last_ones() {
     let refs: Vec<String> = (0..80).map(|i| format!("<r{i}@x.example>")).collect();
     let m = ok(&format!(
         "From: a@x.example\nIn-Reply-To: <r79@x.example>\nReferences: {}\n\nb\n",
@@ -130,8 +130,9 @@ fn parse_references_keep_the_last_fifty() {
     assert_eq!(m.references.len(), MAX_REFERENCES);
     assert_eq!(
         m.references.first().map(String::as_str),
-        Some("r30@x.example")
+        Some("r0@x.example")
     );
+    assert_eq!(m.references[1], "r31@x.example");
     assert_eq!(
         m.references.last().map(String::as_str),
         Some("r79@x.example")
