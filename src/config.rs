@@ -265,6 +265,27 @@ mod tests {
     }
 
     #[test]
+    fn http_limits_are_checked_with_their_lines() {
+        let err = Config::from_toml(
+            "[http]\nmax_connections = 0\nheader_read_timeout = 0\nbody_read_timeout = 30\nkeepalive_timeout = 7200\n",
+        )
+        .unwrap_err();
+        let got: Vec<_> = err.iter().map(|p| (p.line, p.key.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(2), "http.max_connections"),
+                (Some(3), "http.header_read_timeout"),
+                (Some(5), "http.keepalive_timeout"),
+            ],
+            "{err:?}"
+        );
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.http.max_connections, 512);
+        assert_eq!(c.http.header_read_timeout, 10);
+    }
+
+    #[test]
     fn validation_reports_every_problem() {
         let err = Config::from_toml(
             "[identities]\ndefault_phone_region = \"XX\"\n[database]\nurl = \"mysql://x\"\n",

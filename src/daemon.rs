@@ -96,17 +96,13 @@ impl Daemon {
         state.imap = registry.clone();
         state.metrics = crate::metrics::handle();
         let app = crate::http::router(state);
+        let limits = crate::http::server::Limits::from(&cfg.http);
         let mut http_rx = rx.clone();
         let http = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = http_rx.wait_for(|v| *v).await;
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
+            crate::http::server::serve(listener, app, limits, shutdown).await;
         });
         let mut workers = JoinSet::new();
         for ctx in ctxs {

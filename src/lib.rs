@@ -11,6 +11,7 @@
 //! * [`store`]: the only module with SQL; resolves users and organizations,
 //!   threads and writes a batch in one transaction (SQLite or PostgreSQL).
 //! * [`notify`]: triggers, the transactional outbox and the SMTP sender.
+//! * [`sanitize`]: text cleaners shared by mail and webhook input (file names, links).
 //! * [`config`]: the TOML file, validated with line-precise errors.
 //! * [`cli`]: the `intake` command line.
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod model;
 pub mod notify;
 pub mod parse;
 pub mod pipeline;
+pub mod sanitize;
 pub mod store;
 pub mod telemetry;
 pub mod thread;

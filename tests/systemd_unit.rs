@@ -1,5 +1,6 @@
-//! `systemd/intake.service` carries the hardening the issue asks for and
-//! passes `systemd-analyze verify` (with ExecStart pointed at the built binary).
+//! `systemd/intake.service` carries the hardening the issue asks for, a
+//! descriptor limit above the HTTP connection cap, and passes
+//! `systemd-analyze verify` (with ExecStart pointed at the built binary).
 
 use std::process::Command;
 
@@ -45,6 +46,26 @@ fn unit_has_the_required_sandboxing() {
             "missing {want:?} in systemd/intake.service"
         );
     }
+}
+
+#[test]
+fn unit_allows_a_descriptor_for_every_connection_with_margin() {
+    let limit: usize = UNIT
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("LimitNOFILE="))
+        .expect("systemd/intake.service sets LimitNOFILE=")
+        .parse()
+        .expect("LimitNOFILE is one number");
+    // The shipped configuration's connection cap plus the database pool,
+    // a few mailboxes, SMTP and the process's own files, twice over.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/intake.toml"))
+        .unwrap();
+    let cfg = intake::config::Config::from_toml(&text).expect("config/intake.toml is valid");
+    let needed = cfg.http.max_connections + cfg.database.max_connections as usize + 64;
+    assert!(
+        limit >= 2 * needed,
+        "LimitNOFILE={limit} is not comfortably above {needed} descriptors"
+    );
 }
 
 #[test]

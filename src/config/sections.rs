@@ -130,6 +130,15 @@ pub struct HttpConfig {
     pub admin_token_file: Option<String>,
     /// Largest webhook body, in bytes.
     pub max_body_bytes: usize,
+    /// Most connections open at once; at the limit the connection that has
+    /// waited longest on its client is closed to make room.
+    pub max_connections: usize,
+    /// Seconds a client has to send a whole request head.
+    pub header_read_timeout: u64,
+    /// Seconds a client has to send a whole request body.
+    pub body_read_timeout: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub keepalive_timeout: u64,
 }
 
 impl Default for HttpConfig {
@@ -140,6 +149,10 @@ impl Default for HttpConfig {
             admin_token_env: None,
             admin_token_file: None,
             max_body_bytes: 1024 * 1024,
+            max_connections: 512,
+            header_read_timeout: 10,
+            body_read_timeout: 30,
+            keepalive_timeout: 60,
         }
     }
 }

@@ -93,6 +93,30 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
             format!("{:?} is not an address:port", cfg.http.listen),
         );
     }
+    if !(1..=100_000).contains(&cfg.http.max_connections) {
+        add(
+            "http",
+            0,
+            "max_connections",
+            "http.max_connections".into(),
+            "must be between 1 and 100000".into(),
+        );
+    }
+    for (key, secs) in [
+        ("header_read_timeout", cfg.http.header_read_timeout),
+        ("body_read_timeout", cfg.http.body_read_timeout),
+        ("keepalive_timeout", cfg.http.keepalive_timeout),
+    ] {
+        if !(1..=3600).contains(&secs) {
+            add(
+                "http",
+                0,
+                key,
+                format!("http.{key}"),
+                "must be between 1 and 3600 seconds".into(),
+            );
+        }
+    }
     if let Err(e) = secret_ok(&cfg.http.admin_token(), true) {
         add("http", 0, "admin_token_env", "http.admin_token".into(), e);
     }

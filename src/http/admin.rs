@@ -166,7 +166,7 @@ async fn create_org(
 ) -> Answer {
     let b = object(&st, &headers, body).await?;
     let f = Fields::new(&b, "", &["name", "domains"])?;
-    let name = f.str("name")?.trim();
+    let name = f.line("name")?.trim();
     if name.is_empty() {
         return Err(Problem::unprocessable("name must not be empty"));
     }
@@ -213,7 +213,7 @@ async fn create_ticket(
     )?;
     let region = &st.config.identities.default_phone_region;
     let (mut contacts, name) = contact_points(f.opt_object("requester")?, "requester", region)?;
-    let agent = match f.opt_str("agent")? {
+    let agent = match f.opt_line("agent")? {
         Some(a) => Some(
             EmailAddress::parse(a).map_err(|e| Problem::unprocessable(format!("agent: {e}")))?,
         ),
@@ -225,7 +225,7 @@ async fn create_ticket(
         })?;
         contacts.push(ContactPoint::Email(a));
     }
-    let subject = f.str("subject")?.trim().to_string();
+    let subject = f.line("subject")?.trim().to_string();
     if subject.is_empty() {
         return Err(Problem::unprocessable("subject must not be empty"));
     }
@@ -285,7 +285,7 @@ async fn patch_ticket(
     let b = object(&st, &headers, body).await?;
     let f = Fields::new(&b, "", &["public", "status"])?;
     let public = f.opt_bool("public")?;
-    let status = f.opt_str("status")?;
+    let status = f.opt_line("status")?;
     if public.is_none() && status.is_none() {
         return Err(Problem::unprocessable(
             "nothing to change: give public (true or false) and/or status",

@@ -1,10 +1,19 @@
 //! The JSON body of a gateway contact (and of an agent's ticket), validated
 //! field by field into a [`Contact`] with errors that name the field.
+//!
+//! Control characters: `message` may hold tab and line breaks; every other
+//! text field refuses any control character (NUL included) with a `422`
+//! naming the field. Attachment file names are cleaned as mail attachment
+//! names are ([`clean_filename`]); attachment links must be plain http(s).
 
 use super::problem::{Fields, Problem};
 use crate::identity::{ContactPoint, EmailAddress, Handle, PhoneNumber};
 use crate::model::{Contact, LinkedAttachment};
+use crate::sanitize::{clean_filename, http_url};
 use serde_json::{Map, Value};
+
+/// Longest attachment content type accepted, in bytes.
+const MAX_CONTENT_TYPE_BYTES: usize = 255;
 
 /// The `contact` object: `phone`, `email`, `handle`, `name`. Returns the
 /// normalised contact points (phone, email, handle) and the name.
@@ -21,24 +30,24 @@ pub fn contact_points(
         &["phone", "email", "handle", "name"],
     )?;
     let mut points = Vec::new();
-    if let Some(p) = f.opt_str("phone")?.filter(|s| !s.trim().is_empty()) {
+    if let Some(p) = f.opt_line("phone")?.filter(|s| !s.trim().is_empty()) {
         let n = PhoneNumber::parse(p, region).map_err(|e| {
             Problem::unprocessable(format!("{field}.phone: {e} (default region {region})"))
         })?;
         points.push(ContactPoint::Phone(n));
     }
-    if let Some(e) = f.opt_str("email")?.filter(|s| !s.trim().is_empty()) {
+    if let Some(e) = f.opt_line("email")?.filter(|s| !s.trim().is_empty()) {
         let a = EmailAddress::parse(e)
             .map_err(|e| Problem::unprocessable(format!("{field}.email: {e}")))?;
         points.push(ContactPoint::Email(a));
     }
-    if let Some(h) = f.opt_str("handle")?.filter(|s| !s.trim().is_empty()) {
+    if let Some(h) = f.opt_line("handle")?.filter(|s| !s.trim().is_empty()) {
         let h =
             Handle::parse(h).map_err(|e| Problem::unprocessable(format!("{field}.handle: {e}")))?;
         points.push(ContactPoint::Handle(h));
     }
     let name = f
-        .opt_str("name")?
+        .opt_line("name")?
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string);
@@ -68,7 +77,7 @@ pub fn parse_contact(
             "attachments",
         ],
     )?;
-    let channel = match f.opt_str("channel")? {
+    let channel = match f.opt_line("channel")? {
         Some(c) => valid_channel(c)?,
         None => default_channel.to_string(),
     };
@@ -78,7 +87,7 @@ pub fn parse_contact(
             "contact: at least one contact point is required (contact.phone, contact.email or contact.handle)",
         ));
     }
-    let conversation_id = match f.opt_str("conversation_id")? {
+    let conversation_id = match f.opt_line("conversation_id")? {
         Some(c) if c.trim().is_empty() || c.len() > 200 => {
             return Err(Problem::unprocessable(
                 "conversation_id must be 1 to 200 characters",
@@ -86,9 +95,9 @@ pub fn parse_contact(
         }
         c => c.map(|c| c.trim().to_string()),
     };
-    let subject = f.opt_str("subject")?.unwrap_or("").trim().to_string();
+    let subject = f.opt_line("subject")?.unwrap_or("").trim().to_string();
     let message = f.str("message")?.to_string();
-    let occurred_at = match f.opt_str("occurred_at")? {
+    let occurred_at = match f.opt_line("occurred_at")? {
         None => None,
         Some(s) => Some(rfc3339_ms(s).ok_or_else(|| {
             Problem::unprocessable(format!(
@@ -110,18 +119,27 @@ pub fn parse_contact(
             )));
         };
         let af = Fields::new(m, &label, &["filename", "content_type", "url"])?;
-        let url = af.str("url")?;
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
+        let url = http_url(af.line("url")?)
+            .map_err(|e| Problem::unprocessable(format!("{label}url {e}")))?;
+        let content_type = af
+            .opt_line("content_type")?
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or("application/octet-stream");
+        if content_type.len() > MAX_CONTENT_TYPE_BYTES {
             return Err(Problem::unprocessable(format!(
-                "{label}url must be an http(s) URL, got {url:?}"
+                "{label}content_type must be at most {MAX_CONTENT_TYPE_BYTES} bytes"
             )));
         }
+        // Named exactly as a mail attachment would be.
+        let filename = af
+            .opt_raw("filename")?
+            .map(clean_filename)
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("attachment-{}", i + 1));
         attachments.push(LinkedAttachment {
-            filename: af.opt_str("filename")?.unwrap_or("attachment").to_string(),
-            content_type: af
-                .opt_str("content_type")?
-                .unwrap_or("application/octet-stream")
-                .to_string(),
+            filename,
+            content_type: content_type.to_string(),
             url: url.to_string(),
         });
     }

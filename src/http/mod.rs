@@ -1,12 +1,17 @@
-//! HTTP: one axum router for health, metrics, gateway webhooks and the admin API.
+//! HTTP: one axum router for health, metrics, gateway webhooks and the admin API,
+//! served under the `[http]` connection limits of [`server`].
 //!
 //! Each area owns one file and contributes a `routes()` merged here.
 
 pub mod admin;
 pub mod batcher;
+pub mod conn;
 pub mod contact;
 pub mod health;
+pub mod json;
 pub mod problem;
+pub mod server;
+pub mod signature;
 pub mod webhook;
 
 use crate::config::Config;

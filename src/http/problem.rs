@@ -1,5 +1,6 @@
 //! `application/problem+json` (RFC 9457) errors with a precise `detail`.
 
+use crate::sanitize::control_char;
 use crate::store::{Fault, StoreError};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -123,9 +124,10 @@ pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Parse a JSON object; syntax errors are 400, a non-object is 422.
+/// Parse a JSON object; syntax errors and duplicate keys are 400, a
+/// non-object is 422.
 pub fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Problem> {
-    let v: Value = serde_json::from_slice(body)
+    let v = super::json::parse_strict(body)
         .map_err(|e| Problem::bad_request(format!("malformed JSON: {e}")))?;
     match v {
         Value::Object(m) => Ok(m),
@@ -182,7 +184,9 @@ impl<'a> Fields<'a> {
         ))
     }
 
-    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, Problem> {
+    /// A string as sent, control characters included: only for values that
+    /// are cleaned afterwards (file names).
+    pub fn opt_raw(&self, name: &str) -> Result<Option<&'a str>, Problem> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -190,9 +194,45 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A text that may span lines: tab, LF and CR are kept, any other
+    /// control character (NUL included) is refused naming the field.
+    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, Problem> {
+        self.checked(name, true)
+    }
+
+    /// A required [`Self::opt_str`].
     pub fn str(&self, name: &str) -> Result<&'a str, Problem> {
-        self.opt_str(name)?
-            .ok_or_else(|| Problem::unprocessable(format!("missing field {}{name}", self.prefix)))
+        self.opt_str(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    /// A one-line text: every control character is refused.
+    pub fn opt_line(&self, name: &str) -> Result<Option<&'a str>, Problem> {
+        self.checked(name, false)
+    }
+
+    /// A required [`Self::opt_line`].
+    pub fn line(&self, name: &str) -> Result<&'a str, Problem> {
+        self.opt_line(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    fn checked(&self, name: &str, multiline: bool) -> Result<Option<&'a str>, Problem> {
+        let s = self.opt_raw(name)?;
+        if let Some(c) = s.and_then(|s| control_char(s, multiline)) {
+            let allowed = if multiline {
+                " (tab and line breaks are allowed)"
+            } else {
+                ""
+            };
+            return Err(Problem::unprocessable(format!(
+                "{}{name} must not contain control characters{allowed}: found U+{:04X}",
+                self.prefix, c as u32
+            )));
+        }
+        Ok(s)
+    }
+
+    fn missing(&self, name: &str) -> Problem {
+        Problem::unprocessable(format!("missing field {}{name}", self.prefix))
     }
 
     pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, Problem> {

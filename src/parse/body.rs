@@ -5,9 +5,7 @@ use std::borrow::Cow;
 use mail_parser::{decoders::html::html_to_text, Message, MessagePart, MimeHeaders, PartType};
 
 use super::{headers::mime_type, legacy, truncate_str, Attachment, MAX_TEXT_BYTES};
-
-/// Longest attachment file name kept, in bytes.
-const MAX_FILENAME_BYTES: usize = 255;
+use crate::sanitize::clean_filename;
 
 fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8], charset: &str) -> Cow<'a, str> {
     let is_html = matches!(part.body, PartType::Html(_));
@@ -53,17 +51,6 @@ pub(super) fn text(msg: &Message<'_>, charset: &str) -> String {
     out
 }
 
-/// The base name of a file name: no directory parts, no control characters, bounded.
-fn clean_filename(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let base: String = base.chars().filter(|c| !c.is_control()).collect();
-    let base = base.trim();
-    if base == "." || base == ".." {
-        return String::new();
-    }
-    truncate_str(base, MAX_FILENAME_BYTES).to_string()
-}
-
 fn content_type(part: &MessagePart<'_>) -> String {
     match (part.content_type(), &part.body) {
         (Some(ct), _) if !ct.ctype().trim().is_empty() && ct.subtype().is_some() => mime_type(ct),
@@ -94,18 +81,4 @@ pub(super) fn attachments(msg: &Message<'_>) -> Vec<Attachment> {
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filenames_lose_directories_and_controls() {
-        assert_eq!(clean_filename("../../etc/passwd"), "passwd");
-        assert_eq!(clean_filename("C:\\Users\\x\\report.pdf"), "report.pdf");
-        assert_eq!(clean_filename("a\u{0}b\r\n.txt"), "ab.txt");
-        assert_eq!(clean_filename(".."), "");
-        assert_eq!(clean_filename(&"x".repeat(300)).len(), MAX_FILENAME_BYTES);
-    }
 }
