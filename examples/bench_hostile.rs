@@ -14,7 +14,10 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 /// Every mail case: name, what N counts, generator.
-const CASES: &[(&str, &str, fn(usize) -> Vec<u8>)] = &[
+/// (name, description, generator of a mail of about n bytes).
+type Case = (&'static str, &'static str, fn(usize) -> Vec<u8>);
+
+const CASES: &[Case] = &[
     ("normal", "bytes", normal),
     (
         "raw8bit_open_words",

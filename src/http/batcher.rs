@@ -276,9 +276,11 @@ async fn answer(p: &Pipeline, out: crate::model::Outcome) -> Result<(u16, String
                 .await?;
             (Some(u), c)
         }
+        // Kept raw with its reason (e.g. its only contact point is one of
+        // the desk's own addresses): the request itself cannot be stored.
         OutcomeKind::Quarantined => {
             return Err(Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 format!("contact quarantined: {}", out.reason.unwrap_or_default()),
             ))
         }

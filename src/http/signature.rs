@@ -162,7 +162,7 @@ mod tests {
     async fn too_many_candidates_or_too_long_a_header_is_refused_unhashed() {
         let secrets: Arc<[Vec<u8>]> = vec![b"new".to_vec()].into();
         let body = Bytes::from_static(b"{}");
-        let nine = vec!["v1=00"; 9].join(",");
+        let nine = ["v1=00"; 9].join(",");
         let e = verify(secrets.clone(), &headers(5, &nine), body.clone(), 5)
             .await
             .unwrap_err();

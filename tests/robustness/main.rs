@@ -7,6 +7,8 @@
 mod common;
 #[path = "../http_common/mod.rs"]
 mod http_common;
+#[path = "../support/smtp.rs"]
+mod smtp;
 #[path = "../support/mod.rs"]
 mod support;
 

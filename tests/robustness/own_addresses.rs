@@ -2,8 +2,7 @@
 //! on PostgreSQL without deadlocks, and outgoing headers free of control
 //! characters (item 11), through the real pipeline on both databases.
 
-#[path = "../support/smtp.rs"]
-mod smtp;
+use crate::smtp;
 
 use crate::common::{mail, Db, Harness, TestDb};
 use crate::http_common::{assert_problem, Server};

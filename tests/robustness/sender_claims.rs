@@ -32,8 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../support/smtp.rs"]
-mod smtp;
+use crate::smtp;
 
 /// Messages a sender keeps on the wire (`intake::notify::smtp::SMTP_PARALLEL`).
 const ON_THE_WIRE: usize = intake::notify::smtp::SMTP_PARALLEL;
