@@ -14,8 +14,9 @@ fixture=tests/fixtures/dovecot-fixture.sh
 cleanup() { bash "$fixture" stop "$work/dovecot" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 python3 bench/gen_corpus.py "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
-cargo build --release -q --bin intake
-bin=$PWD/target/release/intake
+# INTAKE_BIN: measure another build (e.g. an earlier commit's) in the same run.
+bin=${INTAKE_BIN:-$PWD/target/release/intake}
+[ -n "${INTAKE_BIN:-}" ] || cargo build --release -q --bin intake
 FIXTURE_USERS="support:supportpw" bash "$fixture" start "$work/dovecot" "$PORT" $((PORT + 1)) >/dev/null
 
 run_intake() {  # $1 = database url, $2 = label

@@ -17,8 +17,9 @@ GEN=${GEN_CORPUS:-bench/gen_corpus.py}
 work=$(mktemp -d /tmp/intake-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 python3 "$GEN" "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
-cargo build --release --example bench_ingest -q
-bin=target/release/examples/bench_ingest
+# BENCH_BIN: measure another build (e.g. an earlier commit's) in the same run.
+bin=${BENCH_BIN:-target/release/examples/bench_ingest}
+[ -n "${BENCH_BIN:-}" ] || cargo build --release --example bench_ingest -q
 echo "# $(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 $bin "$work/corpus" "sqlite://$work/b500.db" 500
 $bin "$work/corpus" "sqlite://$work/b1.db" 1 | grep pipeline

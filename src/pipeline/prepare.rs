@@ -1,0 +1,205 @@
+//! The pure stages of the pipeline for one inbound message: parse,
+//! classify, normalise the sender's contact points, find references and the
+//! subject tag. Never fails: what cannot be processed becomes a quarantine
+//! record with its reason and its raw bytes.
+
+use super::{Settings, MAIL_SYSTEM_SENDER};
+use crate::classify::{classify, MailClass};
+use crate::identity::{ContactPoint, EmailAddress};
+use crate::model::*;
+use crate::store::{now_ms, StoreError};
+use std::sync::Arc;
+
+/// Text columns cannot hold NUL (PostgreSQL refuses it); drop it everywhere.
+fn clean(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Parse, classify and normalise one inbound message. Never fails: what
+/// cannot be processed becomes a quarantine record with its reason.
+pub fn prepare(s: &Settings, item: &Inbound) -> Prepared {
+    match item {
+        Inbound::Mail(m) => prepare_mail(s, m),
+        Inbound::Contact(c) => prepare_contact(s, c),
+    }
+}
+
+/// [`prepare`] for a whole batch. Parsing mail is CPU work: a batch holding
+/// mail is prepared on tokio's blocking pool (one task per batch), so that the
+/// runtime's other tasks (HTTP, IMAP IDLE, timers) keep running meanwhile;
+/// contacts alone are cheap and prepared in place.
+pub async fn prepare_batch(
+    settings: Arc<Settings>,
+    items: Vec<Inbound>,
+) -> Result<Vec<Prepared>, StoreError> {
+    if !items.iter().any(|i| matches!(i, Inbound::Mail(_))) {
+        return Ok(items.iter().map(|i| prepare(&settings, i)).collect());
+    }
+    let work = move || items.iter().map(|i| prepare(&settings, i)).collect();
+    match tokio::task::spawn_blocking(work).await {
+        Ok(prepared) => Ok(prepared),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "message preparation did not finish (runtime shutting down?): {e}"
+        ))),
+    }
+}
+
+fn quarantine(m: &RawMail, reason: String) -> Prepared {
+    Prepared::Quarantine(QuarantineIn {
+        source: m.source.clone(),
+        mailbox: m.mailbox.clone(),
+        reason,
+        size: m.raw.len() as i64,
+        raw: m.raw.clone(),
+        truncated: false,
+    })
+}
+
+fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
+    let mail = match crate::parse::parse(&m.raw, s.max_message_bytes) {
+        Ok(p) => p,
+        Err(e) => return quarantine(m, e.to_string()),
+    };
+    let class = classify(&mail, &s.own);
+    // Mail-system messages (bounces) may carry no address at all: they are
+    // stored under one system identity so they can still be attached to the
+    // notification they return; anything else without a sender is quarantined.
+    let system_sender = crate::parse::Mailbox {
+        address: MAIL_SYSTEM_SENDER.into(),
+        name: Some("Mail Delivery System".into()),
+    };
+    let sender = match mail.sender.as_ref() {
+        Some(s) => s,
+        None if class == MailClass::Bounce => &system_sender,
+        None => return quarantine(m, "no sender address".into()),
+    };
+    let email = match EmailAddress::parse(&sender.address) {
+        Ok(e) => e,
+        Err(e) => return quarantine(m, format!("sender: {e}")),
+    };
+    if class == MailClass::Loop {
+        return quarantine(
+            m,
+            format!("loop: mail from our own address {email} or carrying our loop header"),
+        );
+    }
+    let copied = mail
+        .to
+        .iter()
+        .chain(mail.cc.iter())
+        .filter_map(|a| EmailAddress::parse(&a.address).ok())
+        .filter(|a| !s.own.is_ours(a) && *a != email)
+        .collect();
+    let mut refs: Vec<String> = mail.in_reply_to.clone();
+    refs.extend(mail.references.iter().rev().cloned());
+    refs.iter_mut().for_each(|r| *r = clean(r));
+    refs.dedup();
+    if class == MailClass::Bounce {
+        // A bounce of our notification threads to its ticket (as an internal note).
+        refs.extend(mail.returned_message_ids.iter().cloned());
+    }
+    let attachments = mail
+        .attachments
+        .iter()
+        .map(|a| AttachmentIn {
+            filename: clean(&a.filename),
+            content_type: clean(&a.content_type),
+            size: a.data.len() as i64,
+            data: Some(a.data.clone()),
+            url: None,
+        })
+        .collect();
+    Prepared::Message(Box::new(PreparedMessage {
+        channel: "email".into(),
+        mailbox: m.mailbox.clone(),
+        message_id: clean(&mail.message_id),
+        contacts: vec![ContactPoint::Email(email)],
+        sender_name: sender
+            .name
+            .as_deref()
+            .map(clean)
+            .filter(|n| !n.trim().is_empty()),
+        tag_ticket: s.tag.find(&mail.subject),
+        subject: clean(&mail.subject),
+        body: clean(&mail.text),
+        class,
+        refs,
+        conversation_key: None,
+        public: true,
+        copied,
+        attachments,
+        raw: Some(m.raw.clone()),
+        received_at: now_ms(),
+        returned_message_ids: mail.returned_message_ids.clone(),
+    }))
+}
+
+fn prepare_contact(s: &Settings, c: &Contact) -> Prepared {
+    // A contact point of ours never becomes a customer's.
+    let (ours, contacts): (Vec<&ContactPoint>, Vec<&ContactPoint>) = c
+        .contacts
+        .iter()
+        .partition(|p| matches!(p, ContactPoint::Email(e) if s.own.is_ours(e)));
+    if let Some(p) = ours.first() {
+        tracing::warn!(source = %c.source, address = %p.value(), "contact names one of our own addresses");
+        if contacts.is_empty() {
+            let raw = format!(
+                "source: {}\nchannel: {}\ncontacts: {}\nsubject: {}\n\n{}",
+                c.source,
+                c.channel,
+                p.value(),
+                c.subject,
+                c.message
+            );
+            return Prepared::Quarantine(QuarantineIn {
+                source: c.source.clone(),
+                mailbox: None,
+                reason: format!("loop: the contact's address {} is our own", p.value()),
+                size: raw.len() as i64,
+                raw: raw.into_bytes(),
+                truncated: false,
+            });
+        }
+    }
+    Prepared::Message(Box::new(PreparedMessage {
+        channel: c.channel.clone(),
+        mailbox: None,
+        message_id: c.message_id.clone(),
+        contacts: contacts.into_iter().cloned().collect(),
+        sender_name: c
+            .name
+            .as_deref()
+            .map(clean)
+            .filter(|n| !n.trim().is_empty()),
+        subject: clean(&c.subject),
+        body: clean(&c.message),
+        class: MailClass::Normal,
+        refs: vec![],
+        tag_ticket: None,
+        conversation_key: c
+            .conversation_id
+            .as_ref()
+            .map(|id| format!("{}:{}", c.source, id)),
+        public: c.public,
+        copied: vec![],
+        attachments: c
+            .attachments
+            .iter()
+            .map(|a| AttachmentIn {
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                size: 0,
+                data: None,
+                url: Some(a.url.clone()),
+            })
+            .collect(),
+        raw: None,
+        received_at: c.occurred_at.unwrap_or_else(now_ms),
+        returned_message_ids: vec![],
+    }))
+}
