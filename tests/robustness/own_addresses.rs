@@ -276,10 +276,32 @@ async fn own_domains_refused(db: Db) {
     assert_eq!(domains, vec!["acme.test".to_string()]);
 }
 
+/// A gateway contact whose only contact point is one of our addresses is
+/// kept in quarantine as a loop and answered 422 (never 500); a retry with
+/// the same Idempotency-Key adds no second row, and nobody holds our address.
+async fn webhook_contact_from_our_address(db: Db) {
+    let s = Server::start(db).await;
+    for key in ["k-ours", "k-ours"] {
+        let body = serde_json::json!({"contact": {"email": "SUPPORT@desk.test."}, "message": "hi"});
+        let r = s.post("voice", &body.to_string(), Some(key)).await;
+        assert_problem(r, 422, "contact quarantined").await;
+    }
+    let held = rows(s.h.store(), "SELECT value FROM identities").await;
+    assert!(held.is_empty(), "identities stored: {held:?}");
+    let q = rows(s.h.store(), "SELECT reason FROM quarantine").await;
+    assert_eq!(
+        q.len(),
+        1,
+        "one quarantine row for the retried request: {q:?}"
+    );
+    assert!(q[0].starts_with("loop"), "{q:?}");
+}
+
 crate::both_backends!(
     every_spelling_is_ours,
     our_domains_and_copies,
-    own_domains_refused
+    own_domains_refused,
+    webhook_contact_from_our_address
 );
 
 /// A customer's subject full of control characters reaches the real SMTP
