@@ -131,7 +131,7 @@ fn fields(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
         }
         let mut end = 0;
         loop {
-            match rest[end..].iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', &rest[end..]) {
                 Some(p) => {
                     end += p + 1;
                     if !matches!(rest.get(end), Some(b' ' | b'\t')) {
@@ -176,11 +176,18 @@ fn nested_message_type(field: &[u8]) -> Option<usize> {
 
 /// First position of `pat` in `field` at or after `from`.
 fn find(field: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
-    field
-        .get(from..)?
-        .windows(pat.len())
-        .position(|w| w == pat)
-        .map(|p| p + from)
+    // Short patterns on short lines: a memchr for the first byte, then a
+    // comparison, is cheaper than building a substring searcher per call.
+    let hay = field.get(from..)?;
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(pat[0], &hay[i..]) {
+        let at = i + p;
+        if hay[at..].starts_with(pat) {
+            return Some(at + from);
+        }
+        i = at + 1;
+    }
+    None
 }
 
 /// Bytes that mail-parser's Q-word scans starting in `field` may cover: from
