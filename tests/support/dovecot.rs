@@ -22,12 +22,23 @@ pub struct Dovecot {
     seq: std::cell::Cell<u64>,
 }
 
+/// A free loopback port never handed out before in this process: the
+/// kernel may give the same ephemeral port to two binds in a row, and two
+/// listeners of one Dovecot on one port make it refuse its configuration.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn id(args: &[&str]) -> u32 {
