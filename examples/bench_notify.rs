@@ -21,7 +21,6 @@
 
 use intake::model::{Inbound, RawMail};
 use intake::pipeline::{Pipeline, Settings};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// An acknowledgement that quotes the customer's message (rendered at send time).
@@ -83,14 +82,16 @@ async fn run(
     batch: usize,
 ) -> (f64, String) {
     let store = intake::store::Store::open(url, 8).await.expect("database");
-    let p = Pipeline::new(store.clone(), Settings::from_config(&cfg));
+    let app = intake::app::App::with_store(cfg, store.clone());
+    let p = app.pipeline.clone();
     let (stop, rx) = tokio::sync::watch::channel(false);
     // BENCH_SENDER=off leaves the sender out (to tell its share of the cost
     // from the ingest transaction's).
     let sender_on = std::env::var("BENCH_SENDER").map_or(true, |v| v != "off");
-    let cfg = Arc::new(cfg);
-    let sender =
-        sender_on.then(|| tokio::spawn(intake::notify::run_sender(store.clone(), cfg, rx)));
+    let sender = sender_on.then(|| {
+        let s = app.sender().expect("[smtp] configured");
+        tokio::spawn(intake::notify::run_sender(s, rx))
+    });
     let t = Instant::now();
     for chunk in raws.chunks(batch) {
         let items = chunk

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install (from Debian's packages) and start what the tests talk to:
 # PostgreSQL on 127.0.0.1:5432, Dovecot (private instances are started by the
-# tests themselves), an SMTP capture server (python3-aiosmtpd) and systemd's
-# `systemd-analyze` for unit verification.
+# tests themselves), an SMTP capture server (python3-aiosmtpd), systemd's
+# `systemd-analyze` for unit verification and Prometheus's `promtool` for the
+# alert rules in contrib/prometheus.
 set -euo pipefail
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found: install Rust 1.95 (rustup; rust-toolchain.toml pins it)" >&2; exit 1; }
@@ -16,12 +17,19 @@ command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v psql >/dev/null 2>&1 || need+=(postgresql)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq || true
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Only promtool is wanted from the prometheus package: where systemd runs,
+  # its install also enabled and started the server (port 9090).
+  if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 \
+     && systemctl is-enabled --quiet prometheus 2>/dev/null; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 # Debian may start a system Dovecot on install; the tests' private instances
 # use their own high ports, so it is left alone.

@@ -4,18 +4,16 @@
 //! refused operation), 2 bad arguments (clap), 75 temporary failure (database
 //! unavailable: an MTA keeps the message and retries).
 
+pub use crate::app::EX_TEMPFAIL;
+use crate::app::{load_config, App};
 use crate::config::{Config, DEFAULT_PATH};
 use crate::identity::ContactPoint;
 use crate::model::{Inbound, RawMail};
-use crate::pipeline::{Pipeline, Settings};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// sysexits EX_TEMPFAIL.
-pub const EX_TEMPFAIL: u8 = 75;
 
 #[derive(Parser, Debug)]
 #[command(name = "intake", version, about = "Help-desk ingestion daemon")]
@@ -112,7 +110,7 @@ pub fn main() -> ExitCode {
         return check_config(&cli.config);
     }
     let is_ingest = matches!(cli.command, Command::Ingest { .. });
-    let cfg = match Config::load(&cli.config) {
+    let cfg = match load_config(&cli.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("intake: configuration {}:\n{e}", cli.config.display());
@@ -135,7 +133,7 @@ pub fn main() -> ExitCode {
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
+    match load_config(path) {
         Ok(_) => {
             println!("ok");
             ExitCode::SUCCESS
@@ -181,14 +179,13 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
             eprintln!("intake: cannot read message: {e}");
             return ExitCode::from(EX_TEMPFAIL);
         }
-        let store = match Store::open(&cfg.database.url, cfg.database.max_connections).await {
-            Ok(s) => s,
+        let p = match App::build(cfg).await {
+            Ok(a) => a.pipeline,
             Err(e) => {
                 eprintln!("intake: {e}");
                 return ExitCode::from(EX_TEMPFAIL);
             }
         };
-        let p = Pipeline::new(store, Settings::from_config(&cfg));
         let item = Inbound::Mail(RawMail {
             raw,
             mailbox: mailbox.clone(),
@@ -205,10 +202,11 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
             }
         };
     }
-    let store = match Store::open(&cfg.database.url, cfg.database.max_connections).await {
-        Ok(s) => s,
+    let app = match App::build(cfg).await {
+        Ok(a) => a,
         Err(e) => return fail(e),
     };
+    let (cfg, p, store) = (&app.config, &app.pipeline, app.store());
     let res: Result<(), StoreError> = async {
         match cli.command {
             Command::CheckConfig | Command::Ingest { .. } => unreachable!("handled above"),
@@ -223,19 +221,16 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
                 print_json(&u)
             }
             Command::Orgs(OrgsCmd::AddDomain { org, domain }) => {
-                let p = Pipeline::new(store.clone(), Settings::from_config(&cfg));
                 let moved = p.add_domain(org, &domain).await?;
                 print_json(&serde_json::json!({"organization_id": org, "domain": domain, "users_moved": moved}))
             }
             Command::Orgs(OrgsCmd::Create { name, domains }) => {
-                let p = Pipeline::new(store.clone(), Settings::from_config(&cfg));
                 let id = p.create_organization(&name, &domains).await?;
                 print_json(&serde_json::json!({"organization_id": id}))
             }
             Command::Tickets(TicketsCmd::Publish { id }) => {
                 // Publishing fires the events the ticket skipped while private.
-                let notify = crate::notify::NotifySettings::from_config(&cfg);
-                store.set_ticket_public_notify(id, true, Some(&notify)).await?
+                p.set_ticket_public(id, true).await?
             }
             Command::Tickets(TicketsCmd::MakePrivate { id }) => store.set_ticket_public(id, false).await?,
             Command::Tickets(TicketsCmd::Status { id, status }) => store.set_ticket_status(id, &status).await?,
@@ -254,7 +249,6 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
                 }
             }
             Command::Quarantine(QuarantineCmd::Replay { id }) => {
-                let p = Pipeline::new(store.clone(), Settings::from_config(&cfg));
                 print_json(&p.replay(id).await?)
             }
         }

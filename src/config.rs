@@ -66,6 +66,10 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// Validation a layer above adds to the configuration's own (the
+/// notifier's triggers), so that this module imports none of it.
+pub type Validator = dyn Fn(&Config, &str) -> Vec<Problem>;
+
 /// Why a configuration could not be loaded: every problem found.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
@@ -75,8 +79,15 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Read, parse and validate the file at `path`.
+    /// Read, parse and validate the file at `path` (without its triggers:
+    /// see `app::load_config`).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, &|_, _| Vec::new())
+    }
+
+    /// [`Config::load`], adding the problems `more` finds in the parsed
+    /// configuration and its text (the triggers' own validation).
+    pub fn load_with(path: &Path, more: &Validator) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_owned(),
             problems: vec![Problem {
@@ -85,7 +96,7 @@ impl Config {
                 message: format!("cannot read configuration file: {e}"),
             }],
         })?;
-        Self::from_toml(&text).map_err(|problems| ConfigError {
+        Self::from_toml_with(&text, more).map_err(|problems| ConfigError {
             path: path.to_owned(),
             problems,
         })
@@ -95,6 +106,11 @@ impl Config {
     /// error the offending line is blanked and parsing resumes, so one run
     /// lists every unknown key and wrong type with its line.
     pub fn from_toml(text: &str) -> Result<Config, Vec<Problem>> {
+        Self::from_toml_with(text, &|_, _| Vec::new())
+    }
+
+    /// [`Config::from_toml`], adding the problems `more` finds.
+    pub fn from_toml_with(text: &str, more: &Validator) -> Result<Config, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut work = text.to_string();
         for _ in 0..100 {
@@ -103,7 +119,8 @@ impl Config {
                     if !problems.is_empty() {
                         return Err(problems);
                     }
-                    let problems = validate::validate(&cfg, text);
+                    let mut problems = validate::validate(&cfg, text);
+                    problems.extend(more(&cfg, text));
                     return if problems.is_empty() {
                         Ok(cfg)
                     } else {

@@ -1,12 +1,11 @@
 //! `intake run`: a worker per (mailbox, folder), the HTTP server, systemd
 //! readiness and watchdog, and a bounded graceful shutdown on SIGTERM/SIGINT.
 
+use crate::app::{App, EX_TEMPFAIL};
 use crate::config::Config;
-use crate::imap::{drain_folder_once, run_folder, FolderCtx, Registry};
-use crate::pipeline::{Pipeline, Settings};
-use crate::store::{Backend, Store};
+use crate::pipeline::Pipeline;
+use crate::sources::imap::Registry;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -26,43 +25,14 @@ pub enum StartError {
     Config(String),
 }
 
-fn contexts(
-    cfg: &Config,
-    pipeline: &Pipeline,
-    registry: &Registry,
-    rx: &watch::Receiver<bool>,
-) -> Vec<FolderCtx> {
-    let use_lease = pipeline.store.backend() == Backend::Postgres;
-    let mut v = Vec::new();
-    for m in &cfg.mailboxes {
-        let m = Arc::new(m.clone());
-        for folder in m.folder_list() {
-            registry.register(&m.name, &folder);
-            v.push(FolderCtx {
-                cfg: m.clone(),
-                folder,
-                pipeline: pipeline.clone(),
-                registry: registry.clone(),
-                shutdown: rx.clone(),
-                use_lease,
-            });
-        }
-    }
-    v
-}
-
-/// Drain every mailbox folder once, concurrently. `true` when all succeeded.
+/// Drain every mailbox folder of `cfg` once through `pipeline`,
+/// concurrently. `true` when all succeeded.
 pub async fn drain_once(cfg: &Config, pipeline: &Pipeline, registry: &Registry) -> bool {
-    let (_tx, rx) = watch::channel(false);
-    let mut set = JoinSet::new();
-    for ctx in contexts(cfg, pipeline, registry, &rx) {
-        set.spawn(drain_folder_once(ctx));
-    }
-    let mut ok = true;
-    while let Some(r) = set.join_next().await {
-        ok &= matches!(r, Ok(Ok(_)));
-    }
-    ok
+    let app = App {
+        config: std::sync::Arc::new(cfg.clone()),
+        pipeline: pipeline.clone(),
+    };
+    crate::sources::drain_once(&app, registry).await
 }
 
 /// A running daemon (in-process handle, used by `intake run` and tests).
@@ -79,39 +49,46 @@ pub struct Daemon {
 impl Daemon {
     /// Start the workers and the HTTP server on `[http] listen`.
     pub async fn start(cfg: Config) -> Result<Daemon, StartError> {
-        let store = Store::open(&cfg.database.url, cfg.database.max_connections).await?;
-        let pipeline = Pipeline::new(store, Settings::from_config(&cfg));
+        Self::start_app(App::build(cfg).await?).await
+    }
+
+    /// [`Daemon::start`] for an application built already.
+    pub async fn start_app(app: App) -> Result<Daemon, StartError> {
+        let (cfg, pipeline) = (app.config.as_ref(), app.pipeline.clone());
         let registry = Registry::default();
         let (stop, rx) = watch::channel(false);
-        let ctxs = contexts(&cfg, &pipeline, &registry, &rx);
+        let sources = crate::sources::workers(&app, &registry, &rx);
         let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
             .await
             .map_err(|e| StartError::Listen(cfg.http.listen.clone(), e))?;
         let addr = listener
             .local_addr()
             .map_err(|e| StartError::Listen(cfg.http.listen.clone(), e))?;
-        let cfg = Arc::new(cfg);
-        let mut state = crate::http::AppState::new(pipeline.clone(), cfg.clone())
+        let mut state = crate::http::AppState::new(pipeline.clone(), app.config.clone())
             .map_err(StartError::Config)?;
         state.imap = registry.clone();
         state.metrics = crate::metrics::handle();
-        let app = crate::http::router(state);
+        let router = crate::http::router(state);
         let limits = crate::http::server::Limits::from(&cfg.http);
         let mut http_rx = rx.clone();
         let http = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = http_rx.wait_for(|v| *v).await;
             };
-            crate::http::server::serve(listener, app, limits, shutdown).await;
+            crate::http::server::serve(listener, router, limits, shutdown).await;
         });
         let mut workers = JoinSet::new();
-        for ctx in ctxs {
-            workers.spawn(run_folder(ctx));
+        for w in sources {
+            workers.spawn(w);
         }
         if cfg.smtp.is_some() {
-            let (store, cfg, rx) = (pipeline.store.clone(), cfg.clone(), rx.clone());
+            let (sender, rx) = (app.sender(), rx.clone());
             workers.spawn(async move {
-                if let Err(e) = crate::notify::run_sender(store, cfg, rx).await {
+                let res = match sender {
+                    Ok(s) => crate::notify::run_sender(s, rx).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = res {
                     tracing::error!(error = %e, "notification sender cannot run");
                 }
             });
@@ -157,27 +134,31 @@ impl Daemon {
 
 /// `intake run [--once]`: returns the process exit code.
 pub async fn run(cfg: Config, once: bool) -> u8 {
+    let app = match App::build(cfg).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("intake: {e}");
+            return if once { EX_TEMPFAIL } else { 1 };
+        }
+    };
     if once {
-        let store = match Store::open(&cfg.database.url, cfg.database.max_connections).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("intake: {e}");
-                return crate::cli::EX_TEMPFAIL;
-            }
-        };
-        let pipeline = Pipeline::new(store, Settings::from_config(&cfg));
-        let mut ok = drain_once(&cfg, &pipeline, &Registry::default()).await;
+        let mut ok = crate::sources::drain_once(&app, &Registry::default()).await;
+        let cfg = &app.config;
         // Cron deployments have no sender task: deliver what is due now.
         if cfg.smtp.is_some() {
-            if let Err(e) = crate::notify::drain_once(&pipeline.store, &cfg).await {
+            let sent = match app.sender() {
+                Ok(s) => crate::notify::drain(&s).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
                 tracing::error!(error = %e, "notifications not sent; they stay pending for the next run");
                 ok = false;
             }
         }
-        pipeline.store.close().await;
+        app.store().close().await;
         return if ok { 0 } else { 1 };
     }
-    let mut d = match Daemon::start(cfg).await {
+    let mut d = match Daemon::start_app(app).await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("intake: {e}");

@@ -16,19 +16,20 @@
 //! * [`cli`]: the `intake` command line.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod identity;
-pub mod imap;
 pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod parse;
 pub mod pipeline;
 pub mod sanitize;
+pub mod sources;
 pub mod store;
 pub mod telemetry;
 pub mod thread;

@@ -1,9 +1,12 @@
 //! The pipeline: inbound messages in, committed outcomes out.
 //!
-//! `prepare` (`pipeline/prepare.rs`) runs the pure stages (parse, classify, normalise the sender's
-//! contact points, find references and the subject tag); the store then
-//! resolves users and organizations, threads and writes a whole batch in one
-//! transaction, together with the IMAP cursor when there is one.
+//! Every source hands [`Inbound`] items and an opaque [`Checkpoint`] to
+//! [`Pipeline::ingest`]. `prepare` (`pipeline/prepare.rs`) runs the pure
+//! stages (parse, classify, normalise the sender's contact points, find
+//! references and the subject tag); the commit step (`pipeline/commit.rs`)
+//! owns the transaction in which the store resolves users and
+//! organizations, threads and writes a batch, the notifier's plan is
+//! written and the checkpoint saved.
 
 use crate::classify::OwnAddresses;
 use crate::config::Config;
@@ -13,6 +16,7 @@ use crate::store::{Store, StoreError};
 use crate::thread::TicketTag;
 use std::sync::Arc;
 
+mod commit;
 mod prepare;
 pub use prepare::{prepare, prepare_batch};
 
@@ -61,117 +65,50 @@ impl Pipeline {
         }
     }
 
-    /// Run inbound messages through every stage and commit them, in batches
-    /// of `batch_size`, in one transaction each. The cursor, when given, is
-    /// committed with the last batch.
+    /// The one entry point of every source: run inbound messages through
+    /// every stage and commit them, in chunks of `batch_size`, in one
+    /// transaction each. The source's checkpoint, when given, is committed
+    /// with the last chunk (on its own when there is nothing to store); the
+    /// source acknowledges only after this returns.
     pub async fn ingest(
         &self,
         items: Vec<Inbound>,
-        cursor: Option<&CursorUpdate>,
+        checkpoint: Option<&Checkpoint>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let prepared = prepare_batch(self.settings.clone(), items).await?;
-        self.ingest_prepared(prepared, cursor).await
-    }
-
-    /// Commit already prepared messages.
-    pub async fn ingest_prepared(
-        &self,
-        prepared: Vec<Prepared>,
-        cursor: Option<&CursorUpdate>,
-    ) -> Result<Vec<Outcome>, StoreError> {
+        let size = self.settings.batch_size.max(1);
         let mut out = Vec::with_capacity(prepared.len());
-        let n = prepared.len().max(1).div_ceil(self.settings.batch_size);
-        let mut chunks = prepared.chunks(self.settings.batch_size.max(1)).peekable();
-        if chunks.peek().is_none() {
-            if let Some(c) = cursor {
-                self.store.save_cursor(c).await?;
+        if prepared.is_empty() {
+            if let Some(c) = checkpoint {
+                self.store.save_checkpoint(c).await?;
             }
             return Ok(out);
         }
-        for (i, chunk) in chunks.enumerate() {
-            let cur = if i + 1 == n { cursor } else { None };
-            out.extend(self.commit_chunk(chunk, cur).await?);
+        let n = prepared.len().div_ceil(size);
+        for (i, chunk) in prepared.chunks(size).enumerate() {
+            let cp = if i + 1 == n { checkpoint } else { None };
+            out.extend(commit::commit_chunk(&self.store, &self.settings, chunk, cp).await?);
         }
         Ok(out)
     }
 
-    /// Commit one chunk. A permanent database error (one message the database
-    /// refuses) must not stall the source: the chunk is retried message by
-    /// message and the refused message is quarantined with the error. A
-    /// storage fault (full disk, I/O error, lost connection) is no refusal:
-    /// it is returned for the source to retry later, and nothing is
-    /// quarantined for it, not even while the store is known to be failing.
-    async fn commit_chunk(
-        &self,
-        chunk: &[Prepared],
-        cursor: Option<&CursorUpdate>,
-    ) -> Result<Vec<Outcome>, StoreError> {
-        use crate::store::ingest::ingest_batch;
-        match ingest_batch(&self.store, &self.settings, chunk, cursor).await {
-            Err(e) if !e.is_transient() => {
-                self.refusal(&e)?;
-                tracing::warn!(error = %e, size = chunk.len(), "batch refused by the database, retrying message by message");
-                let mut out = Vec::with_capacity(chunk.len());
-                for (i, item) in chunk.iter().enumerate() {
-                    let cur = if i + 1 == chunk.len() { cursor } else { None };
-                    let one = std::slice::from_ref(item);
-                    match ingest_batch(&self.store, &self.settings, one, cur).await {
-                        Ok(o) => out.extend(o),
-                        Err(e) if !e.is_transient() => {
-                            self.refusal(&e)?;
-                            let q = refused(item, &e);
-                            out.extend(ingest_batch(&self.store, &self.settings, &[q], cur).await?);
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(out)
+    /// Make a ticket public or private; publishing fires, in the same
+    /// transaction, the notifications the ticket skipped while private.
+    pub async fn set_ticket_public(&self, id: i64, public: bool) -> Result<(), StoreError> {
+        let write = async {
+            let mut tx = self.store.begin().await?;
+            if let Some(event) = tx.set_ticket_public(id, public).await? {
+                let events = tx.event_facts(&[event]).await?;
+                commit::notify(&mut tx, &self.settings, events, crate::store::now_ms()).await?;
             }
-            r => r,
-        }
-    }
-}
-
-impl Pipeline {
-    /// Is a permanent error a refusal of the messages? Not while the
-    /// store's writes are failing: then it is returned as a fault.
-    fn refusal(&self, e: &StoreError) -> Result<(), StoreError> {
-        match self.store.outage() {
-            None => Ok(()),
-            Some(o) => Err(StoreError::Unavailable(format!(
-                "{e} (while database writes fail: {})",
-                o.error
-            ))),
-        }
+            tx.commit().await
+        };
+        self.store.observe(write.await)
     }
 }
 
 /// Identity of bounces that name no sender at all (`.invalid` never routes).
 pub const MAIL_SYSTEM_SENDER: &str = "mailer-daemon@mail-system.invalid";
-
-/// A quarantine record for a message the database refused.
-fn refused(item: &Prepared, e: &StoreError) -> Prepared {
-    match item {
-        Prepared::Quarantine(q) => Prepared::Quarantine(QuarantineIn {
-            reason: format!("{}; then storage failed: {e}", q.reason),
-            ..q.clone()
-        }),
-        Prepared::Message(m) => {
-            let raw = m
-                .raw
-                .clone()
-                .unwrap_or_else(|| format!("{m:?}").into_bytes());
-            Prepared::Quarantine(QuarantineIn {
-                source: m.channel.clone(),
-                mailbox: m.mailbox.clone(),
-                reason: format!("storage failed: {e}"),
-                size: raw.len() as i64,
-                raw,
-                truncated: false,
-            })
-        }
-    }
-}
 
 impl Pipeline {
     /// Run a quarantined message through the pipeline again. A message that

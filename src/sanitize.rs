@@ -5,8 +5,6 @@
 //! [`clean_filename`], so a `../` or a CR/LF is removed the same way whatever
 //! brought it.
 
-use crate::parse::truncate_str;
-
 /// Longest attachment file name kept, in bytes.
 pub const MAX_FILENAME_BYTES: usize = 255;
 
@@ -63,6 +61,18 @@ pub fn http_url(url: &str) -> Result<&str, String> {
         return Err(format!("must name a host, got {url:?}"));
     }
     Ok(url)
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub(crate) fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 #[cfg(test)]

@@ -63,14 +63,13 @@ impl TicketTag {
     }
 }
 
-/// Ticket statuses.
-pub const STATUSES: &[&str] = &["new", "open", "pending", "solved", "closed"];
+pub use crate::model::TicketStatus;
 
 /// What the store knows about a candidate ticket.
 #[derive(Debug, Clone)]
 pub struct TicketState {
     pub id: i64,
-    pub status: String,
+    pub status: TicketStatus,
     pub public: bool,
     pub requester_id: i64,
     pub organization_id: Option<i64>,
@@ -89,7 +88,7 @@ pub enum Decision {
         ticket_id: i64,
         public: bool,
         /// New status when the message reopens the ticket.
-        reopen: Option<&'static str>,
+        reopen: Option<TicketStatus>,
         /// Why the comment is internal although the ticket is public.
         flag: Option<&'static str>,
     },
@@ -112,7 +111,7 @@ pub fn decide(
     let participant = trusted_conversation
         || t.requester_id == sender_user
         || sender_email.is_some_and(|e| t.participants.contains(e));
-    if t.status == "closed" {
+    if t.status == TicketStatus::Closed {
         // A closed ticket stays closed; a participant's reply opens a linked
         // follow-up, a stranger's opens an unrelated ticket.
         return Decision::NewTicket {
@@ -128,8 +127,9 @@ pub fn decide(
         };
     }
     // Automatic mail (out-of-office, bounces) never reopens a ticket.
-    let reopen = (class == MailClass::Normal && matches!(t.status.as_str(), "solved" | "pending"))
-        .then_some("open");
+    let reopen = (class == MailClass::Normal
+        && matches!(t.status, TicketStatus::Solved | TicketStatus::Pending))
+    .then_some(TicketStatus::Open);
     Decision::Append {
         ticket_id: t.id,
         public: t.public,
@@ -146,10 +146,10 @@ mod tests {
         EmailAddress::parse(a).unwrap()
     }
 
-    fn ticket(status: &str) -> TicketState {
+    fn ticket(status: TicketStatus) -> TicketState {
         TicketState {
             id: 7,
-            status: status.into(),
+            status,
             public: true,
             requester_id: 1,
             organization_id: None,
@@ -177,18 +177,24 @@ mod tests {
 
     #[test]
     fn participants_append_publicly_and_reopen() {
-        let d = decide(Some(&ticket("solved")), 1, None, false, MailClass::Normal);
+        let d = decide(
+            Some(&ticket(TicketStatus::Solved)),
+            1,
+            None,
+            false,
+            MailClass::Normal,
+        );
         assert_eq!(
             d,
             Decision::Append {
                 ticket_id: 7,
                 public: true,
-                reopen: Some("open"),
+                reopen: Some(TicketStatus::Open),
                 flag: None
             }
         );
         let d = decide(
-            Some(&ticket("solved")),
+            Some(&ticket(TicketStatus::Solved)),
             9,
             Some(&email("CC@ACME.COM.")),
             false,
@@ -208,7 +214,7 @@ mod tests {
     #[test]
     fn strangers_become_internal_notes() {
         let d = decide(
-            Some(&ticket("open")),
+            Some(&ticket(TicketStatus::Open)),
             9,
             Some(&email("evil@x.com")),
             false,
@@ -228,20 +234,32 @@ mod tests {
     #[test]
     fn closed_tickets_get_follow_ups() {
         assert_eq!(
-            decide(Some(&ticket("closed")), 1, None, false, MailClass::Normal),
+            decide(
+                Some(&ticket(TicketStatus::Closed)),
+                1,
+                None,
+                false,
+                MailClass::Normal
+            ),
             Decision::NewTicket {
                 follow_up_of: Some(7)
             }
         );
         assert_eq!(
-            decide(Some(&ticket("closed")), 9, None, false, MailClass::Normal),
+            decide(
+                Some(&ticket(TicketStatus::Closed)),
+                9,
+                None,
+                false,
+                MailClass::Normal
+            ),
             Decision::NewTicket { follow_up_of: None }
         );
     }
 
     #[test]
     fn private_ticket_comments_are_internal() {
-        let mut t = ticket("open");
+        let mut t = ticket(TicketStatus::Open);
         t.public = false;
         assert_eq!(
             decide(Some(&t), 1, None, false, MailClass::Normal),

@@ -167,16 +167,66 @@ impl HttpConfig {
     }
 }
 
+/// The kind of mailbox (each kind is a folder under `src/sources/`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Imap,
+}
+
+/// How a connection is secured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    /// TLS from the first byte (implicit).
+    #[default]
+    Tls,
+    /// A plain connection upgraded with STARTTLS.
+    Starttls,
+    /// No encryption: loopback hosts only.
+    None,
+}
+
+/// What a mailbox does with a message once it is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterImport {
+    /// Flag it `\Seen`.
+    #[default]
+    Seen,
+    /// Move it to `move_to`.
+    Move,
+    /// Delete (and expunge) it.
+    Delete,
+    /// Leave it as it is.
+    Keep,
+}
+
+impl AfterImport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterImport::Seen => "seen",
+            AfterImport::Move => "move",
+            AfterImport::Delete => "delete",
+            AfterImport::Keep => "keep",
+        }
+    }
+}
+
 /// One `[[mailboxes]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxConfig {
     pub name: String,
+    /// `imap` (the default).
+    #[serde(default)]
+    pub protocol: Protocol,
     pub host: String,
     pub port: u16,
     /// `tls` (implicit), `starttls`, or `none` (loopback only).
-    #[serde(default = "default_tls")]
-    pub tls: String,
+    #[serde(default)]
+    pub tls: Tls,
     pub username: String,
     pub password: Option<String>,
     pub password_env: Option<String>,
@@ -191,8 +241,8 @@ pub struct MailboxConfig {
     /// The support address this mailbox serves.
     pub address: Option<String>,
     /// `seen`, `move`, `delete` or `keep`.
-    #[serde(default = "default_after_import")]
-    pub after_import: String,
+    #[serde(default)]
+    pub after_import: AfterImport,
     pub move_to: Option<String>,
     #[serde(default = "default_true")]
     pub idle: bool,
@@ -210,12 +260,6 @@ pub struct MailboxConfig {
     pub ca_file: Option<String>,
 }
 
-fn default_tls() -> String {
-    "tls".into()
-}
-fn default_after_import() -> String {
-    "seen".into()
-}
 fn default_true() -> bool {
     true
 }
@@ -304,8 +348,8 @@ impl WebhookSourceConfig {
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
-    #[serde(default = "default_tls")]
-    pub tls: String,
+    #[serde(default)]
+    pub tls: Tls,
     pub username: Option<String>,
     pub password: Option<String>,
     pub password_env: Option<String>,

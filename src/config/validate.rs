@@ -1,6 +1,6 @@
 //! Validation the types cannot express: every problem with its line and key.
 
-use super::{locate, Problem, Secret};
+use super::{locate, AfterImport, Problem, Secret, Tls};
 
 /// Checks serde cannot express. Returns every problem found.
 pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
@@ -132,15 +132,7 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
                 format!("duplicate mailbox name {:?}", m.name),
             );
         }
-        if !matches!(m.tls.as_str(), "tls" | "starttls" | "none") {
-            add(
-                "mailboxes",
-                i,
-                "tls",
-                label("tls"),
-                "must be \"tls\", \"starttls\" or \"none\"".into(),
-            );
-        } else if m.tls == "none" && !is_loopback(&m.host) {
+        if m.tls == Tls::None && !is_loopback(&m.host) {
             add(
                 "mailboxes",
                 i,
@@ -152,23 +144,14 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
                 ),
             );
         }
-        match m.after_import.as_str() {
-            "seen" | "delete" | "keep" => {}
-            "move" if m.move_to.is_some() => {}
-            "move" => add(
+        if m.after_import == AfterImport::Move && m.move_to.is_none() {
+            add(
                 "mailboxes",
                 i,
                 "after_import",
                 label("move_to"),
                 "after_import = \"move\" needs move_to".into(),
-            ),
-            other => add(
-                "mailboxes",
-                i,
-                "after_import",
-                label("after_import"),
-                format!("{other:?}: use seen, move, delete or keep"),
-            ),
+            );
         }
         let oauth = m.oauth2_token_file.is_some() || m.oauth2_token_command.is_some();
         if !oauth {
@@ -261,15 +244,7 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
         }
     }
     if let Some(s) = &cfg.smtp {
-        if !matches!(s.tls.as_str(), "tls" | "starttls" | "none") {
-            add(
-                "smtp",
-                0,
-                "tls",
-                "smtp.tls".into(),
-                "must be \"tls\", \"starttls\" or \"none\"".into(),
-            );
-        } else if s.tls == "none" && !is_loopback(&s.host) {
+        if s.tls == Tls::None && !is_loopback(&s.host) {
             add(
                 "smtp",
                 0,
@@ -296,7 +271,6 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
             }
         }
     }
-    p.extend(crate::notify::validate(cfg, text));
     p
 }
 

@@ -294,9 +294,7 @@ async fn patch_ticket(
     let store = &st.pipeline.store;
     if let Some(p) = public {
         // Publishing fires the events the ticket skipped while private.
-        store
-            .set_ticket_public_notify(t, p, Some(&st.pipeline.settings.notify))
-            .await?;
+        st.pipeline.set_ticket_public(t, p).await?;
     }
     if let Some(s) = status {
         store.set_ticket_status(t, s).await?;

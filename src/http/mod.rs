@@ -29,7 +29,7 @@ pub struct AppState {
     /// SHA-256 of the admin bearer token; `None` disables the admin API.
     pub admin_token: Option<Arc<[u8; 32]>>,
     /// State of every IMAP folder worker (empty outside `intake run`).
-    pub imap: crate::imap::Registry,
+    pub imap: crate::sources::imap::Registry,
     /// Prometheus exporter, rendered by `GET /metrics`.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -45,7 +45,7 @@ impl AppState {
             config,
             webhooks,
             admin_token,
-            imap: crate::imap::Registry::default(),
+            imap: crate::sources::imap::Registry::default(),
             metrics: crate::metrics::handle(),
         })
     }

@@ -12,7 +12,7 @@
 //! recorded is what was on the wire at that moment (at most
 //! `smtp::SMTP_PARALLEL` messages).
 
-use crate::store::outbox_claims::{record_deliveries, renew_claims, Delivery};
+use crate::model::Delivery;
 use crate::store::{now_ms, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -130,7 +130,7 @@ pub async fn heartbeat(store: &Store, me: &str, held: &Held, mut done: watch::Re
         }
         let at = Instant::now();
         let until = now_ms() + CLAIM_TTL.as_millis() as i64;
-        match renew_claims(store, me, &ids, until).await {
+        match store.renew_claims(me, &ids, until).await {
             Ok(still) => held.renewed(at, &ids, &still),
             Err(e) => tracing::warn!(error = %e, "notification sender: claims not renewed"),
         }
@@ -159,7 +159,7 @@ pub async fn recorder(
         while let Ok(d) = rx.try_recv() {
             todo.push(d);
         }
-        match record_deliveries(store, me, &todo, now_ms()).await {
+        match store.record_deliveries(me, &todo, now_ms()).await {
             Ok(()) => {
                 let ids: Vec<i64> = todo.iter().map(Delivery::id).collect();
                 held.done(&ids);

@@ -1,20 +1,18 @@
-//! Notifications: triggers plan them, the outbox queues them in the
-//! transaction of the event that caused them, the sender delivers them by SMTP.
+//! Notifications: a pure planner (`plan`) turns a batch's events into
+//! outbox rows by the triggers, which the pipeline's commit step writes in
+//! the transaction of the events; the sender task delivers them by SMTP.
 //!
 //! Whatever a trigger says, the outbox enforces: a private ticket, an internal
 //! note or an automatic message (auto-reply, bounce, list, loop) notifies
 //! nobody; our own and undeliverable addresses are never written to, and each
 //! recipient gets at most `per_recipient_limit` per window.
 
-mod bounce;
 mod brakes;
 mod claims;
 pub mod compose;
-pub mod facts;
 pub mod header_text;
-pub mod outbox;
-mod outbox_insert;
 mod parse;
+mod plan;
 pub mod render;
 pub mod sender;
 pub mod smtp;
@@ -22,6 +20,7 @@ pub mod triggers;
 
 use crate::config::Config;
 use crate::thread::TicketTag;
+pub use plan::plan_outbox;
 pub use sender::{
     drain, drain_once, run_sender, try_send_batch, try_send_one, NotifyError, SendOutcome, Sender,
 };
@@ -86,21 +85,7 @@ pub fn new_message_id(ticket: i64, domain: &str) -> String {
     format!("{:011x}{r:024x}.{ticket}@{domain}", crate::store::now_ms())
 }
 
-/// The ticket a Message-ID of ours names (`HEX.TICKET@domain`, 32 hex digits
-/// before the time-ordered format, 35 since), or None for anybody else's.
-/// Only a hint: the outbox row with that exact Message-ID must exist.
-pub fn ticket_of_message_id(mid: &str) -> Option<i64> {
-    let local = mid.split_once('@')?.0;
-    let (hex, ticket) = local.rsplit_once('.')?;
-    let ours = (32..=35).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit());
-    let digits =
-        !ticket.is_empty() && ticket.len() <= 18 && ticket.bytes().all(|b| b.is_ascii_digit());
-    if ours && digits {
-        ticket.parse().ok()
-    } else {
-        None
-    }
-}
+pub use crate::model::ticket_of_message_id;
 
 #[cfg(test)]
 mod tests;

@@ -78,11 +78,11 @@ fn parse_trigger(
         let r: Result<(), String> = match k.as_str() {
             "channel" => list().map(|l| c.channel = Some(l)).ok_or_else(|| "must be a list of channel names".into()),
             "status" => match list() {
-                Some(l) if l.iter().all(|s| crate::thread::STATUSES.contains(&s.as_str())) => {
+                Some(l) if l.iter().all(|s| crate::model::TicketStatus::parse(s).is_some()) => {
                     c.status = Some(l);
                     Ok(())
                 }
-                _ => Err(format!("must be a list of statuses ({})", crate::thread::STATUSES.join(", "))),
+                _ => Err(format!("must be a list of statuses ({})", crate::model::TicketStatus::names())),
             },
             "class" => match list() {
                 Some(l) if l.iter().all(|s| CLASSES.contains(&s.as_str())) => {

@@ -11,12 +11,11 @@ use super::compose::{contents, Content};
 use super::smtp::{build_message, build_transport, OutMail, Transport};
 use super::NotifySettings;
 use crate::config::Config;
-use crate::store::outbox_claims::{
-    claim_due, count_taken, release_claims, suppress_claimed, Delivery,
-};
-use crate::store::{get_i64, get_str, now_ms, Store, StoreError};
+use crate::model::{Claimed, Delivery, RecipientLoad};
+use crate::store::{now_ms, Store, StoreError};
 use futures::StreamExt;
 use lettre::AsyncTransport;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -32,7 +31,7 @@ pub enum NotifyError {
 /// A sender: its SMTP transport, its claim id and its limits.
 pub struct Sender {
     store: Store,
-    notify: NotifySettings,
+    notify: Arc<NotifySettings>,
     transport: Transport,
     from: String,
     desk_domain: String,
@@ -61,15 +60,25 @@ pub const BATCH: usize = 40;
 pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(5);
 
 impl Sender {
-    /// A sender for `cfg.smtp` (an error when `[smtp]` is missing or wrong).
+    /// A sender for `cfg.smtp` (an error when `[smtp]` is missing or wrong),
+    /// compiling the triggers (see [`Sender::with_settings`]).
     pub fn new(store: Store, cfg: &Config) -> Result<Sender, NotifyError> {
+        Self::with_settings(store, cfg, Arc::new(NotifySettings::from_config(cfg)))
+    }
+
+    /// A sender over notification settings built already (the pipeline's).
+    pub fn with_settings(
+        store: Store,
+        cfg: &Config,
+        notify: Arc<NotifySettings>,
+    ) -> Result<Sender, NotifyError> {
         let smtp = cfg
             .smtp
             .as_ref()
             .ok_or_else(|| NotifyError::Config("no [smtp] section".into()))?;
         Ok(Sender {
             store,
-            notify: NotifySettings::from_config(cfg),
+            notify,
             transport: build_transport(smtp).map_err(NotifyError::Config)?,
             from: smtp.from.clone(),
             desk_domain: cfg.desk.domain.clone(),
@@ -107,14 +116,16 @@ async fn send_batch(
     let now = now_ms();
     let claimed_at = Instant::now();
     let until = now + CLAIM_TTL.as_millis() as i64;
-    let (mut rows, suppressed) = {
-        let _g = s.store.write_guard().await;
-        let mut tx = s.store.begin_write().await?;
-        let rows = claim_due(&mut tx, s.store.backend(), &s.me, now, until, max).await?;
-        let (rows, suppressed) = take(&mut tx, s, rows, now).await?;
-        tx.commit().await?;
-        (rows, suppressed)
-    };
+    let brakes =
+        |who: &[(i64, String)], load: &RecipientLoad| super::brakes::at_send(&s.notify, who, load);
+    let (rows, held) = s
+        .store
+        .claim_notifications(&s.me, now, until, now - s.notify.window_ms, max, &brakes)
+        .await?;
+    let suppressed: Vec<SendOutcome> = held
+        .into_iter()
+        .map(|(id, reason)| SendOutcome::Suppressed(id, reason))
+        .collect();
     if rows.is_empty() {
         return Ok(if suppressed.is_empty() {
             vec![SendOutcome::Empty]
@@ -122,8 +133,7 @@ async fn send_batch(
             suppressed
         });
     }
-    rows.sort_by_key(|r| get_i64(r, "id"));
-    let held = Held::new(rows.iter().map(|r| get_i64(r, "id")), claimed_at);
+    let held = Held::new(rows.iter().map(|r| r.id), claimed_at);
     let mut content = match contents(&s.store, &s.notify, &rows).await {
         Ok(c) => c,
         Err(e) => {
@@ -138,10 +148,10 @@ async fn send_batch(
         let wire: Vec<_> = rows
             .iter()
             .map(|r| {
-                let c = content.remove(&get_i64(r, "id"));
+                let c = content.remove(&r.id);
                 let (held, rec_tx) = (&held, rec_tx.clone());
                 async move {
-                    let id = get_i64(r, "id");
+                    let id = r.id;
                     if *stop.borrow() || !held.start(id) {
                         return None;
                     }
@@ -182,7 +192,7 @@ async fn release(s: &Sender, held: &Held) {
     if ids.is_empty() {
         return;
     }
-    match release_claims(&s.store, &s.me, &ids).await {
+    match s.store.release_claims(&s.me, &ids).await {
         Ok(n) => tracing::info!(released = n, "notification sender: unsent claims released"),
         Err(e) => {
             tracing::warn!(error = %e, "notification sender: claims not released; they expire")
@@ -198,46 +208,10 @@ async fn grace_over(mut stop: watch::Receiver<bool>) {
     tokio::time::sleep(IN_FLIGHT_GRACE).await;
 }
 
-/// The loop brakes on claimed rows, in the claim's transaction: held-back
-/// rows are recorded as suppressed (and released), the others count against
-/// their recipient from now on. Returns the rows to send and what was held.
-async fn take(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    s: &Sender,
-    rows: Vec<sqlx::any::AnyRow>,
-    now: i64,
-) -> Result<(Vec<sqlx::any::AnyRow>, Vec<SendOutcome>), StoreError> {
-    if rows.is_empty() {
-        return Ok((rows, Vec::new()));
-    }
-    let mut who: Vec<(i64, String)> = rows
-        .iter()
-        .map(|r| (get_i64(r, "id"), get_str(r, "to_addr")))
-        .collect();
-    who.sort_unstable();
-    let held = super::brakes::at_send(tx, &s.notify, &who, now).await?;
-    let mut outcomes = Vec::with_capacity(held.len());
-    let mut go: Vec<i64> = Vec::with_capacity(who.len());
-    for (id, _) in &who {
-        let Some(reason) = held.get(id) else {
-            go.push(*id);
-            continue;
-        };
-        suppress_claimed(tx, *id, reason).await?;
-        outcomes.push(SendOutcome::Suppressed(*id, reason.clone()));
-    }
-    count_taken(tx, &go, now).await?;
-    let rows = rows
-        .into_iter()
-        .filter(|r| !held.contains_key(&get_i64(r, "id")))
-        .collect();
-    Ok((rows, outcomes))
-}
-
 /// Send one claimed row with its content: the result to record and to report.
 async fn send_row(
     s: &Sender,
-    r: &sqlx::any::AnyRow,
+    r: &Claimed,
     content: Option<Result<Content, String>>,
 ) -> (Delivery, SendOutcome) {
     let result = match content {
@@ -245,8 +219,8 @@ async fn send_row(
         Some(Err(e)) => Err((true, e)),
         None => Err((true, "not rendered".to_string())),
     };
-    let (id, to) = (get_i64(r, "id"), get_str(r, "to_addr"));
-    let attempts = get_i64(r, "attempts") + 1;
+    let (id, to) = (r.id, &r.to);
+    let attempts = r.attempts + 1;
     match result {
         Ok(()) => {
             tracing::info!(id, to = %to, "notification sent");
@@ -275,17 +249,16 @@ async fn send_row(
 }
 
 /// Send one claimed row: Err((permanent, reason)).
-async fn send(s: &Sender, r: &sqlx::any::AnyRow, c: &Content) -> Result<(), (bool, String)> {
-    let to = get_str(r, "to_addr");
-    let mid = get_str(r, "message_id");
+async fn send(s: &Sender, r: &Claimed, c: &Content) -> Result<(), (bool, String)> {
+    let (to, mid) = (&r.to, &r.message_id);
     let msg = build_message(&OutMail {
         from: &s.from,
-        to: &to,
+        to,
         reply_to: c.reply_to.as_deref(),
         subject: &c.subject,
         text: &c.text,
         html: c.html.as_deref(),
-        message_id: &mid,
+        message_id: mid,
         in_reply_to: c.in_reply_to.as_deref(),
         desk_domain: &s.desk_domain,
     })
@@ -329,11 +302,9 @@ pub async fn drain(s: &Sender) -> Result<usize, NotifyError> {
 /// rows claimed by a crashed sender are retaken when their claim expires
 /// (within `claims::CLAIM_TTL`).
 pub async fn run_sender(
-    store: Store,
-    cfg: std::sync::Arc<Config>,
+    s: Sender,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), NotifyError> {
-    let s = Sender::new(store, &cfg)?;
     tracing::info!(me = %s.me, "notification sender started");
     while !*shutdown.borrow() {
         let pause = match send_batch(&s, BATCH, &shutdown).await.as_deref() {

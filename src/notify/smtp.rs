@@ -3,7 +3,7 @@
 //! [`header_text`](super::header_text).
 
 use super::header_text;
-use crate::config::SmtpConfig;
+use crate::config::{SmtpConfig, Tls};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -32,11 +32,10 @@ pub struct OutMail<'a> {
 
 /// A pooled transport: `tls` (implicit TLS), `starttls`, or `none` (loopback only).
 pub fn build_transport(c: &SmtpConfig) -> Result<Transport, String> {
-    let b = match c.tls.as_str() {
-        "tls" => Transport::relay(&c.host).map_err(|e| e.to_string())?,
-        "starttls" => Transport::starttls_relay(&c.host).map_err(|e| e.to_string())?,
-        "none" => Transport::builder_dangerous(&c.host),
-        other => return Err(format!("tls = {other:?}: use tls, starttls or none")),
+    let b = match c.tls {
+        Tls::Tls => Transport::relay(&c.host).map_err(|e| e.to_string())?,
+        Tls::Starttls => Transport::starttls_relay(&c.host).map_err(|e| e.to_string())?,
+        Tls::None => Transport::builder_dangerous(&c.host),
     };
     let mut b = b
         .port(c.port)

@@ -1,10 +1,10 @@
 //! Unit tests of the pure planner and of trigger parsing.
 
 use super::triggers::*;
-use crate::config::Config;
 
 fn set(toml_triggers: &str) -> TriggerSet {
-    let cfg = Config::from_toml(toml_triggers).unwrap_or_else(|e| panic!("{e:?}"));
+    let cfg = crate::config::Config::from_toml_with(toml_triggers, &super::validate)
+        .unwrap_or_else(|e| panic!("{e:?}"));
     let (s, problems) = TriggerSet::build(&cfg, Some(toml_triggers));
     assert!(problems.is_empty(), "{problems:?}");
     s
@@ -104,7 +104,7 @@ fn conditions_select_triggers() {
 fn bad_triggers_are_reported() {
     let text = "[[triggers]]\nname = \"x\"\non = \"ticket_created\"\nconditions = { status = [\"weird\"], class = [\"spam\"] }\n\
 actions = [{ type = \"notify\", template = \"x\" }, { type = \"set\" }, { type = \"notify_requester\", template = \"{{ x | nosuchfilter }}\" }, { type = \"jump\" }]\n";
-    let err = Config::from_toml(text).unwrap_err();
+    let err = crate::config::Config::from_toml_with(text, &super::validate).unwrap_err();
     let all: Vec<String> = err.iter().map(ToString::to_string).collect();
     for needle in [
         "status",
@@ -123,14 +123,15 @@ actions = [{ type = \"notify\", template = \"x\" }, { type = \"set\" }, { type =
 fn disabled_triggers_are_checked_but_not_run() {
     let s = set("[[triggers]]\nname = \"off\"\non = \"ticket_created\"\nenabled = false\nactions = [{ type = \"notify_requester\", template = \"x\" }]\n");
     assert!(s.triggers.is_empty());
-    assert!(Config::from_toml("[[triggers]]\nname = \"off\"\non = \"ticket_created\"\nenabled = false\nactions = [{ type = \"notify_requester\", template = \"{% if %}\" }]\n").is_err());
+    assert!(crate::config::Config::from_toml_with("[[triggers]]\nname = \"off\"\non = \"ticket_created\"\nenabled = false\nactions = [{ type = \"notify_requester\", template = \"{% if %}\" }]\n", &super::validate).is_err());
 }
 
 #[test]
 fn trigger_names_are_unique() {
     // The outbox names a template by trigger name and action index.
     let t = "[[triggers]]\nname = \"ack\"\non = \"ticket_created\"\nactions = [{ type = \"notify_requester\", template = \"x\" }]\n";
-    let err = Config::from_toml(&format!("{t}{t}")).unwrap_err();
+    let err =
+        crate::config::Config::from_toml_with(&format!("{t}{t}"), &super::validate).unwrap_err();
     let all: Vec<String> = err.iter().map(ToString::to_string).collect();
     assert!(
         all.iter()

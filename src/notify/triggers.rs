@@ -3,24 +3,7 @@
 
 use super::render::{Templates, TplRef};
 
-/// The events triggers react to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    TicketCreated,
-    CommentAdded,
-    TicketPublished,
-}
-
-impl EventKind {
-    pub fn parse(s: &str) -> Option<EventKind> {
-        match s {
-            "ticket_created" => Some(EventKind::TicketCreated),
-            "comment_added" => Some(EventKind::CommentAdded),
-            "ticket_published" => Some(EventKind::TicketPublished),
-            _ => None,
-        }
-    }
-}
+pub use crate::model::EventKind;
 
 /// Which organizations a trigger applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,19 +33,7 @@ pub enum Action {
     Set(TicketChanges),
 }
 
-/// Changes `set` actions make to the ticket.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TicketChanges {
-    pub assignee: Option<String>,
-    pub group: Option<String>,
-    pub tags: Vec<String>,
-}
-
-impl TicketChanges {
-    pub fn is_empty(&self) -> bool {
-        *self == TicketChanges::default()
-    }
-}
+pub use crate::model::TicketChanges;
 
 /// One typed trigger.
 #[derive(Debug, Clone)]
@@ -83,17 +54,16 @@ pub struct TriggerSet {
 }
 
 impl TriggerSet {
-    /// The templates of action `action` of trigger `name` (enabled or not).
     /// Whether an event of `kind` can lead to anything: a trigger on it, or a
     /// publication (which fires what the ticket skipped while private).
-    pub fn wants(&self, kind: &str) -> bool {
-        match EventKind::parse(kind) {
-            Some(EventKind::TicketPublished) => !self.triggers.is_empty(),
-            Some(k) => self.triggers.iter().any(|t| t.on == k),
-            None => false,
+    pub fn wants(&self, kind: EventKind) -> bool {
+        match kind {
+            EventKind::TicketPublished => !self.triggers.is_empty(),
+            k => self.triggers.iter().any(|t| t.on == k),
         }
     }
 
+    /// The templates of action `action` of trigger `name` (enabled or not).
     pub fn template(&self, name: &str, action: usize) -> Option<&TplRef> {
         let t = self
             .triggers
@@ -254,4 +224,20 @@ fn matches(c: &Conditions, ctx: &EventContext) -> bool {
                 n.iter().any(|x| x.eq_ignore_ascii_case(&o.name))
             }
         }
+}
+
+impl TriggerSet {
+    /// What the triggers on `kind` need to know.
+    pub fn needs(&self, kind: EventKind) -> crate::model::Needs {
+        let mut n = crate::model::Needs::default();
+        for t in self.triggers.iter().filter(|t| t.on == kind) {
+            n.org_name |= matches!(t.conditions.organization, Some(OrgCondition::Names(_)));
+            n.requester_is_new |= t.conditions.requester_is_new.is_some();
+            n.requester_email |= t
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::NotifyRequester(_)));
+        }
+        n
+    }
 }

@@ -334,17 +334,7 @@ fn build(msg: &Message<'_>, raw: &[u8], charset: &str) -> Result<ParsedMail, Par
     })
 }
 
-/// Cuts `s` to at most `max` bytes on a character boundary.
-pub(crate) fn truncate_str(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+pub(crate) use crate::sanitize::truncate_str;
 
 #[cfg(test)]
 mod tests;

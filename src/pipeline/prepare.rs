@@ -25,6 +25,7 @@ pub fn prepare(s: &Settings, item: &Inbound) -> Prepared {
     match item {
         Inbound::Mail(m) => prepare_mail(s, m),
         Inbound::Contact(c) => prepare_contact(s, c),
+        Inbound::Quarantine(q) => Prepared::Quarantine(q.clone()),
     }
 }
 
@@ -115,7 +116,7 @@ fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
         })
         .collect();
     Prepared::Message(Box::new(PreparedMessage {
-        channel: "email".into(),
+        channel: Channel::Email,
         mailbox: m.mailbox.clone(),
         message_id: clean(&mail.message_id),
         contacts: vec![ContactPoint::Email(email)],
@@ -167,7 +168,7 @@ fn prepare_contact(s: &Settings, c: &Contact) -> Prepared {
         }
     }
     Prepared::Message(Box::new(PreparedMessage {
-        channel: c.channel.clone(),
+        channel: Channel::named(&c.channel),
         mailbox: None,
         message_id: c.message_id.clone(),
         contacts: contacts.into_iter().cloned().collect(),

@@ -3,13 +3,10 @@
 
 use super::{get_i64, get_opt_i64, get_str, now_ms, Store, StoreError};
 use crate::identity::{ContactPoint, RegistrableDomain};
-use crate::thread::STATUSES;
+use crate::model::TicketStatus;
 use serde::Serialize;
 use sqlx::any::Any;
 use sqlx::Transaction;
-
-/// Kept here for the batch transaction in `ingest`.
-pub(crate) use super::cursor::save_cursor_tx;
 
 /// A user with its contact points.
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +68,7 @@ impl Store {
     /// Merge `loser` into `winner`: contact points, tickets and comments move;
     /// the loser records `merged_into`. Returns the winner.
     pub async fn merge_users(&self, loser: i64, winner: i64) -> Result<UserView, StoreError> {
+        self.observed(async {
         if loser == winner {
             return Err(StoreError::Invalid(
                 "cannot merge a user into itself".into(),
@@ -120,6 +118,8 @@ impl Store {
         tx.commit().await?;
         tracing::info!(loser, winner, "users merged");
         self.user(winner).await
+        })
+        .await
     }
 
     /// Create an organization owning `domains` (each claimed as by
@@ -129,15 +129,19 @@ impl Store {
         name: &str,
         domains: &[String],
     ) -> Result<i64, StoreError> {
-        let domains = normalise_domains(domains)?;
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
-        let id = super::lookup::create_organization(&mut tx, name, &[], false, now_ms()).await?;
-        for d in &domains {
-            claim_domain_tx(&mut tx, id, d).await?;
-        }
-        tx.commit().await?;
-        Ok(id)
+        self.observed(async {
+            let domains = normalise_domains(domains)?;
+            let _g = self.write_guard().await;
+            let mut tx = self.begin_write().await?;
+            let id =
+                super::lookup::create_organization(&mut tx, name, &[], false, now_ms()).await?;
+            for d in &domains {
+                claim_domain_tx(&mut tx, id, d).await?;
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
+        .await
     }
 
     /// Give `domain` to organization `org`: users of that domain without an
@@ -146,112 +150,43 @@ impl Store {
     /// users; one held by any other organization is a conflict. Returns how
     /// many users moved.
     pub async fn add_domain(&self, org: i64, domain: &str) -> Result<u64, StoreError> {
-        let d = normalise_domains(&[domain.to_string()])?.remove(0);
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
-        sqlx::query("SELECT id FROM organizations WHERE id = $1")
-            .bind(org)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("organization {org}")))?;
-        let moved = claim_domain_tx(&mut tx, org, &d).await?;
-        tx.commit().await?;
-        tracing::info!(org, domain = %d, moved, "domain added to organization");
-        Ok(moved)
+        self.observed(async {
+            let d = normalise_domains(&[domain.to_string()])?.remove(0);
+            let _g = self.write_guard().await;
+            let mut tx = self.begin_write().await?;
+            sqlx::query("SELECT id FROM organizations WHERE id = $1")
+                .bind(org)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("organization {org}")))?;
+            let moved = claim_domain_tx(&mut tx, org, &d).await?;
+            tx.commit().await?;
+            tracing::info!(org, domain = %d, moved, "domain added to organization");
+            Ok(moved)
+        })
+        .await
     }
 
     /// Make a ticket public or private. Publishing records `ticket_published`
-    /// (the notifier fires the events the ticket skipped); a public ticket may
-    /// become private only while it has exactly one public comment.
+    /// (whoever publishes may plan the notifications it fires through
+    /// [`super::WriteTx::set_ticket_public`]); a public ticket may become
+    /// private only while it has exactly one public comment.
     pub async fn set_ticket_public(&self, id: i64, public: bool) -> Result<(), StoreError> {
-        self.set_ticket_public_notify(id, public, None).await
-    }
-
-    /// [`Store::set_ticket_public`], queuing the notifications publishing
-    /// fires (`ticket_published`, and the skipped `ticket_created` ones).
-    pub async fn set_ticket_public_notify(
-        &self,
-        id: i64,
-        public: bool,
-        notify: Option<&crate::notify::NotifySettings>,
-    ) -> Result<(), StoreError> {
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
-        let r = sqlx::query("SELECT public FROM tickets WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("ticket {id}")))?;
-        let was = get_i64(&r, "public") != 0;
-        if was == public {
-            return Ok(());
-        }
-        if !public {
-            let n: i64 = get_i64(
-                &sqlx::query(
-                    "SELECT COUNT(*) AS n FROM comments WHERE ticket_id = $1 AND public = 1",
-                )
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?,
-                "n",
-            );
-            if n != 1 {
-                return Err(StoreError::Conflict(format!(
-                    "ticket {id} has {n} public comments: it can be made private only while it has exactly one"
-                )));
-            }
-            sqlx::query("UPDATE comments SET public = 0 WHERE ticket_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            // A private ticket notifies nobody: nothing queued may still go out.
-            sqlx::query(
-                "UPDATE outbox SET status = 'suppressed', last_error = 'ticket made private before sending' \
-                 WHERE ticket_id = $1 AND status = 'pending'",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            // Publishing makes the requester's own comments visible again;
-            // flagged notes from strangers stay internal.
-            sqlx::query("UPDATE comments SET public = 1 WHERE ticket_id = $1 AND flag IS NULL AND author_id = (SELECT requester_id FROM tickets WHERE id = $1)")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let now = now_ms();
-        sqlx::query("UPDATE tickets SET public = $1, updated_at = $2 WHERE id = $3")
-            .bind(public as i64)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let kind = if public {
-            "ticket_published"
-        } else {
-            "ticket_made_private"
-        };
-        let event = sqlx::query("INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES ($1, $2, NULL, '', $3) RETURNING id")
-            .bind(id)
-            .bind(kind)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-        if let (true, Some(n)) = (public, notify) {
-            crate::notify::outbox::enqueue(&mut tx, n, &[get_i64(&event, "id")], now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.observed(async {
+            let mut tx = self.begin().await?;
+            tx.set_ticket_public(id, public).await?;
+            tx.commit().await
+        })
+        .await
     }
 
     /// Change a ticket's status.
     pub async fn set_ticket_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
-        if !STATUSES.contains(&status) {
+        self.observed(async {
+        if TicketStatus::parse(status).is_none() {
             return Err(StoreError::Invalid(format!(
                 "unknown status {status:?}: use one of {}",
-                STATUSES.join(", ")
+                TicketStatus::names()
             )));
         }
         let _g = self.write_guard().await;
@@ -275,6 +210,8 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+        })
+        .await
     }
 }
 
@@ -342,4 +279,74 @@ async fn claim_domain_tx(
         .execute(&mut **tx)
         .await?
         .rows_affected())
+}
+
+/// [`Store::set_ticket_public`] inside the caller's transaction; returns
+/// the `ticket_published` event when publishing.
+pub(super) async fn set_ticket_public_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+    public: bool,
+) -> Result<Option<i64>, StoreError> {
+    let r = sqlx::query("SELECT public FROM tickets WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("ticket {id}")))?;
+    let was = get_i64(&r, "public") != 0;
+    if was == public {
+        return Ok(None);
+    }
+    if !public {
+        let n: i64 = get_i64(
+            &sqlx::query("SELECT COUNT(*) AS n FROM comments WHERE ticket_id = $1 AND public = 1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?,
+            "n",
+        );
+        if n != 1 {
+            return Err(StoreError::Conflict(format!(
+                "ticket {id} has {n} public comments: it can be made private only while it has exactly one"
+            )));
+        }
+        sqlx::query("UPDATE comments SET public = 0 WHERE ticket_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        // A private ticket notifies nobody: nothing queued may still go out.
+        sqlx::query(
+            "UPDATE outbox SET status = 'suppressed', last_error = 'ticket made private before sending' \
+             WHERE ticket_id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        // Publishing makes the requester's own comments visible again;
+        // flagged notes from strangers stay internal.
+        sqlx::query("UPDATE comments SET public = 1 WHERE ticket_id = $1 AND flag IS NULL AND author_id = (SELECT requester_id FROM tickets WHERE id = $1)")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let now = now_ms();
+    sqlx::query("UPDATE tickets SET public = $1, updated_at = $2 WHERE id = $3")
+        .bind(public as i64)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let kind = if public {
+        "ticket_published"
+    } else {
+        "ticket_made_private"
+    };
+    let event = sqlx::query("INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES ($1, $2, NULL, '', $3) RETURNING id")
+        .bind(id)
+        .bind(kind)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(public.then(|| get_i64(&event, "id")))
 }

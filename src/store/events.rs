@@ -6,15 +6,14 @@
 use super::lookup::Known;
 use super::write::{NewComment, NewEvent};
 use crate::identity::ContactPoint;
-use crate::notify::facts::{CommentFacts, EventFacts, Needs};
-use crate::notify::triggers::EventKind;
+use crate::model::{CommentFacts, EventFacts, EventKind, Needs};
 use std::collections::HashSet;
 
 /// `events` (with their ids) that some trigger listens to, as facts; what
 /// memory cannot tell is marked `unknown`.
 pub(super) fn partial_facts(
     known: &Known,
-    wants: impl Fn(&str) -> bool,
+    wants: &(dyn Fn(EventKind) -> bool + Sync),
     new_tickets: &HashSet<i64>,
     events: &[NewEvent],
     event_ids: &[i64],
@@ -24,9 +23,8 @@ pub(super) fn partial_facts(
     events
         .iter()
         .zip(event_ids)
-        .filter(|(e, _)| wants(e.kind))
         .filter_map(|(e, id)| {
-            let kind = EventKind::parse(e.kind)?;
+            let kind = EventKind::parse(e.kind).filter(|k| wants(*k))?;
             let i = e.comment_of?;
             let c = comments.get(i)?;
             let t = known.tickets.get(&e.ticket_id)?;
@@ -52,7 +50,7 @@ pub(super) fn partial_facts(
                 event_id: *id,
                 kind,
                 ticket_id: e.ticket_id,
-                status: t.status.clone(),
+                status: t.status,
                 channel: meta.channel,
                 ticket_public: t.public,
                 tags: meta.tags,
@@ -71,7 +69,7 @@ pub(super) fn partial_facts(
                     public: c.public,
                     flag: c.flag.is_some(),
                     message_id: Some(m.message_id.clone()),
-                    email: m.channel == "email",
+                    email: m.channel.is_email(),
                 },
             })
         })

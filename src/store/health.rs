@@ -149,3 +149,13 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// [`Store::observe`] the result of a write.
+    pub(crate) async fn observed<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.observe(write.await)
+    }
+}

@@ -1,4 +1,5 @@
-//! Store stage: a batch of prepared messages in, one committed transaction out.
+//! Store stage: a batch of prepared messages written inside the transaction
+//! the pipeline's commit step owns.
 //!
 //! Look-ups are set-based (one query per kind for the whole batch: known
 //! Message-IDs, contact points, references, candidate tickets); the batch is
@@ -12,63 +13,35 @@
 //! deadlock.
 
 use super::lookup::{self, Known};
+use super::requesters::Policy;
 use super::write::*;
-use super::{now_ms, Fault, Store, StoreError};
+use super::{now_ms, StoreError};
 use crate::identity::ContactPoint;
 use crate::model::*;
-use crate::pipeline::Settings;
-use crate::thread::{decide, Decision, TicketState};
+use crate::thread::{decide, Decision, TicketState, TicketStatus};
 use sqlx::any::Any;
 use sqlx::Transaction;
 use std::collections::HashMap;
 
 type Tx<'a> = Transaction<'a, Any>;
 
-/// Ingest one batch. Contention (a lock, a lost race) is retried in place up
-/// to six times; a storage fault (full disk, I/O error, lost connection)
-/// twice more after a short pause, on a fresh connection, and then returned
-/// so that the source retries later with its own backoff.
-pub async fn ingest_batch(
-    store: &Store,
-    s: &Settings,
-    items: &[Prepared],
-    cursor: Option<&CursorUpdate>,
-) -> Result<Vec<Outcome>, StoreError> {
-    let _guard = store.write_guard().await;
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        let res = async {
-            let mut tx = store.begin_write().await?;
-            let out = run(&mut tx, s, items).await?;
-            if let Some(c) = cursor {
-                super::admin::save_cursor_tx(&mut tx, c).await?;
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(out)
-        }
-        .await;
-        let res = store.observe(res);
-        let tries = match res.as_ref().err().and_then(StoreError::fault) {
-            Some(Fault::Contention) => 6,
-            Some(_) => 3,
-            None => return res,
-        };
-        match res {
-            Err(e) if attempt < tries => {
-                tracing::warn!(attempt, error = %e, "batch transaction failed, retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-            }
-            r => return r,
-        }
-    }
+/// What storing a batch produced: an outcome per item, the events some
+/// trigger listens to with the facts memory could tell, and our own
+/// notifications' Message-IDs that the batch's bounces returned.
+#[derive(Debug, Default)]
+pub struct StoredBatch {
+    pub outcomes: Vec<Outcome>,
+    pub events: Vec<EventFacts>,
+    pub bounced: Vec<String>,
 }
 
-async fn run(
+/// Store one batch inside the caller's transaction.
+pub(super) async fn store_batch(
     tx: &mut Tx<'_>,
-    s: &Settings,
+    s: &Policy<'_>,
+    wants: &(dyn Fn(EventKind) -> bool + Sync),
     items: &[Prepared],
-) -> Result<Vec<Outcome>, StoreError> {
+) -> Result<StoredBatch, StoreError> {
     let msgs: Vec<&PreparedMessage> = items
         .iter()
         .filter_map(|p| match p {
@@ -81,7 +54,7 @@ async fn run(
     let mut out = Vec::with_capacity(items.len());
     let mut comments: Vec<NewComment> = Vec::new();
     let mut events: Vec<NewEvent> = Vec::new();
-    let mut status_changes: HashMap<i64, &'static str> = HashMap::new();
+    let mut status_changes: HashMap<i64, TicketStatus> = HashMap::new();
     let mut touched: Vec<i64> = Vec::new();
     let mut new_refs: Vec<(String, i64)> = Vec::new();
     let mut new_participants: Vec<(i64, String)> = Vec::new();
@@ -155,7 +128,7 @@ async fn run(
                     ticket,
                     TicketState {
                         id: ticket,
-                        status: "new".into(),
+                        status: TicketStatus::New,
                         public: m.public,
                         requester_id: user_id,
                         organization_id: user_org,
@@ -169,7 +142,7 @@ async fn run(
                 known.meta.insert(
                     ticket,
                     super::lookup::TicketMeta {
-                        channel: m.channel.clone(),
+                        channel: m.channel.to_string(),
                         tags: String::new(),
                     },
                 );
@@ -207,7 +180,7 @@ async fn run(
                 if let Some(st) = reopen {
                     status_changes.insert(ticket_id, st);
                     if let Some(t) = known.tickets.get_mut(&ticket_id) {
-                        t.status = st.to_string();
+                        t.status = st;
                     }
                     events.push(NewEvent {
                         ticket_id,
@@ -273,17 +246,20 @@ async fn run(
         .flat_map(|m| m.returned_message_ids.iter().cloned())
         .collect();
     // Only events some trigger listens to are worth the notifier's time.
-    let facts = super::events::partial_facts(
+    let events = super::events::partial_facts(
         &known,
-        |k| s.notify.triggers.wants(k),
+        wants,
         &new_tickets,
         &events,
         &event_ids,
         &comments,
         &ids,
     );
-    crate::notify::outbox::enqueue_batch(tx, &s.notify, facts, &bounced, now).await?;
-    Ok(out)
+    Ok(StoredBatch {
+        outcomes: out,
+        events,
+        bounced,
+    })
 }
 
 /// The ticket a message refers to, and whether the link itself vouches for

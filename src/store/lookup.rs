@@ -3,7 +3,7 @@
 
 use super::{get_i64, get_opt_i64, get_str, now_ms, placeholders, StoreError};
 use crate::identity::{ContactPoint, EmailAddress, RegistrableDomain};
-use crate::model::PreparedMessage;
+use crate::model::{PreparedMessage, TicketStatus};
 use crate::thread::TicketState;
 use sqlx::any::{Any, AnyRow};
 use sqlx::Transaction;
@@ -103,7 +103,7 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
     )
     .await?
     .into_iter()
-    .chain(crate::notify::outbox::by_message_id(tx, "message_id, ticket_id", &refs).await?)
+    .chain(super::outbox_write::by_message_id(tx, "message_id, ticket_id", &refs).await?)
     {
         k.refs
             .insert(get_str(&r, "message_id"), get_i64(&r, "ticket_id"));
@@ -164,7 +164,7 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
                 id,
                 TicketState {
                     id,
-                    status: get_str(&r, "status"),
+                    status: TicketStatus::from_db(&get_str(&r, "status")),
                     public: get_i64(&r, "public") != 0,
                     requester_id: get_i64(&r, "requester_id"),
                     organization_id: get_opt_i64(&r, "organization_id"),

@@ -10,16 +10,23 @@
 //! the pool.
 
 mod admin;
-mod cursor;
+mod bounce;
+mod checkpoints;
+mod event_facts;
 mod events;
 mod export;
 pub mod fault;
 mod health;
-pub mod ingest;
+mod ingest;
+mod leases;
 mod lookup;
-pub(crate) mod outbox_claims;
+mod outbox_claims;
+mod outbox_insert;
+mod outbox_send;
+mod outbox_write;
 mod quarantine;
 mod requesters;
+mod tx;
 mod views;
 mod webhook_requests;
 mod write;
@@ -28,7 +35,11 @@ pub use admin::*;
 
 pub use fault::Fault;
 pub use health::Outage;
+pub use ingest::StoredBatch;
+pub use outbox_send::Brakes;
 pub use quarantine::*;
+pub use requesters::Policy;
+pub use tx::WriteTx;
 pub use views::*;
 pub use webhook_requests::*;
 

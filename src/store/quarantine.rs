@@ -99,6 +99,7 @@ impl Store {
         status: &str,
         outcome: &str,
     ) -> Result<(), StoreError> {
+        self.observed(async {
         let _g = self.write_guard().await;
         sqlx::query("UPDATE quarantine SET status = $1, outcome = $2, replayed_at = $3, attempts = attempts + 1 WHERE id = $4")
             .bind(status)
@@ -108,5 +109,7 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+        })
+        .await
     }
 }

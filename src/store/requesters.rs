@@ -12,14 +12,24 @@
 
 use super::lookup::{self, Known};
 use super::StoreError;
-use crate::identity::{ContactPoint, RegistrableDomain};
+use crate::identity::{ContactPoint, FreeMail, OwnAddresses, RegistrableDomain};
 use crate::model::{Prepared, PreparedMessage};
-use crate::pipeline::Settings;
 use sqlx::any::Any;
 use sqlx::{Row, Transaction};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 type Tx<'a> = Transaction<'a, Any>;
+
+/// What resolving requesters needs from the configuration.
+#[derive(Clone, Copy)]
+pub struct Policy<'a> {
+    /// The desk's own addresses and domains: never a customer's.
+    pub own: &'a OwnAddresses,
+    /// Domains whose users are not one organization.
+    pub free_mail: &'a FreeMail,
+    /// Create an organization for a new sender's domain.
+    pub auto_create_orgs: bool,
+}
 
 /// A contact point's unique key: (kind, value).
 pub(crate) type Key = (String, String);
@@ -67,7 +77,7 @@ struct NewContact<'m> {
 
 /// The contact points of `m` that may be a customer's (not one of ours).
 fn theirs<'a>(
-    s: &'a Settings,
+    s: &'a Policy<'_>,
     m: &'a PreparedMessage,
 ) -> impl Iterator<Item = &'a ContactPoint> + 'a {
     let own = &s.own;
@@ -80,7 +90,7 @@ fn theirs<'a>(
 /// quarantine records and duplicates, which the walk skips).
 pub(super) async fn resolve(
     tx: &mut Tx<'_>,
-    s: &Settings,
+    s: &Policy<'_>,
     known: &mut Known,
     items: &[Prepared],
     now: i64,
@@ -197,7 +207,7 @@ fn row_of(users: &[NewUser], o: Owner) -> Requester {
 /// The user a message that names no known contact point creates: named by
 /// the sender, in the organization of its first address's domain unless
 /// that is a free-mail domain or ours.
-fn new_user(s: &Settings, m: &PreparedMessage) -> NewUser {
+fn new_user(s: &Policy<'_>, m: &PreparedMessage) -> NewUser {
     let org_domain = theirs(s, m)
         .find_map(|c| match c {
             ContactPoint::Email(e) => Some(e),

@@ -2,7 +2,7 @@
 //! attachments, references, participants, events) and its new tickets.
 
 use super::{value_rows, StoreError};
-use crate::model::{AttachmentIn, PreparedMessage};
+use crate::model::{AttachmentIn, PreparedMessage, TicketStatus};
 use sqlx::any::Any;
 use sqlx::{Row, Transaction};
 use std::collections::HashMap;
@@ -57,7 +57,7 @@ pub(super) async fn insert_ticket(
         "INSERT INTO tickets (subject, status, channel, public, requester_id, organization_id, follow_up_of, conversation_key, mailbox, created_at, updated_at) \
          VALUES ($1, 'new', $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (conversation_key) DO NOTHING RETURNING id",
     )
-    .bind(subject).bind(&m.channel).bind(m.public as i64).bind(requester).bind(org)
+    .bind(subject).bind(m.channel.as_str()).bind(m.public as i64).bind(requester).bind(org)
     .bind(follow_up_of).bind(m.conversation_key.clone()).bind(m.mailbox.clone()).bind(now)
     .fetch_optional(&mut **tx).await?;
     Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
@@ -82,7 +82,7 @@ pub(super) async fn insert_comments(
                 .bind(c.ticket_id)
                 .bind(c.author_id)
                 .bind(c.public as i64)
-                .bind(&m.channel)
+                .bind(m.channel.as_str())
                 .bind(&m.message_id)
                 .bind(m.class.as_str())
                 .bind(c.flag)
@@ -186,7 +186,7 @@ pub(super) async fn insert_participants(
 /// those it reopens: one statement per 500 tickets, in id order.
 pub(super) async fn update_tickets(
     tx: &mut Tx<'_>,
-    status: &HashMap<i64, &'static str>,
+    status: &HashMap<i64, TicketStatus>,
     touched: &[i64],
     now: i64,
 ) -> Result<(), StoreError> {
@@ -213,7 +213,7 @@ pub(super) async fn update_tickets(
         );
         let mut q = sqlx::query(&sql).bind(now);
         for t in &changed {
-            q = q.bind(*t).bind(status[t]);
+            q = q.bind(*t).bind(status[t].as_str());
         }
         for t in chunk {
             q = q.bind(*t);

@@ -1,0 +1,204 @@
+//! The values that travel between pipeline stages: inbound messages in,
+//! prepared messages in the middle, outcomes out.
+
+use crate::classify::MailClass;
+use crate::identity::{ContactPoint, EmailAddress};
+use serde::Serialize;
+
+mod notice;
+mod outbox;
+pub use notice::*;
+pub use outbox::*;
+
+/// One raw mail as a source hands it over.
+#[derive(Debug, Clone)]
+pub struct RawMail {
+    pub raw: Vec<u8>,
+    /// Configured mailbox name (IMAP) or `--mailbox` (MTA pipe).
+    pub mailbox: Option<String>,
+    /// Where it came from, for quarantine records: `imap`, `pipe`, `replay`.
+    pub source: String,
+}
+
+/// An attachment a gateway links to rather than uploads.
+#[derive(Debug, Clone)]
+pub struct LinkedAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub url: String,
+}
+
+/// A contact posted by a voice/chat gateway, already validated.
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub source: String,
+    pub channel: String,
+    /// Normalised contact points, most specific first.
+    pub contacts: Vec<ContactPoint>,
+    pub name: Option<String>,
+    pub conversation_id: Option<String>,
+    pub subject: String,
+    pub message: String,
+    pub public: bool,
+    pub occurred_at: Option<i64>,
+    pub attachments: Vec<LinkedAttachment>,
+    /// Stable id of this contact (e.g. from the idempotency key) so a retry
+    /// can never store it twice.
+    pub message_id: String,
+}
+
+/// Anything that can become a comment.
+#[derive(Debug, Clone)]
+pub enum Inbound {
+    Mail(RawMail),
+    Contact(Contact),
+    /// What the source already knows cannot be processed (an oversize
+    /// message fetched with its headers only, a response it cannot read):
+    /// kept raw with its reason.
+    Quarantine(QuarantineIn),
+}
+
+/// An attachment ready to store.
+#[derive(Debug, Clone)]
+pub struct AttachmentIn {
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub data: Option<Vec<u8>>,
+    pub url: Option<String>,
+}
+
+/// A message that passed parsing and classification, ready for the store.
+#[derive(Debug, Clone)]
+pub struct PreparedMessage {
+    pub channel: Channel,
+    pub mailbox: Option<String>,
+    pub message_id: String,
+    /// Contact points of the author, the first being the one it wrote from.
+    pub contacts: Vec<ContactPoint>,
+    pub sender_name: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub class: MailClass,
+    /// In-Reply-To first, then References newest first.
+    pub refs: Vec<String>,
+    /// Ticket number from our tag in the subject.
+    pub tag_ticket: Option<i64>,
+    /// `source:conversation_id` for gateway contacts.
+    pub conversation_key: Option<String>,
+    /// Email tickets are always public; gateways may ask for private.
+    pub public: bool,
+    /// Other people addressed (To/Cc minus our own addresses).
+    pub copied: Vec<EmailAddress>,
+    pub attachments: Vec<AttachmentIn>,
+    pub raw: Option<Vec<u8>>,
+    pub received_at: i64,
+    /// For bounces: Message-IDs of the returned original.
+    pub returned_message_ids: Vec<String>,
+}
+
+/// A message that cannot be processed, kept raw with its reason.
+#[derive(Debug, Clone)]
+pub struct QuarantineIn {
+    pub source: String,
+    pub mailbox: Option<String>,
+    pub reason: String,
+    pub raw: Vec<u8>,
+    /// Size of the original when `raw` holds only part of it.
+    pub size: i64,
+    pub truncated: bool,
+}
+
+/// Output of the prepare stages.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Message(Box<PreparedMessage>),
+    Quarantine(QuarantineIn),
+}
+
+/// What happened to one inbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    Created,
+    Appended,
+    Duplicate,
+    Quarantined,
+}
+
+/// The result reported for one inbound message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub outcome: OutcomeKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<MailClass>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
+    /// Why a comment was made internal (e.g. a non-participant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up_of: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Outcome {
+    pub fn new(outcome: OutcomeKind) -> Self {
+        Outcome {
+            outcome,
+            ticket_id: None,
+            user_id: None,
+            comment_id: None,
+            message_id: None,
+            class: None,
+            public: None,
+            flag: None,
+            follow_up_of: None,
+            quarantine_id: None,
+            reason: None,
+        }
+    }
+}
+
+/// A source's position, committed in the transaction of the messages it
+/// covers, so that it never runs ahead of (or behind) what is stored. The
+/// pipeline and the store do not read it: each source kind writes and reads
+/// its own `state` (IMAP: UIDVALIDITY and last UID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The source (a mailbox's name).
+    pub source: String,
+    /// Where in the source (an IMAP folder; empty when the source has one place).
+    pub scope: String,
+    /// The source's own encoding of its position.
+    pub state: String,
+    /// The acknowledgement (flag, move, delete) these messages now owe the
+    /// source, remembered until the source has done it.
+    pub owe: Option<OwedAck>,
+    /// Keys of owed acknowledgements the source has done since: forgotten in
+    /// the same transaction.
+    pub settled: Vec<String>,
+}
+
+/// One committed batch's acknowledgement still owed on its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwedAck {
+    /// Unique within the source and scope; owed acknowledgements are
+    /// returned in key order.
+    pub key: String,
+    /// What to acknowledge, in the source's own terms (IMAP: a UID set).
+    pub what: String,
+    /// How many messages it covers.
+    pub count: u32,
+}

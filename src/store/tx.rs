@@ -1,0 +1,104 @@
+//! The write transaction a caller above the store owns (the pipeline's
+//! commit step): the store's writes are its methods, so that one
+//! transaction covers a batch's messages, its events, the outbox rows the
+//! notifier planned from them and the source's checkpoint, while the store
+//! knows nothing of the notifier or the pipeline.
+
+use super::ingest::StoredBatch;
+use super::requesters::Policy;
+use super::{Backend, Store, StoreError};
+use crate::model::{
+    Checkpoint, EventFacts, EventKind, Needs, OutboxPlan, Prepared, PublishedTickets,
+};
+use sqlx::any::Any;
+use sqlx::Transaction;
+
+/// An open write transaction; dropped without [`WriteTx::commit`], it rolls back.
+pub struct WriteTx {
+    pub(super) tx: Transaction<'static, Any>,
+    /// SQLite has one writer: held until the transaction ends.
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Store {
+    /// Begin a write transaction (on SQLite, after taking the process's
+    /// write lock).
+    pub async fn begin(&self) -> Result<WriteTx, StoreError> {
+        let guard = match self.backend {
+            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let tx = self.begin_write().await?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Store a batch of prepared messages: users, organizations, tickets,
+    /// comments and their events. Returns the outcomes, the events some
+    /// trigger wants (`wants`) with the facts memory could tell, and the
+    /// Message-IDs of ours the batch's bounces returned.
+    pub async fn store_batch(
+        &mut self,
+        policy: &Policy<'_>,
+        wants: &(dyn Fn(EventKind) -> bool + Sync),
+        items: &[Prepared],
+    ) -> Result<StoredBatch, StoreError> {
+        super::ingest::store_batch(&mut self.tx, policy, wants, items).await
+    }
+
+    /// Mark the recipients of these notifications of ours undeliverable
+    /// until `until` (a bounce returned them).
+    pub async fn mark_bounced(&mut self, bounced: &[String], until: i64) -> Result<(), StoreError> {
+        super::bounce::mark_bounced(&mut self.tx, bounced, until).await
+    }
+
+    /// Fill in the facts `needs` asks for that memory could not tell
+    /// (events gone from the database are dropped); sorted by event id.
+    pub async fn complete_facts(
+        &mut self,
+        events: Vec<EventFacts>,
+        needs: &(dyn Fn(EventKind) -> Needs + Sync),
+    ) -> Result<Vec<EventFacts>, StoreError> {
+        super::event_facts::complete(&mut self.tx, needs, events).await
+    }
+
+    /// The facts of recorded events, from the database.
+    pub async fn event_facts(&mut self, ids: &[i64]) -> Result<Vec<EventFacts>, StoreError> {
+        super::event_facts::load(&mut self.tx, ids).await
+    }
+
+    /// What planning the `ticket_published` events among `events` needs.
+    pub async fn published_tickets(
+        &mut self,
+        events: &[EventFacts],
+    ) -> Result<PublishedTickets, StoreError> {
+        super::outbox_write::published_tickets(&mut self.tx, events).await
+    }
+
+    /// Write what the notifier planned: ticket changes, then outbox rows.
+    pub async fn write_plan(&mut self, plan: &OutboxPlan, now: i64) -> Result<(), StoreError> {
+        super::outbox_write::apply_changes(&mut self.tx, &plan.changes, now).await?;
+        super::outbox_insert::insert(&mut self.tx, &plan.rows, now).await
+    }
+
+    /// Save a source's checkpoint (with the acknowledgement it owes).
+    pub async fn save_checkpoint(&mut self, c: &Checkpoint) -> Result<(), StoreError> {
+        super::checkpoints::save_tx(&mut self.tx, c).await
+    }
+
+    /// Make a ticket public or private (see [`Store::set_ticket_public`]);
+    /// returns the `ticket_published` event when publishing.
+    pub async fn set_ticket_public(
+        &mut self,
+        id: i64,
+        public: bool,
+    ) -> Result<Option<i64>, StoreError> {
+        super::admin::set_ticket_public_tx(&mut self.tx, id, public).await
+    }
+}

@@ -1,0 +1,230 @@
+//! The built `intake` binary: check-config, ingest as an MTA pipe, export,
+//! merge, domains, quarantine, exit codes.
+
+use crate::common;
+
+use common::{fresh_url, mail, Db};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+struct Cli {
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    _db_dir: Option<tempfile::TempDir>,
+}
+
+impl Cli {
+    async fn new(db: Db, extra: &str) -> Cli {
+        let (url, db_dir) = fresh_url(db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("intake.toml");
+        std::fs::write(
+            &config,
+            format!("[database]\nurl = \"{url}\"\n[desk]\ndomain = \"desk.test\"\naddresses = [\"support@desk.test\"]\n{extra}"),
+        )
+        .unwrap();
+        Cli {
+            config,
+            _dir: dir,
+            _db_dir: db_dir,
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_intake"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or_default())
+            .unwrap();
+        c.wait_with_output().unwrap()
+    }
+
+    fn json(&self, args: &[&str], stdin: Option<&[u8]>) -> serde_json::Value {
+        let o = self.run(args, stdin);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+    }
+}
+
+async fn pipe_ingest_and_admin(db: Db) {
+    let cli = Cli::new(db, "[limits]\nmax_message_bytes = 3000\n").await;
+    let m1 = mail("Ada <ada@acme.com>", "Help", "c1@acme.com", "", "x");
+    let first = cli.json(&["ingest", "--mailbox", "support"], Some(m1.as_bytes()));
+    assert_eq!(first["outcome"], "created");
+    assert_eq!(
+        cli.json(&["ingest"], Some(m1.as_bytes()))["outcome"],
+        "duplicate"
+    );
+    let big = mail("ada@acme.com", "Big", "c2@acme.com", "", &"z".repeat(4000));
+    let q = cli.json(&["ingest"], Some(big.as_bytes()));
+    assert_eq!(q["outcome"], "quarantined");
+    // From a file, too.
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        f.path(),
+        mail("bob@gmail.com", "Hi", "c3@gmail.com", "", "x"),
+    )
+    .unwrap();
+    let bob = cli.json(&["ingest", f.path().to_str().unwrap()], None);
+    assert_eq!(bob["outcome"], "created");
+
+    let qid = q["quarantine_id"].as_i64().unwrap().to_string();
+    let list = cli.run(&["quarantine", "list"], None);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("over the 3000-byte limit"));
+    let raw = cli.run(&["quarantine", "show", &qid, "--raw"], None);
+    assert_eq!(raw.stdout, big.as_bytes());
+    assert_eq!(
+        cli.json(&["quarantine", "replay", &qid], None)["outcome"],
+        "quarantined"
+    );
+
+    let merged = cli.json(
+        &[
+            "users",
+            "merge",
+            &bob["user_id"].to_string(),
+            &first["user_id"].to_string(),
+        ],
+        None,
+    );
+    assert_eq!(merged["identities"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        cli.json(&["users", "lookup", "BOB@gmail.com"], None)["id"],
+        first["user_id"]
+    );
+    let org = cli.json(&["orgs", "create", "Partners", "partner.example"], None);
+    let added = cli.json(
+        &[
+            "orgs",
+            "add-domain",
+            &org["organization_id"].to_string(),
+            "partner.org",
+        ],
+        None,
+    );
+    assert_eq!(added["users_moved"], 0);
+
+    let doc = cli.json(&["export"], None);
+    assert_eq!(doc["tickets"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["quarantine"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["tickets"][0]["comments"][0]["class"], "normal");
+    // An unknown id is a clear error, exit 1.
+    let o = cli.run(&["users", "merge", "999", "1"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("user 999 not found"));
+}
+
+both_backends!(pipe_ingest_and_admin);
+
+#[test]
+fn database_down_is_tempfail_for_the_mta() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("intake.toml");
+    std::fs::write(
+        &config,
+        "[database]\nurl = \"postgres://postgres@127.0.0.1:1/nothing\"\n",
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(["--config", config.to_str().unwrap(), "ingest"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(mail("a@b.com", "x", "x@b.com", "", "x").as_bytes())
+        .unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("database unavailable"));
+}
+
+#[test]
+fn check_config_lists_every_problem_with_lines() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/intake.toml"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[desk]\ndomain = \"x.test\"\ncolour = 1\n[identities]\ndefault_phone_region = \"ZZ\"\n[[mailboxes]]\nname = \"a\"\nhost = \"imap.example.com\"\nport = 993\nusername = \"u\"\ntls = \"none\"\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(["check-config", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("line 3: desk.colour: unknown field `colour`"),
+        "{out}"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(["check-config", "--config", "/nonexistent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("cannot read configuration file"));
+    // Once the unknown key is fixed, validation reports the rest, each with its line.
+    std::fs::write(
+        &bad,
+        "[desk]\ndomain = \"x.test\"\n[identities]\ndefault_phone_region = \"ZZ\"\n[[mailboxes]]\nname = \"a\"\nhost = \"imap.example.com\"\nport = 993\nusername = \"u\"\ntls = \"none\"\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(["check-config", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("line 4: identities.default_phone_region"),
+        "{out}"
+    );
+    assert!(out.contains("line 10: mailboxes[0].tls"), "{out}");
+    assert!(out.contains("mailboxes[0].password"), "{out}");
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let o = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(["users", "merge", "one", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid value 'one'"));
+}

@@ -1,0 +1,57 @@
+//! The integration tests, one binary (one link instead of thirty): real
+//! SQLite and PostgreSQL, a private Dovecot, an SMTP capture server, real
+//! HTTP. Shared support lives in `common` (databases, config, mail),
+//! `http_common` (a daemon's HTTP server), and `support` (Dovecot, faults,
+//! an IMAP proxy, the SMTP sink, a desk with triggers).
+
+#[macro_use]
+mod common;
+mod http_common;
+mod support;
+
+#[allow(unused_imports)]
+use support::smtp;
+
+// The engine on both databases.
+mod anchors;
+mod cli;
+mod corpora_classify;
+mod golden;
+mod ingest;
+mod layering;
+mod store_locking;
+mod systemd_unit;
+
+// IMAP sources against Dovecot.
+mod imap;
+mod imap_daemon;
+mod imap_e2e;
+mod imap_exactly_once;
+mod imap_failures;
+mod imap_process;
+
+// HTTP: webhooks and the admin API.
+mod admin_api;
+mod api_docs;
+mod webhooks;
+mod webhooks_concurrency;
+
+// Notifications.
+mod notify;
+mod notify_admin;
+mod notify_delivery;
+mod notify_facts;
+mod notify_upgrade;
+
+// What ops deploy beside the daemon: alert rules and the dashboard.
+mod ops_contrib;
+
+// Hostile input and faults.
+mod http_limits;
+mod imap_acks;
+mod imap_wakeups;
+mod own_addresses;
+mod parse_bounds;
+mod sender_claims;
+mod storage_faults;
+mod webhook_input;
