@@ -21,6 +21,7 @@ pub(crate) mod outbox_claims;
 mod quarantine;
 mod requesters;
 mod views;
+mod webhook_claims;
 mod webhook_requests;
 mod write;
 
@@ -30,6 +31,7 @@ pub use fault::Fault;
 pub use health::Outage;
 pub use quarantine::*;
 pub use views::*;
+pub use webhook_claims::{CLAIM_TTL, MAX_HOLD, RENEW};
 pub use webhook_requests::*;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -102,8 +104,8 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// Whether writes currently succeed.
     health: Arc<health::Health>,
-    /// Webhook claims given up by this process (see `webhook_requests`).
-    orphans: Arc<webhook_requests::Orphans>,
+    /// Webhook claims held or given up by this process (see `webhook_claims`).
+    claims: Arc<webhook_claims::Claims>,
 }
 
 /// Current time in unix milliseconds.
@@ -178,7 +180,7 @@ impl Store {
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             sqlite_file: sqlite_path(&url),
             health: Arc::default(),
-            orphans: Arc::default(),
+            claims: Arc::default(),
         })
     }
 

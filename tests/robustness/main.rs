@@ -1,7 +1,8 @@
 //! Hostile input and faults (one test binary): bounded work per input,
 //! HTTP limits, storage faults recovered in place, no lost IMAP wake-ups,
 //! acknowledgements owed across crashes, notification claims of a dead
-//! sender, and the desk's own addresses in every spelling.
+//! sender, webhook claims of a dead daemon, and the desk's own addresses
+//! in every spelling.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -20,3 +21,4 @@ mod parse_bounds;
 mod sender_claims;
 mod storage_faults;
 mod webhook_input;
+mod webhook_takeover;
