@@ -19,6 +19,7 @@ pub mod ingest;
 mod lookup;
 pub(crate) mod outbox_claims;
 mod quarantine;
+pub mod renormalise;
 mod requesters;
 mod views;
 mod webhook_claims;
@@ -191,13 +192,16 @@ impl Store {
         Ok(s)
     }
 
-    /// Apply pending migrations for this backend.
+    /// Apply pending migrations for this backend, then the data migrations
+    /// (`renormalise`).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let m = match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
         m.run(&self.pool).await?;
+        // Then the data migrations, each once.
+        self.renormalise_once().await?;
         Ok(())
     }
 

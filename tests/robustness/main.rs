@@ -1,8 +1,8 @@
 //! Hostile input and faults (one test binary): bounded work per input,
 //! HTTP limits, storage faults recovered in place, no lost IMAP wake-ups,
 //! acknowledgements owed across crashes, notification claims of a dead
-//! sender, webhook claims of a dead daemon, and the desk's own addresses
-//! in every spelling.
+//! sender, webhook claims of a dead daemon, the desk's own addresses in
+//! every spelling, and addresses stored in an old spelling.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -16,6 +16,7 @@ mod support;
 mod http_limits;
 mod imap_acks;
 mod imap_wakeups;
+mod old_spellings;
 mod own_addresses;
 mod parse_bounds;
 mod sender_claims;
