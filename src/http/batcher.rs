@@ -74,6 +74,9 @@ impl Batcher {
 fn start(p: Pipeline) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel::<Job>(4096);
     let rx = Arc::new(Mutex::new(rx));
+    // Renews the idempotency claims of requests in flight.
+    let store = p.store.clone();
+    tokio::spawn(async move { store.webhook_heartbeat().await });
     // SQLite has one writer; PostgreSQL gains from a few concurrent batches.
     let workers = if p.store.backend() == Backend::Sqlite {
         1
@@ -190,7 +193,7 @@ async fn run_batch(p: &Pipeline, jobs: Vec<Job>, carry: &mut Vec<Answered>) {
             }),
             Err(_) => {
                 if let Err(e) = p.store.webhook_release(source, &d.key).await {
-                    tracing::error!(error = %e, "cannot release an idempotency claim; it expires in a minute");
+                    tracing::error!(error = %e, "cannot release an idempotency claim; its retry takes it over");
                 }
             }
         }

@@ -5,7 +5,8 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 impl Store {
-    /// Organizations, users, tickets with comments, quarantine and notifications.
+    /// Organizations, users, tickets with comments, quarantine and
+    /// notifications (and normalisation conflicts, when there are any).
     pub async fn export(&self) -> Result<Value, StoreError> {
         let p = &self.pool;
         let mut domains: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -122,12 +123,32 @@ impl Store {
                    "message_id": get_str(r, "message_id"), "last_error": get_opt_str(r, "last_error")})
         })
         .collect();
+        // Rows the address re-normalisation kept in an old spelling, listed
+        // only when there are some (a database not yet migrated to 0011 has
+        // no such table: its export lists none).
+        let conflicts: Vec<Value> = match sqlx::query(
+            "SELECT table_name, old_value, normal_value, owner_id, holder_id, created_at FROM normalisation_conflicts ORDER BY id",
+        )
+        .fetch_all(p)
+        .await
+        {
+            Ok(rows) => rows.iter().map(|r| {
+                json!({"table": get_str(r, "table_name"), "old_value": get_str(r, "old_value"),
+                       "normal_value": get_opt_str(r, "normal_value"), "owner_id": get_i64(r, "owner_id"),
+                       "holder_id": get_opt_i64(r, "holder_id"), "created_at": get_i64(r, "created_at")})
+            }).collect(),
+            Err(sqlx::Error::Database(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
         let mut doc = Map::new();
         doc.insert("organizations".into(), Value::Array(orgs));
         doc.insert("users".into(), Value::Array(users));
         doc.insert("tickets".into(), Value::Array(tickets));
         doc.insert("quarantine".into(), Value::Array(quarantine));
         doc.insert("notifications".into(), Value::Array(notifications));
+        if !conflicts.is_empty() {
+            doc.insert("normalisation_conflicts".into(), Value::Array(conflicts));
+        }
         Ok(Value::Object(doc))
     }
 }

@@ -25,9 +25,11 @@ mod outbox_insert;
 mod outbox_send;
 mod outbox_write;
 mod quarantine;
+pub mod renormalise;
 mod requesters;
 mod tx;
 mod views;
+mod webhook_claims;
 mod webhook_requests;
 mod write;
 
@@ -41,6 +43,7 @@ pub use quarantine::*;
 pub use requesters::Policy;
 pub use tx::WriteTx;
 pub use views::*;
+pub use webhook_claims::{CLAIM_TTL, MAX_HOLD, RENEW};
 pub use webhook_requests::*;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -113,8 +116,8 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// Whether writes currently succeed.
     health: Arc<health::Health>,
-    /// Webhook claims given up by this process (see `webhook_requests`).
-    orphans: Arc<webhook_requests::Orphans>,
+    /// Webhook claims held or given up by this process (see `webhook_claims`).
+    claims: Arc<webhook_claims::Claims>,
 }
 
 /// Current time in unix milliseconds.
@@ -189,7 +192,7 @@ impl Store {
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             sqlite_file: sqlite_path(&url),
             health: Arc::default(),
-            orphans: Arc::default(),
+            claims: Arc::default(),
         })
     }
 
@@ -200,13 +203,16 @@ impl Store {
         Ok(s)
     }
 
-    /// Apply pending migrations for this backend.
+    /// Apply pending migrations for this backend, then the data migrations
+    /// (`renormalise`).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let m = match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
         m.run(&self.pool).await?;
+        // Then the data migrations, each once.
+        self.renormalise_once().await?;
         Ok(())
     }
 

@@ -7,46 +7,17 @@
 //! The contact's Message-ID is derived from the key, so even a claim taken
 //! over after a crash can never store the contact twice.
 //!
-//! A claim whose request failed is released; when the release (or the
-//! recording of an answer) fails too, as it does on a full disk or a lost
-//! connection, the key is remembered as *orphaned* by this process, and the
-//! next request with that key takes the claim over at once instead of
-//! waiting for it to go stale.
+//! A claim names its holder and lasts a few seconds, renewed while the
+//! holder's request is alive (`webhook_claims`): the claim of a daemon that
+//! died is taken over by a retry in any daemon once it lapses. A claim whose
+//! request failed is released; when the release (or the recording of an
+//! answer) fails too, as it does on a full disk or a lost connection, the
+//! key is remembered as *orphaned* by this process, and the next request
+//! with that key takes the claim over at once.
 
-use super::{get_i64, get_opt_i64, get_str, now_ms, Store, StoreError};
+use super::webhook_claims::{Claims, MAX_HOLD};
+use super::{get_i64, get_opt_i64, get_opt_str, get_str, now_ms, Store, StoreError};
 use std::collections::HashSet;
-use std::sync::Mutex;
-
-/// Keys of pending claims that no request of this process works on.
-#[derive(Default)]
-pub(crate) struct Orphans(Mutex<HashSet<(String, String)>>);
-
-impl Orphans {
-    fn add<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) {
-        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        set.extend(
-            keys.into_iter()
-                .map(|(s, k)| (s.to_string(), k.to_string())),
-        );
-    }
-    fn take(&self, source: &str, key: &str) -> bool {
-        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        set.remove(&(source.to_string(), key.to_string()))
-    }
-    fn contains(&self, source: &str, key: &str) -> bool {
-        let set = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        set.contains(&(source.to_string(), key.to_string()))
-    }
-    fn forget<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) {
-        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if set.is_empty() {
-            return;
-        }
-        for (s, k) in keys {
-            set.remove(&(s.to_string(), k.to_string()));
-        }
-    }
-}
 
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +41,6 @@ pub struct Answered {
     pub response: String,
 }
 
-/// Pending rows older than this are taken over (their owner died).
-const STALE_MS: i64 = 60_000;
 /// Records younger than this are never purged.
 pub const KEEP_MS: i64 = 24 * 3600 * 1000;
 
@@ -84,24 +53,29 @@ impl Store {
         sha: &str,
     ) -> Result<Claim, StoreError> {
         let now = now_ms();
+        let me = self.claims.holder();
         {
             let _g = self.write_guard().await;
             let inserted = sqlx::query(
-                "INSERT INTO webhook_requests (source, idem_key, body_sha256, status, response, created_at) \
-                 VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (source, idem_key) DO NOTHING RETURNING status",
+                "INSERT INTO webhook_requests (source, idem_key, body_sha256, status, response, created_at, holder, claimed_until) \
+                 VALUES ($1, $2, $3, 0, '', $4, $5, $6) ON CONFLICT (source, idem_key) DO NOTHING RETURNING status",
             )
             .bind(source)
             .bind(key)
             .bind(sha)
             .bind(now)
+            .bind(me)
+            .bind(Claims::until(now))
             .fetch_optional(&self.pool)
             .await;
             if self.observe(inserted.map_err(StoreError::from))?.is_some() {
+                self.claims.hold([(source, key)], now);
                 return Ok(Claim::Owned);
             }
         }
         let r = sqlx::query(
-            "SELECT body_sha256, status, response, created_at FROM webhook_requests WHERE source = $1 AND idem_key = $2",
+            "SELECT body_sha256, status, response, created_at, holder, claimed_until FROM webhook_requests \
+             WHERE source = $1 AND idem_key = $2",
         )
         .bind(source)
         .bind(key)
@@ -121,40 +95,51 @@ impl Store {
                 response: get_str(&r, "response"),
             });
         }
-        if self.orphans.contains(source, key) {
+        // A live request of this process works on it.
+        if self.claims.is_held(source, key) {
+            return Ok(Claim::InFlight);
+        }
+        let orphan = self.claims.is_orphan(source, key);
+        let until = get_opt_i64(&r, "claimed_until")
+            .unwrap_or_else(|| get_i64(&r, "created_at") + MAX_HOLD.as_millis() as i64);
+        if !orphan && until >= now {
+            return Ok(Claim::InFlight);
+        }
+        // Take it over once it lapsed (nobody renewed it), or at once when
+        // it is an orphan of ours (and still ours).
+        let n = {
             let _g = self.write_guard().await;
             let n = sqlx::query(
-                "UPDATE webhook_requests SET created_at = $1 WHERE source = $2 AND idem_key = $3 AND status = 0",
+                "UPDATE webhook_requests SET holder = $1, claimed_until = $2, created_at = $3 \
+                 WHERE source = $4 AND idem_key = $5 AND status = 0 \
+                 AND (COALESCE(claimed_until, created_at + $6) < $3 OR holder = $7)",
             )
+            .bind(me)
+            .bind(Claims::until(now))
             .bind(now)
             .bind(source)
             .bind(key)
+            .bind(MAX_HOLD.as_millis() as i64)
+            .bind(orphan.then_some(me))
             .execute(&self.pool)
             .await;
-            if self.observe(n.map_err(StoreError::from))?.rows_affected() == 1 {
-                self.orphans.take(source, key);
-                tracing::info!(source, "taking over the claim of a request that failed");
-                return Ok(Claim::Owned);
-            }
+            self.observe(n.map_err(StoreError::from))?.rows_affected()
+        };
+        if n != 1 {
+            return Ok(Claim::InFlight);
         }
-        if get_i64(&r, "created_at") < now - STALE_MS {
-            let _g = self.write_guard().await;
-            let n = sqlx::query(
-                "UPDATE webhook_requests SET created_at = $1 WHERE source = $2 AND idem_key = $3 AND status = 0 AND created_at < $4",
-            )
-            .bind(now)
-            .bind(source)
-            .bind(key)
-            .bind(now - STALE_MS)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                tracing::warn!(source, "taking over a stale idempotency claim");
-                return Ok(Claim::Owned);
-            }
+        self.claims.hold([(source, key)], now);
+        if orphan {
+            tracing::info!(source, "taking over the claim of a request that failed");
+        } else {
+            let holder = get_opt_str(&r, "holder").unwrap_or_default();
+            tracing::warn!(
+                source,
+                holder,
+                "taking over an idempotency claim its holder stopped renewing"
+            );
         }
-        Ok(Claim::InFlight)
+        Ok(Claim::Owned)
     }
 
     /// In one transaction: record the answers of earlier owned claims
@@ -182,30 +167,38 @@ impl Store {
             Ok(i) => i,
             Err(e) => {
                 // Whether any of it committed is unknown: no request of this
-                // process works on these keys any more.
+                // process works on these keys any more (except those a live
+                // request of another batch holds).
                 let done = completes
                     .iter()
                     .map(|a| (a.source.as_str(), a.key.as_str()));
-                self.orphans
-                    .add(done.chain(uniq.iter().map(|(s, k, _)| (*s, *k))));
+                let tried = uniq
+                    .iter()
+                    .map(|(s, k, _)| (*s, *k))
+                    .filter(|(s, k)| !self.claims.is_held(s, k));
+                let tried: Vec<_> = tried.collect();
+                self.claims.orphan(done.chain(tried));
                 return Err(e);
             }
         };
-        self.orphans.forget(
+        self.claims.let_go(
             completes
                 .iter()
                 .map(|a| (a.source.as_str(), a.key.as_str())),
         );
-        Ok(claims
+        let owned: Vec<bool> = claims
             .iter()
-            .map(|(s, k, _)| {
-                let owned = inserted.remove(&(s.to_string(), k.to_string()));
-                if owned {
-                    self.orphans.take(s, k);
-                }
-                owned
-            })
-            .collect())
+            .map(|(s, k, _)| inserted.remove(&(s.to_string(), k.to_string())))
+            .collect();
+        self.claims.hold(
+            claims
+                .iter()
+                .zip(&owned)
+                .filter(|(_, o)| **o)
+                .map(|((s, k, _), _)| (*s, *k)),
+            now,
+        );
+        Ok(owned)
     }
 
     /// The transaction of [`Store::webhook_record`]: the keys it now owns.
@@ -229,9 +222,9 @@ impl Store {
         }
         for chunk in uniq.chunks(200) {
             let sql = format!(
-                "INSERT INTO webhook_requests (source, idem_key, body_sha256, status, response, created_at) VALUES {} \
-                 ON CONFLICT (source, idem_key) DO NOTHING RETURNING source, idem_key",
-                super::value_rows(chunk.len(), 6)
+                "INSERT INTO webhook_requests (source, idem_key, body_sha256, status, response, created_at, holder, claimed_until) \
+                 VALUES {} ON CONFLICT (source, idem_key) DO NOTHING RETURNING source, idem_key",
+                super::value_rows(chunk.len(), 8)
             );
             let mut q = sqlx::query(&sql);
             for (source, key, sha) in chunk {
@@ -241,7 +234,9 @@ impl Store {
                     .bind(*sha)
                     .bind(0i64)
                     .bind("")
-                    .bind(now);
+                    .bind(now)
+                    .bind(self.claims.holder())
+                    .bind(Claims::until(now));
             }
             for r in q.fetch_all(&mut *tx).await? {
                 inserted.insert((get_str(&r, "source"), get_str(&r, "idem_key")));
@@ -251,13 +246,16 @@ impl Store {
         // failed too) are taken over by their retry at once.
         for (source, key, sha) in uniq {
             let k = (source.to_string(), key.to_string());
-            if inserted.contains(&k) || !self.orphans.contains(source, key) {
+            if inserted.contains(&k) || !self.claims.is_orphan(source, key) {
                 continue;
             }
             let n = sqlx::query(
-                "UPDATE webhook_requests SET created_at = $1 WHERE source = $2 AND idem_key = $3 AND body_sha256 = $4 AND status = 0",
+                "UPDATE webhook_requests SET created_at = $1, claimed_until = $2 \
+                 WHERE holder = $3 AND source = $4 AND idem_key = $5 AND body_sha256 = $6 AND status = 0",
             )
             .bind(now)
+            .bind(Claims::until(now))
+            .bind(self.claims.holder())
             .bind(*source)
             .bind(*key)
             .bind(*sha)
@@ -275,20 +273,22 @@ impl Store {
     /// Drop an owned claim whose request failed, so nothing stays stored.
     pub async fn webhook_release(&self, source: &str, key: &str) -> Result<(), StoreError> {
         let _g = self.write_guard().await;
+        // Only our own claim: another daemon may have taken it over.
         let r = sqlx::query(
-            "DELETE FROM webhook_requests WHERE source = $1 AND idem_key = $2 AND status = 0",
+            "DELETE FROM webhook_requests WHERE source = $1 AND idem_key = $2 AND status = 0 AND holder = $3",
         )
         .bind(source)
         .bind(key)
+        .bind(self.claims.holder())
         .execute(&self.pool)
         .await;
         match self.observe(r.map_err(StoreError::from)) {
             Ok(_) => {
-                self.orphans.take(source, key);
+                self.claims.let_go([(source, key)]);
                 Ok(())
             }
             Err(e) => {
-                self.orphans.add([(source, key)]);
+                self.claims.orphan([(source, key)]);
                 Err(e)
             }
         }

@@ -144,6 +144,12 @@ impl Daemon {
         d
     }
 
+    /// SIGKILL, as a crash: nothing is finished, released or logged out.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Still the first process (never exited, never restarted)?
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
@@ -169,6 +175,22 @@ impl Daemon {
         }
     }
 
+    /// A contact post of `body` to source `voice`, signed now, with
+    /// Idempotency-Key `key`.
+    pub fn signed(&self, key: &str, body: &str) -> reqwest::RequestBuilder {
+        let ts = crate::http_common::now();
+        self.http
+            .post(format!("{}/v1/contacts/voice", self.base))
+            .header("content-type", "application/json")
+            .header("x-intake-timestamp", ts.to_string())
+            .header(
+                "x-intake-signature",
+                format!("v1={}", sign(SECRET, ts, body.as_bytes())),
+            )
+            .header("idempotency-key", key)
+            .body(body.to_string())
+    }
+
     /// Post contact `i` with Idempotency-Key `key` until it is stored,
     /// retrying after Retry-After on 503. Returns every status seen; a
     /// status other than 200/201/503, or a 503 without Retry-After, ends
@@ -179,20 +201,7 @@ impl Daemon {
         let t = Instant::now();
         let mut seen = Vec::new();
         while t.elapsed() < limit {
-            let ts = crate::http_common::now();
-            let r = self
-                .http
-                .post(format!("{}/v1/contacts/voice", self.base))
-                .header("content-type", "application/json")
-                .header("x-intake-timestamp", ts.to_string())
-                .header(
-                    "x-intake-signature",
-                    format!("v1={}", sign(SECRET, ts, body.as_bytes())),
-                )
-                .header("idempotency-key", key)
-                .body(body.clone())
-                .send()
-                .await;
+            let r = self.signed(key, &body).send().await;
             let Ok(r) = r else {
                 seen.push(Answer {
                     status: 0,
