@@ -113,6 +113,7 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
             .filter_map(|m| m.conversation_key.clone())
             .collect(),
     );
+    lock_conversations(tx, &convs).await?;
     for r in select_in(
         tx,
         "SELECT id, conversation_key FROM tickets WHERE conversation_key IN",
@@ -128,6 +129,31 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
     ids.extend(msgs.iter().filter_map(|m| m.tag_ticket));
     load_tickets(tx, &mut k, &ids).await?;
     Ok(k)
+}
+
+/// The advisory-lock namespace of conversation keys (the first key of the
+/// two-key form).
+const CONVERSATION_LOCKS: i32 = 0x6b69;
+
+/// PostgreSQL: take the batch's conversation keys in one order (by hash)
+/// before reading them, so that concurrent batches opening tickets for the
+/// same new conversations wait for one another instead of deadlocking on
+/// the tickets' unique conversation index (each would otherwise insert in
+/// its own message order). SQLite has one writer and needs none.
+async fn lock_conversations(tx: &mut Tx<'_>, keys: &[String]) -> Result<(), StoreError> {
+    if keys.is_empty() || tx.backend_name().eq_ignore_ascii_case("sqlite") {
+        return Ok(());
+    }
+    let json = serde_json::to_string(keys).unwrap_or_default();
+    sqlx::query(
+        "SELECT COUNT(pg_advisory_xact_lock($1, h)) AS n FROM \
+         (SELECT DISTINCT hashtext(value) AS h FROM json_array_elements_text($2::json) ORDER BY h) AS s",
+    )
+    .bind(CONVERSATION_LOCKS)
+    .bind(json)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Load ticket states (with participants) into `k`.
