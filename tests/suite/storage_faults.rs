@@ -169,6 +169,28 @@ impl Daemon {
         }
     }
 
+    /// A contact post to `source` signed now with `secret`, with
+    /// Idempotency-Key `key`.
+    pub fn contact(
+        &self,
+        source: &str,
+        body: &str,
+        secret: &str,
+        key: &str,
+    ) -> reqwest::RequestBuilder {
+        let ts = crate::http_common::now();
+        self.http
+            .post(format!("{}/v1/contacts/{source}", self.base))
+            .header("content-type", "application/json")
+            .header("x-intake-timestamp", ts.to_string())
+            .header(
+                "x-intake-signature",
+                format!("v1={}", sign(secret, ts, body.as_bytes())),
+            )
+            .header("idempotency-key", key)
+            .body(body.to_string())
+    }
+
     /// Post contact `i` with Idempotency-Key `key` until it is stored,
     /// retrying after Retry-After on 503. Returns every status seen; a
     /// status other than 200/201/503, or a 503 without Retry-After, ends
@@ -179,20 +201,7 @@ impl Daemon {
         let t = Instant::now();
         let mut seen = Vec::new();
         while t.elapsed() < limit {
-            let ts = crate::http_common::now();
-            let r = self
-                .http
-                .post(format!("{}/v1/contacts/voice", self.base))
-                .header("content-type", "application/json")
-                .header("x-intake-timestamp", ts.to_string())
-                .header(
-                    "x-intake-signature",
-                    format!("v1={}", sign(SECRET, ts, body.as_bytes())),
-                )
-                .header("idempotency-key", key)
-                .body(body.clone())
-                .send()
-                .await;
+            let r = self.contact("voice", &body, SECRET, key).send().await;
             let Ok(r) = r else {
                 seen.push(Answer {
                     status: 0,
