@@ -54,6 +54,8 @@ impl Daemon {
 
     /// [`Daemon::start`] for an application built already.
     pub async fn start_app(app: App) -> Result<Daemon, StartError> {
+        // Before the sources register their folders (and gauges).
+        crate::metrics::handle();
         let (cfg, pipeline) = (app.config.as_ref(), app.pipeline.clone());
         let registry = Registry::default();
         let (stop, rx) = watch::channel(false);
@@ -67,7 +69,6 @@ impl Daemon {
         let mut state = crate::http::AppState::new(pipeline.clone(), app.config.clone())
             .map_err(StartError::Config)?;
         state.imap = registry.clone();
-        state.metrics = crate::metrics::handle();
         let router = crate::http::router(state);
         let limits = crate::http::server::Limits::from(&cfg.http);
         let mut http_rx = rx.clone();
@@ -134,6 +135,10 @@ impl Daemon {
 
 /// `intake run [--once]`: returns the process exit code.
 pub async fn run(cfg: Config, once: bool) -> u8 {
+    if !once {
+        // Installed before the store opens, so nothing it records is lost.
+        crate::metrics::handle();
+    }
     let app = match App::build(cfg).await {
         Ok(a) => a,
         Err(e) => {

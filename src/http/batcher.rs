@@ -232,6 +232,9 @@ async fn ingest_all(p: &Pipeline, contacts: Vec<Contact>) -> Vec<Result<(u16, St
     let items: Vec<Inbound> = contacts.iter().cloned().map(Inbound::Contact).collect();
     match p.ingest(items, None).await {
         Ok(outs) if outs.len() == n => {
+            for (c, o) in contacts.iter().zip(&outs) {
+                crate::metrics::record_outcomes(&c.source, std::slice::from_ref(o));
+            }
             let mut res = Vec::with_capacity(n);
             for o in outs {
                 res.push(answer(p, o).await);
@@ -251,9 +254,13 @@ async fn ingest_all(p: &Pipeline, contacts: Vec<Contact>) -> Vec<Result<(u16, St
             tracing::warn!(error = %e, n, "contact batch failed; storing one by one");
             let mut res = Vec::with_capacity(n);
             for c in contacts {
+                let source = c.source.clone();
                 let r: Result<_, StoreError> = p.ingest(vec![Inbound::Contact(c)], None).await;
                 res.push(match r {
-                    Ok(mut o) if !o.is_empty() => answer(p, o.remove(0)).await,
+                    Ok(mut o) if !o.is_empty() => {
+                        crate::metrics::record_outcomes(&source, &o[..1]);
+                        answer(p, o.remove(0)).await
+                    }
                     Ok(_) => Err(Problem::new(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "the pipeline returned no outcome",

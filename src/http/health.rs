@@ -34,9 +34,12 @@ async fn readyz(State(st): State<AppState>) -> Response {
     (code, Json(body)).into_response()
 }
 
+/// The recorder's metrics, with the database's queue depths refreshed
+/// first (bounded: see [`crate::metrics::QueueGauges`]).
 async fn metrics(State(st): State<AppState>) -> Response {
     match &st.metrics {
         Some(h) => {
+            st.queue_gauges.refresh(&st.pipeline.store).await;
             h.run_upkeep();
             (
                 [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -32,21 +32,29 @@ pub struct AppState {
     pub imap: crate::sources::imap::Registry,
     /// Prometheus exporter, rendered by `GET /metrics`.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The database's queue depths, refreshed by `GET /metrics`.
+    pub queue_gauges: Arc<crate::metrics::QueueGauges>,
 }
 
 impl AppState {
     /// Build the state once at start: resolves webhook secrets and the admin
-    /// token (a configured but unreadable secret is an error).
+    /// token (a configured but unreadable secret is an error), and
+    /// registers the webhook request counters.
     pub fn new(pipeline: Pipeline, config: Arc<Config>) -> Result<AppState, String> {
+        let metrics = crate::metrics::handle();
         let webhooks = Arc::new(webhook::WebhookState::from_config(&config)?);
         let admin_token = admin::resolve_token(&config)?.map(Arc::new);
+        crate::metrics::register_webhook_sources(
+            config.webhook_sources.iter().map(|w| w.name.as_str()),
+        );
         Ok(AppState {
             pipeline,
             config,
             webhooks,
             admin_token,
             imap: crate::sources::imap::Registry::default(),
-            metrics: crate::metrics::handle(),
+            metrics,
+            queue_gauges: Arc::default(),
         })
     }
 }

@@ -97,16 +97,32 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/contacts/{source}", post(receive))
 }
 
+/// Answer one request and count it in `intake_webhook_requests_total` by
+/// source (a configured one, or `unknown`) and result.
 async fn receive(
     State(st): State<AppState>,
     Path(source): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match handle(st, source, headers, body).await {
+    let known = st.webhooks.sources.contains_key(&source);
+    let label = if known {
+        source.clone()
+    } else {
+        crate::metrics::UNKNOWN_SOURCE.to_string()
+    };
+    let r = match handle(st, source, headers, body).await {
         Ok(r) => r,
         Err(p) => p.into_response(),
-    }
+    };
+    let result = if known {
+        let replayed = r.headers().contains_key("idempotent-replayed");
+        crate::metrics::webhook_result(r.status().as_u16(), replayed)
+    } else {
+        "unknown_source"
+    };
+    crate::metrics::webhook_request(&label, result);
+    r
 }
 
 async fn handle(

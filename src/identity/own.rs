@@ -11,6 +11,8 @@ use std::collections::HashSet;
 #[derive(Debug, Clone, Default)]
 pub struct OwnAddresses {
     addresses: HashSet<EmailAddress>,
+    /// The (normalised) domains of `addresses`.
+    address_domains: HashSet<String>,
     desk_domain: String,
     domains: HashSet<RegistrableDomain>,
 }
@@ -24,6 +26,7 @@ impl OwnAddresses {
             .into_iter()
             .filter_map(|a| EmailAddress::parse(&a).ok())
             .collect();
+        let address_domains = addresses.iter().map(|a| a.domain().to_string()).collect();
         let desk_domain = normalise_domain(desk_domain).unwrap_or_default();
         let domains = addresses
             .iter()
@@ -33,6 +36,7 @@ impl OwnAddresses {
             .collect();
         OwnAddresses {
             addresses,
+            address_domains,
             desk_domain,
             domains,
         }
@@ -40,6 +44,21 @@ impl OwnAddresses {
 
     /// True when `raw`, in any spelling, is one of our addresses.
     pub fn contains(&self, raw: &str) -> bool {
+        // An ASCII address normalises its domain to the lower-case text
+        // without trailing dots (UTS-46 only lower-cases ASCII): when that is
+        // none of our domains, the address is not ours and needs no parse.
+        if raw.is_ascii() {
+            let s = raw
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim();
+            let domain = s.rsplit_once('@').map_or("", |(_, d)| d);
+            let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+            if !self.address_domains.contains(&domain) {
+                return false;
+            }
+        }
         EmailAddress::parse(raw).is_ok_and(|e| self.is_ours(&e))
     }
 

@@ -76,6 +76,7 @@ impl Sender {
             .smtp
             .as_ref()
             .ok_or_else(|| NotifyError::Config("no [smtp] section".into()))?;
+        crate::metrics::register_notifications();
         Ok(Sender {
             store,
             notify,
@@ -124,7 +125,10 @@ async fn send_batch(
         .await?;
     let suppressed: Vec<SendOutcome> = held
         .into_iter()
-        .map(|(id, reason)| SendOutcome::Suppressed(id, reason))
+        .map(|(id, reason)| {
+            crate::metrics::notification("suppressed");
+            SendOutcome::Suppressed(id, reason)
+        })
         .collect();
     if rows.is_empty() {
         return Ok(if suppressed.is_empty() {
@@ -224,15 +228,18 @@ async fn send_row(
     match result {
         Ok(()) => {
             tracing::info!(id, to = %to, "notification sent");
+            crate::metrics::notification("sent");
             (Delivery::Sent { id }, SendOutcome::Sent(id))
         }
         Err((permanent, error)) => {
             let give_up = permanent || attempts >= s.max_attempts;
             let outcome = if give_up {
                 tracing::warn!(id, to = %to, attempts, %error, "notification failed");
+                crate::metrics::notification("failed");
                 SendOutcome::Failed(id, error.clone())
             } else {
                 tracing::info!(id, to = %to, attempts, %error, "notification delivery will be retried");
+                crate::metrics::notification("retry");
                 SendOutcome::Retry(id, error.clone())
             };
             let next = now_ms() + backoff_ms(attempts);

@@ -16,6 +16,7 @@ mod event_facts;
 mod events;
 mod export;
 pub mod fault;
+mod gauges;
 mod health;
 mod ingest;
 mod leases;
@@ -36,6 +37,7 @@ mod write;
 pub use admin::*;
 
 pub use fault::Fault;
+pub use gauges::{QueueDepths, OUTBOX_STATUSES};
 pub use health::Outage;
 pub use ingest::StoredBatch;
 pub use outbox_send::Brakes;
@@ -186,6 +188,8 @@ impl Store {
             .connect(&url)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        // A new store takes writes until one fails (see `health`).
+        metrics::gauge!("intake_database_writable").set(1.0);
         Ok(Store {
             pool,
             backend,

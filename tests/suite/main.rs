@@ -43,8 +43,10 @@ mod notify_delivery;
 mod notify_facts;
 mod notify_upgrade;
 
-// What ops deploy beside the daemon: alert rules and the dashboard.
+// What ops deploy beside the daemon: alert rules and the dashboard, and
+// the metrics they read.
 mod ops_contrib;
+mod ops_metrics;
 
 // Hostile input and faults.
 mod http_limits;

@@ -178,14 +178,26 @@ impl Daemon {
     /// A contact post of `body` to source `voice`, signed now, with
     /// Idempotency-Key `key`.
     pub fn signed(&self, key: &str, body: &str) -> reqwest::RequestBuilder {
+        self.contact("voice", body, SECRET, key)
+    }
+
+    /// A contact post to `source` signed now with `secret`, with
+    /// Idempotency-Key `key`.
+    pub fn contact(
+        &self,
+        source: &str,
+        body: &str,
+        secret: &str,
+        key: &str,
+    ) -> reqwest::RequestBuilder {
         let ts = crate::http_common::now();
         self.http
-            .post(format!("{}/v1/contacts/voice", self.base))
+            .post(format!("{}/v1/contacts/{source}", self.base))
             .header("content-type", "application/json")
             .header("x-intake-timestamp", ts.to_string())
             .header(
                 "x-intake-signature",
-                format!("v1={}", sign(SECRET, ts, body.as_bytes())),
+                format!("v1={}", sign(secret, ts, body.as_bytes())),
             )
             .header("idempotency-key", key)
             .body(body.to_string())
@@ -201,7 +213,7 @@ impl Daemon {
         let t = Instant::now();
         let mut seen = Vec::new();
         while t.elapsed() < limit {
-            let r = self.signed(key, &body).send().await;
+            let r = self.contact("voice", &body, SECRET, key).send().await;
             let Ok(r) = r else {
                 seen.push(Answer {
                     status: 0,

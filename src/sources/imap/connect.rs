@@ -210,7 +210,10 @@ pub async fn open(m: &MailboxConfig) -> Result<ImapSession, ImapError> {
             )));
         }
     }
-    let token = oauth2_token(m).await?;
+    let token = oauth2_token(m)
+        .await
+        .inspect_err(|_| oauth_valid(m, false))?;
+    let oauth = token.is_some();
     let res = match token {
         Some(token) => {
             let auth = XOAuth2 {
@@ -233,11 +236,25 @@ pub async fn open(m: &MailboxConfig) -> Result<ImapSession, ImapError> {
             .await
         }
     };
-    res.map_err(|e| match e {
+    let res = res.map_err(|e| match e {
         ImapError::Imap(async_imap::error::Error::No(msg))
         | ImapError::Imap(async_imap::error::Error::Bad(msg)) => {
             ImapError::Auth(format!("login as {} refused: {msg}", m.username))
         }
         other => other,
-    })
+    });
+    // A timeout or a dropped connection says nothing about the token.
+    match &res {
+        Ok(_) if oauth => oauth_valid(m, true),
+        Err(ImapError::Auth(_)) if oauth => oauth_valid(m, false),
+        _ => {}
+    }
+    res
+}
+
+/// `intake_oauth_token_valid`: 1 after an XOAUTH2 login succeeded, 0 when
+/// the token could not be obtained or the server refused it.
+fn oauth_valid(m: &MailboxConfig, valid: bool) {
+    metrics::gauge!("intake_oauth_token_valid", "mailbox" => m.name.clone())
+        .set(f64::from(u8::from(valid)));
 }

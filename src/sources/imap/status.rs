@@ -36,6 +36,10 @@ pub struct FolderStatus {
     pub ack_failures: u64,
     /// Imported messages whose acknowledgement is still owed on the server.
     pub acks_owed: u64,
+    /// Unix ms the worker registered: the last-success gauge shows it
+    /// until a first complete drain, so a folder that never drains ages.
+    #[serde(skip)]
+    pub registered_at: i64,
 }
 
 /// (mailbox, folder, UIDVALIDITY, UID).
@@ -51,6 +55,18 @@ pub(super) struct AckLedger {
     pub retry_at: Option<Instant>,
     /// The wait after the next refusal.
     pub backoff: Duration,
+}
+
+/// A folder's gauges from its status.
+fn set_gauges(s: &FolderStatus) {
+    let labels = [("mailbox", s.mailbox.clone()), ("folder", s.folder.clone())];
+    metrics::gauge!("intake_mailbox_lag_messages", &labels).set(s.lag as f64);
+    metrics::gauge!("intake_imap_acks_owed", &labels).set(s.acks_owed as f64);
+    let up = matches!(s.state, State::Connected | State::Idle) as u8;
+    metrics::gauge!("intake_mailbox_up", &labels).set(up as f64);
+    let success_ms = s.last_success.unwrap_or(s.registered_at);
+    metrics::gauge!("intake_mailbox_last_success_timestamp_seconds", &labels)
+        .set(success_ms as f64 / 1000.0);
 }
 
 /// All folders' status; cheap to clone.
@@ -81,7 +97,9 @@ impl Registry {
             reconnects: 0,
             ack_failures: 0,
             acks_owed: 0,
+            registered_at: crate::store::now_ms(),
         };
+        set_gauges(&st);
         self.inner
             .lock()
             .expect("status lock")
@@ -97,13 +115,7 @@ impl Registry {
             if s.state != before {
                 tracing::info!(mailbox, folder, state = ?s.state, last_error = ?s.last_error, "mailbox state");
             }
-            metrics::gauge!("intake_mailbox_lag_messages", "mailbox" => mailbox.to_string(), "folder" => folder.to_string())
-                .set(s.lag as f64);
-            metrics::gauge!("intake_imap_acks_owed", "mailbox" => mailbox.to_string(), "folder" => folder.to_string())
-                .set(s.acks_owed as f64);
-            let up = matches!(s.state, State::Connected | State::Idle) as u8;
-            metrics::gauge!("intake_mailbox_up", "mailbox" => mailbox.to_string(), "folder" => folder.to_string())
-                .set(up as f64);
+            set_gauges(s);
         }
     }
 
