@@ -135,12 +135,12 @@ pub fn main() -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     match load_config(path) {
         Ok(_) => {
-            println!("ok");
+            out("ok");
             ExitCode::SUCCESS
         }
         Err(e) => {
             for p in &e.problems {
-                println!("{}: {p}", path.display());
+                out(&format!("{}: {p}", path.display()));
             }
             ExitCode::from(1)
         }
@@ -157,10 +157,25 @@ fn fail(e: StoreError) -> ExitCode {
 }
 
 fn print_json(v: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    );
+    out(&serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+}
+
+/// Status of a command whose reader went away (`intake export | head`):
+/// what a shell reports for a program ended by SIGPIPE.
+const EXIT_PIPE: i32 = 128 + 13;
+
+/// One line on standard output. A closed pipe ends the command quietly
+/// (as SIGPIPE ends other tools), never with a panic.
+fn out(line: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = writeln!(o, "{line}").and_then(|()| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_PIPE);
+        }
+        eprintln!("intake: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
 }
 
 async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
@@ -210,9 +225,9 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
     let res: Result<(), StoreError> = async {
         match cli.command {
             Command::CheckConfig | Command::Ingest { .. } => unreachable!("handled above"),
-            Command::Migrate => println!("migrations applied"),
+            Command::Migrate => out("migrations applied"),
             Command::Run { .. } => {} // handled before the store is opened
-            Command::Export => println!("{}", serde_json::to_string_pretty(&store.export().await?).unwrap_or_default()),
+            Command::Export => out(&serde_json::to_string_pretty(&store.export().await?).unwrap_or_default()),
             Command::Users(UsersCmd::Merge { loser, winner }) => print_json(&store.merge_users(loser, winner).await?),
             Command::Users(UsersCmd::Lookup { contact }) => {
                 let c = ContactPoint::parse_any(&contact, &cfg.identities.default_phone_region)

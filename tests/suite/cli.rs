@@ -228,3 +228,35 @@ fn bad_arguments_are_usage_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid value 'one'"));
 }
+
+/// `intake export | head`: a reader that goes away ends the command quietly
+/// with the status a shell reports for SIGPIPE, never a panic (exit 101).
+async fn closed_standard_output_ends_quietly(db: Db) {
+    let cli = Cli::new(db, "").await;
+    for i in 0..20 {
+        let raw = mail(
+            &format!("c{i}@cust.test"),
+            "Hello",
+            &format!("p{i}@cust.test"),
+            "",
+            "body",
+        );
+        cli.json(&["ingest", "--mailbox", "support"], Some(raw.as_bytes()));
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .arg("--config")
+        .arg(&cli.config)
+        .arg("export")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the command writes.
+    drop(c.stdout.take());
+    let o = c.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+both_backends!(closed_standard_output_ends_quietly);
