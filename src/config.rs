@@ -79,14 +79,9 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Read, parse and validate the file at `path` (without its triggers:
-    /// see `app::load_config`).
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Self::load_with(path, &|_, _| Vec::new())
-    }
-
-    /// [`Config::load`], adding the problems `more` finds in the parsed
-    /// configuration and its text (the triggers' own validation).
+    /// Read, parse and validate the file at `path`, adding the problems
+    /// `more` finds in the parsed configuration and its text (the triggers'
+    /// own validation: `app::load_config` supplies it).
     pub fn load_with(path: &Path, more: &Validator) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_owned(),

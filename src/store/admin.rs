@@ -74,8 +74,7 @@ impl Store {
                 "cannot merge a user into itself".into(),
             ));
         }
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin().await?;
         for id in [loser, winner] {
             let r = sqlx::query("SELECT merged_into FROM users WHERE id = $1")
                 .bind(id)
@@ -131,12 +130,11 @@ impl Store {
     ) -> Result<i64, StoreError> {
         self.observed(async {
             let domains = normalise_domains(domains)?;
-            let _g = self.write_guard().await;
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin().await?;
             let id =
-                super::lookup::create_organization(&mut tx, name, &[], false, now_ms()).await?;
+                super::lookup::create_organization(&mut tx.tx, name, &[], false, now_ms()).await?;
             for d in &domains {
-                claim_domain_tx(&mut tx, id, d).await?;
+                claim_domain_tx(&mut tx.tx, id, d).await?;
             }
             tx.commit().await?;
             Ok(id)
@@ -152,14 +150,13 @@ impl Store {
     pub async fn add_domain(&self, org: i64, domain: &str) -> Result<u64, StoreError> {
         self.observed(async {
             let d = normalise_domains(&[domain.to_string()])?.remove(0);
-            let _g = self.write_guard().await;
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin().await?;
             sqlx::query("SELECT id FROM organizations WHERE id = $1")
                 .bind(org)
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("organization {org}")))?;
-            let moved = claim_domain_tx(&mut tx, org, &d).await?;
+            let moved = claim_domain_tx(&mut tx.tx, org, &d).await?;
             tx.commit().await?;
             tracing::info!(org, domain = %d, moved, "domain added to organization");
             Ok(moved)
@@ -189,8 +186,7 @@ impl Store {
                 TicketStatus::names()
             )));
         }
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin().await?;
         let now = now_ms();
         let n = sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
             .bind(status)

@@ -3,7 +3,7 @@
 //! recorded outside a batch (publishing a ticket), and, in debug builds, to
 //! check what memory told.
 
-use super::outbox_write::select_in;
+use super::sql::select_in;
 use super::{get_i64, get_opt_i64, get_opt_str, get_str, StoreError};
 use crate::model::{Channel, CommentFacts, EventFacts, EventKind, Needs, TicketStatus};
 use sqlx::any::{Any, AnyRow};

@@ -133,8 +133,7 @@ impl Store {
     /// One small write transaction that leaves nothing behind: a row
     /// written to the `leases` table and deleted again before the commit.
     async fn write_probe(&self) -> Result<(), StoreError> {
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO leases (name, holder, expires_at) VALUES ('store:write-probe', $1, 0) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = 0",

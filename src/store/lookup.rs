@@ -1,11 +1,12 @@
 //! Set-based look-ups for a batch: what the database already knows about the
 //! Message-IDs, contact points, references and tickets a batch mentions.
 
+use super::sql::select_in;
 use super::{get_i64, get_opt_i64, get_str, now_ms, placeholders, StoreError};
 use crate::identity::{ContactPoint, EmailAddress, RegistrableDomain};
 use crate::model::{PreparedMessage, TicketStatus};
 use crate::thread::TicketState;
-use sqlx::any::{Any, AnyRow};
+use sqlx::any::Any;
 use sqlx::Transaction;
 use std::collections::HashMap;
 
@@ -38,24 +39,6 @@ pub struct TicketMeta {
     pub tags: String,
 }
 
-/// Run `sql_head IN (...)` over `keys` in chunks and collect rows.
-async fn select_in(
-    tx: &mut Tx<'_>,
-    sql_head: &str,
-    keys: &[String],
-) -> Result<Vec<AnyRow>, StoreError> {
-    let mut rows = Vec::new();
-    for chunk in keys.chunks(500) {
-        let sql = format!("{sql_head} ({})", placeholders(0, chunk.len()));
-        let mut q = sqlx::query(&sql);
-        for k in chunk {
-            q = q.bind(k);
-        }
-        rows.extend(q.fetch_all(&mut **tx).await?);
-    }
-    Ok(rows)
-}
-
 fn uniq(mut v: Vec<String>) -> Vec<String> {
     v.sort_unstable();
     v.dedup();
@@ -69,6 +52,7 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
     for r in select_in(
         tx,
         "SELECT message_id, ticket_id, id FROM comments WHERE message_id IN",
+        "",
         &mids,
     )
     .await?
@@ -83,11 +67,7 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
             .flat_map(|m| m.contacts.iter().map(|c| c.value().to_string()))
             .collect(),
     );
-    for r in select_in(
-        tx,
-        "SELECT i.kind, i.value, i.user_id, u.organization_id FROM identities i JOIN users u ON u.id = i.user_id WHERE i.value IN",
-        &values,
-    )
+    for r in select_in(tx, "SELECT i.kind, i.value, i.user_id, u.organization_id FROM identities i JOIN users u ON u.id = i.user_id WHERE i.value IN", "", &values)
     .await?
     {
         k.users.insert((get_str(&r, "kind"), get_str(&r, "value")), (get_i64(&r, "user_id"), get_opt_i64(&r, "organization_id")));
@@ -99,6 +79,7 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
     for r in select_in(
         tx,
         "SELECT message_id, ticket_id FROM thread_refs WHERE message_id IN",
+        "",
         &refs,
     )
     .await?
@@ -117,6 +98,7 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
     for r in select_in(
         tx,
         "SELECT id, conversation_key FROM tickets WHERE conversation_key IN",
+        "",
         &convs,
     )
     .await?

@@ -28,6 +28,7 @@ mod outbox_write;
 mod quarantine;
 pub mod renormalise;
 mod requesters;
+mod sql;
 mod tx;
 mod views;
 mod webhook_claims;
@@ -224,7 +225,7 @@ impl Store {
         self.backend
     }
 
-    /// The underlying pool, for modules that own their tables' SQL.
+    /// The underlying pool (tests and benchmarks inspect the database through it).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

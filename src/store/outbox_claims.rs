@@ -147,8 +147,7 @@ impl Store {
                 Delivery::Refused { .. } => None,
             })
             .collect();
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin().await?;
         if !sent.is_empty() {
             let sql = format!(
                 "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL, {release} \

@@ -2,7 +2,7 @@
 //! piece of notification work on the ingestion path: one statement per
 //! batch on PostgreSQL, a handful of reusable ones on SQLite.
 
-use super::outbox_write::Marks;
+use super::sql::Marks;
 use super::StoreError;
 use crate::model::OutboxRow;
 use sqlx::any::Any;

@@ -3,6 +3,7 @@
 //! notifications by Message-ID) and writing what was planned (ticket
 //! changes of `set` actions; the rows themselves in `outbox_insert`).
 
+use super::sql::{select_in, Marks};
 use super::{get_i64, get_str, StoreError};
 use crate::model::{EventFacts, EventKind, PublishedTickets, TicketChanges};
 use sqlx::any::{Any, AnyRow};
@@ -13,60 +14,6 @@ type Tx<'a> = Transaction<'a, Any>;
 /// The first comment of published tickets (their events carry no comment).
 const FIRST_COMMENTS_SQL: &str = "SELECT ticket_id, id AS c_id, class, public AS c_public, flag, message_id AS c_mid, channel AS c_channel \
     FROM comments WHERE id IN (SELECT MIN(id) FROM comments WHERE ticket_id IN";
-
-/// Bind markers for a transaction's database, numbered in text order:
-/// `$1, $2, …` on PostgreSQL, `?` on SQLite, where `$n` are named parameters
-/// and preparing and binding N of them costs N² (10 ms for a 140-row insert).
-pub(super) struct Marks {
-    sqlite: bool,
-    n: usize,
-}
-
-impl Marks {
-    pub(super) fn new(tx: &Tx<'_>) -> Marks {
-        Marks {
-            sqlite: tx.backend_name().eq_ignore_ascii_case("sqlite"),
-            n: 0,
-        }
-    }
-
-    /// The next marker.
-    pub(super) fn next(&mut self) -> String {
-        self.n += 1;
-        if self.sqlite {
-            "?".into()
-        } else {
-            format!("${}", self.n)
-        }
-    }
-
-    /// `k` markers separated by commas.
-    pub(super) fn list(&mut self, k: usize) -> String {
-        (0..k).map(|_| self.next()).collect::<Vec<_>>().join(", ")
-    }
-}
-
-/// `SELECT … {head} (keys…) {tail}` in chunks of 500 keys.
-pub(super) async fn select_in<T>(
-    tx: &mut Tx<'_>,
-    head: &str,
-    tail: &str,
-    keys: &[T],
-) -> Result<Vec<AnyRow>, StoreError>
-where
-    T: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Clone + Send,
-{
-    let mut rows = Vec::new();
-    for chunk in keys.chunks(500) {
-        let sql = format!("{head} ({}) {tail}", Marks::new(tx).list(chunk.len()));
-        let mut q = sqlx::query(&sql);
-        for k in chunk {
-            q = q.bind(k.clone());
-        }
-        rows.extend(q.fetch_all(&mut **tx).await?);
-    }
-    Ok(rows)
-}
 
 /// The outbox rows (columns `cols`) whose Message-ID is one of `mids`. Our
 /// Message-IDs name their ticket, and the look-up goes through the ticket

@@ -63,8 +63,7 @@ impl Store {
         if done.is_some() {
             return Ok(None);
         }
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin().await?;
         let now = now_ms();
         let first = sqlx::query(
             "INSERT INTO data_migrations (name, applied_at, summary) VALUES ($1, $2, '') \
@@ -79,11 +78,11 @@ impl Store {
             return Ok(None);
         }
         let mut t = Tally::default();
-        identities(&mut tx, &mut t, now).await?;
-        org_domains(&mut tx, &mut t, now).await?;
-        participants(&mut tx, &mut t).await?;
-        undeliverable(&mut tx, &mut t).await?;
-        recipients(&mut tx, &mut t).await?;
+        identities(&mut tx.tx, &mut t, now).await?;
+        org_domains(&mut tx.tx, &mut t, now).await?;
+        participants(&mut tx.tx, &mut t).await?;
+        undeliverable(&mut tx.tx, &mut t).await?;
+        recipients(&mut tx.tx, &mut t).await?;
         let summary = t.summary();
         sqlx::query("UPDATE data_migrations SET summary = $1 WHERE name = $2")
             .bind(&summary)

@@ -33,6 +33,21 @@ impl Store {
     }
 }
 
+/// Statements run on the transaction's connection (`&mut *tx`), as on a
+/// sqlx transaction.
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
 impl WriteTx {
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;

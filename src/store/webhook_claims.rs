@@ -181,8 +181,7 @@ impl Store {
         }
         let until = Claims::until(now);
         let r = async {
-            let _g = self.write_guard().await;
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin().await?;
             let mut still = 0;
             for (source, idem_key) in &due {
                 let n = sqlx::query(

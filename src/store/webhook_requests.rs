@@ -209,8 +209,7 @@ impl Store {
         now: i64,
     ) -> Result<HashSet<(String, String)>, StoreError> {
         let mut inserted: HashSet<(String, String)> = HashSet::new();
-        let _g = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin().await?;
         for a in completes {
             sqlx::query("UPDATE webhook_requests SET status = $1, response = $2 WHERE source = $3 AND idem_key = $4")
                 .bind(a.status as i64)
