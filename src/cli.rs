@@ -231,8 +231,8 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
             Command::Users(UsersCmd::Merge { loser, winner }) => print_json(&store.merge_users(loser, winner).await?),
             Command::Users(UsersCmd::Lookup { contact }) => {
                 let c = ContactPoint::parse_any(&contact, &cfg.identities.default_phone_region)
-                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
-                let u = store.user_by_contact(&c).await?.ok_or_else(|| StoreError::NotFound(format!("contact {}", c.value())))?;
+                    .map_err(|e| StoreError::invalid(e.to_string()))?;
+                let u = store.user_by_contact(&c).await?.ok_or_else(|| StoreError::not_found(format!("contact {}", c.value())))?;
                 print_json(&u)
             }
             Command::Orgs(OrgsCmd::AddDomain { org, domain }) => {

@@ -106,16 +106,17 @@ impl Config {
 
     /// [`Config::from_toml`], adding the problems `more` finds.
     pub fn from_toml_with(text: &str, more: &Validator) -> Result<Config, Vec<Problem>> {
-        let mut problems = Vec::new();
-        let mut work = text.to_string();
+        // Lines stay where they are: offsets into `work` give `text`'s lines.
+        let (mut work, mut problems) = secret::fold_keys(text);
         for _ in 0..100 {
             match toml::from_str::<Config>(&work) {
                 Ok(cfg) => {
                     if !problems.is_empty() {
                         return Err(problems);
                     }
-                    let mut problems = validate::validate(&cfg, text);
-                    problems.extend(more(&cfg, text));
+                    // The folded text, so that `x_env = ` is found as `x`.
+                    let mut problems = validate::validate(&cfg, &work);
+                    problems.extend(more(&cfg, &work));
                     return if problems.is_empty() {
                         Ok(cfg)
                     } else {
@@ -129,7 +130,7 @@ impl Config {
                     // problem's line being blanked: don't report it twice.
                     if !missing || problems.is_empty() {
                         problems.push(Problem {
-                            line: start.map(|s| line_of(text, s)),
+                            line: start.map(|s| line_of(&work, s)),
                             key: key_at(&work, start),
                             message: e.message().to_string(),
                         });

@@ -117,7 +117,7 @@ impl Pipeline {
     pub async fn replay(&self, id: i64) -> Result<Outcome, StoreError> {
         let (entry, raw) = self.store.quarantine_get(id).await?;
         if entry.truncated {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::conflict(format!(
                 "quarantine entry {id} holds only part of the original ({} bytes): fetch it again from its source",
                 entry.size
             )));
@@ -139,16 +139,16 @@ impl Pipeline {
 impl Pipeline {
     /// Refuse free-mail domains and our own: they must never become an
     /// organization's.
-    fn check_domains(&self, domains: &[String]) -> Result<(), StoreError> {
+    fn check_domains(&self, domains: &[String]) -> Result<(), DomainError> {
         for d in domains {
             if let Some(r) = crate::identity::RegistrableDomain::of(d) {
                 if self.settings.free_mail.contains(&r) {
-                    return Err(StoreError::Invalid(format!(
+                    return Err(DomainError::Invalid(format!(
                         "{d} is a free-mail domain: its users are not one organization"
                     )));
                 }
                 if self.settings.own.owns_domain(&r) {
-                    return Err(StoreError::Invalid(format!(
+                    return Err(DomainError::Invalid(format!(
                         "{d} is the desk's own domain ({}): it cannot be a customer organization's",
                         r.as_str()
                     )));

@@ -125,9 +125,8 @@ impl Default for LoggingConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: String,
-    pub admin_token: Option<String>,
-    pub admin_token_env: Option<String>,
-    pub admin_token_file: Option<String>,
+    #[serde(default)]
+    pub admin_token: Secret,
     /// Largest webhook body, in bytes.
     pub max_body_bytes: usize,
     /// Most connections open at once; at the limit the connection that has
@@ -145,25 +144,13 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
-            admin_token: None,
-            admin_token_env: None,
-            admin_token_file: None,
+            admin_token: Secret::default(),
             max_body_bytes: 1024 * 1024,
             max_connections: 512,
             header_read_timeout: 10,
             body_read_timeout: 30,
             keepalive_timeout: 60,
         }
-    }
-}
-
-impl HttpConfig {
-    pub fn admin_token(&self) -> Secret {
-        Secret::from_parts(
-            self.admin_token.clone(),
-            self.admin_token_env.clone(),
-            self.admin_token_file.clone(),
-        )
     }
 }
 
@@ -228,9 +215,8 @@ pub struct MailboxConfig {
     #[serde(default)]
     pub tls: Tls,
     pub username: String,
-    pub password: Option<String>,
-    pub password_env: Option<String>,
-    pub password_file: Option<String>,
+    #[serde(default)]
+    pub password: Secret,
     /// XOAUTH2 access token from a file or a command instead of a password.
     pub oauth2_token_file: Option<String>,
     pub oauth2_token_command: Option<String>,
@@ -274,14 +260,6 @@ fn default_fetch_batch() -> u32 {
 }
 
 impl MailboxConfig {
-    pub fn password(&self) -> Secret {
-        Secret::from_parts(
-            self.password.clone(),
-            self.password_env.clone(),
-            self.password_file.clone(),
-        )
-    }
-
     /// The folders to import (default INBOX).
     pub fn folder_list(&self) -> Vec<String> {
         let mut v = self.folders.clone();
@@ -300,13 +278,11 @@ impl MailboxConfig {
 #[serde(deny_unknown_fields)]
 pub struct WebhookSourceConfig {
     pub name: String,
-    pub secret: Option<String>,
-    pub secret_env: Option<String>,
-    pub secret_file: Option<String>,
+    #[serde(default)]
+    pub secret: Secret,
     /// Second secret accepted during rotation.
-    pub previous_secret: Option<String>,
-    pub previous_secret_env: Option<String>,
-    pub previous_secret_file: Option<String>,
+    #[serde(default)]
+    pub previous_secret: Secret,
     #[serde(default = "default_rate")]
     pub rate_per_second: u32,
     #[serde(default = "default_burst")]
@@ -325,23 +301,6 @@ fn default_channel() -> String {
     "api".into()
 }
 
-impl WebhookSourceConfig {
-    pub fn secret(&self) -> Secret {
-        Secret::from_parts(
-            self.secret.clone(),
-            self.secret_env.clone(),
-            self.secret_file.clone(),
-        )
-    }
-    pub fn previous_secret(&self) -> Secret {
-        Secret::from_parts(
-            self.previous_secret.clone(),
-            self.previous_secret_env.clone(),
-            self.previous_secret_file.clone(),
-        )
-    }
-}
-
 /// `[smtp]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -351,23 +310,12 @@ pub struct SmtpConfig {
     #[serde(default)]
     pub tls: Tls,
     pub username: Option<String>,
-    pub password: Option<String>,
-    pub password_env: Option<String>,
-    pub password_file: Option<String>,
+    #[serde(default)]
+    pub password: Secret,
     /// From address of notifications.
     pub from: String,
     #[serde(default = "default_timeout")]
     pub timeout: u64,
-}
-
-impl SmtpConfig {
-    pub fn password(&self) -> Secret {
-        Secret::from_parts(
-            self.password.clone(),
-            self.password_env.clone(),
-            self.password_file.clone(),
-        )
-    }
 }
 
 /// `[notifications]`

@@ -117,8 +117,8 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
             );
         }
     }
-    if let Err(e) = secret_ok(&cfg.http.admin_token(), true) {
-        add("http", 0, "admin_token_env", "http.admin_token".into(), e);
+    if let Err(e) = secret_ok(&cfg.http.admin_token, true) {
+        add("http", 0, "admin_token", "http.admin_token".into(), e);
     }
     let mut names = std::collections::HashSet::new();
     for (i, m) in cfg.mailboxes.iter().enumerate() {
@@ -155,7 +155,7 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
         }
         let oauth = m.oauth2_token_file.is_some() || m.oauth2_token_command.is_some();
         if !oauth {
-            if let Err(e) = secret_ok(&m.password(), false) {
+            if let Err(e) = secret_ok(&m.password, false) {
                 add("mailboxes", i, "password", label("password"), e);
             }
         }
@@ -221,10 +221,10 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
                 ),
             );
         }
-        if let Err(e) = secret_ok(&w.secret(), false) {
+        if let Err(e) = secret_ok(&w.secret, false) {
             add("webhook_sources", i, "secret", label("secret"), e);
         }
-        if let Err(e) = secret_ok(&w.previous_secret(), true) {
+        if let Err(e) = secret_ok(&w.previous_secret, true) {
             add(
                 "webhook_sources",
                 i,
@@ -266,7 +266,7 @@ pub(super) fn validate(cfg: &super::Config, text: &str) -> Vec<Problem> {
             );
         }
         if s.username.is_some() {
-            if let Err(e) = secret_ok(&s.password(), false) {
+            if let Err(e) = secret_ok(&s.password, false) {
                 add("smtp", 0, "password", "smtp.password".into(), e);
             }
         }

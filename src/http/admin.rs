@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 
 /// SHA-256 of the configured admin token, if any.
 pub fn resolve_token(cfg: &Config) -> Result<Option<[u8; 32]>, String> {
-    let s = cfg.http.admin_token();
+    let s = &cfg.http.admin_token;
     if s.is_unset() {
         return Ok(None);
     }

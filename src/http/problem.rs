@@ -1,5 +1,6 @@
 //! `application/problem+json` (RFC 9457) errors with a precise `detail`.
 
+use crate::model::DomainError;
 use crate::sanitize::control_char;
 use crate::store::{Fault, StoreError};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -77,9 +78,9 @@ impl IntoResponse for Problem {
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         let status = match &e {
-            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            StoreError::Conflict(_) => StatusCode::CONFLICT,
-            StoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            StoreError::Domain(DomainError::NotFound(_)) => StatusCode::NOT_FOUND,
+            StoreError::Domain(DomainError::Conflict(_)) => StatusCode::CONFLICT,
+            StoreError::Domain(DomainError::Invalid(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             // A full disk, an I/O error, a lost connection: retry later.
             e if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

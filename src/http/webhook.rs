@@ -56,11 +56,11 @@ impl WebhookState {
         for w in &cfg.webhook_sources {
             let err = |k: &str, e: String| format!("webhook source {:?}: {k}: {e}", w.name);
             let mut secrets = vec![w
-                .secret()
+                .secret
                 .resolve()
                 .map_err(|e| err("secret", e))?
                 .into_bytes()];
-            let prev = w.previous_secret();
+            let prev = &w.previous_secret;
             if !prev.is_unset() {
                 secrets.push(
                     prev.resolve()

@@ -5,8 +5,10 @@ use crate::classify::MailClass;
 use crate::identity::{ContactPoint, EmailAddress};
 use serde::Serialize;
 
+mod error;
 mod notice;
 mod outbox;
+pub use error::DomainError;
 pub use notice::*;
 pub use outbox::*;
 

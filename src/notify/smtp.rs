@@ -46,10 +46,7 @@ pub fn build_transport(c: &SmtpConfig) -> Result<Transport, String> {
                 .idle_timeout(Duration::from_secs(60)),
         );
     if let Some(user) = &c.username {
-        let pass = c
-            .password()
-            .resolve()
-            .map_err(|e| format!("password: {e}"))?;
+        let pass = c.password.resolve().map_err(|e| format!("password: {e}"))?;
         b = b.credentials(Credentials::new(user.clone(), pass));
     }
     Ok(b.build())

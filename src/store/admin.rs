@@ -32,7 +32,7 @@ impl Store {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
-                .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+                .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
         let ids = sqlx::query("SELECT kind, value FROM identities WHERE user_id = $1 ORDER BY id")
             .bind(id)
             .fetch_all(&self.pool)
@@ -70,8 +70,8 @@ impl Store {
     pub async fn merge_users(&self, loser: i64, winner: i64) -> Result<UserView, StoreError> {
         self.observed(async {
         if loser == winner {
-            return Err(StoreError::Invalid(
-                "cannot merge a user into itself".into(),
+            return Err(StoreError::invalid(
+                "cannot merge a user into itself",
             ));
         }
         let mut tx = self.begin().await?;
@@ -80,9 +80,9 @@ impl Store {
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
-                .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+                .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
             if let Some(m) = get_opt_i64(&r, "merged_into") {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::conflict(format!(
                     "user {id} was already merged into user {m}"
                 )));
             }
@@ -155,7 +155,7 @@ impl Store {
                 .bind(org)
                 .fetch_optional(&mut *tx)
                 .await?
-                .ok_or_else(|| StoreError::NotFound(format!("organization {org}")))?;
+                .ok_or_else(|| StoreError::not_found(format!("organization {org}")))?;
             let moved = claim_domain_tx(&mut tx.tx, org, &d).await?;
             tx.commit().await?;
             tracing::info!(org, domain = %d, moved, "domain added to organization");
@@ -181,7 +181,7 @@ impl Store {
     pub async fn set_ticket_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
         self.observed(async {
         if TicketStatus::parse(status).is_none() {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::invalid(format!(
                 "unknown status {status:?}: use one of {}",
                 TicketStatus::names()
             )));
@@ -196,7 +196,7 @@ impl Store {
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::NotFound(format!("ticket {id}")));
+            return Err(StoreError::not_found(format!("ticket {id}")));
         }
         sqlx::query("INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) VALUES ($1, 'status_changed', NULL, $2, $3)")
             .bind(id)
@@ -217,7 +217,7 @@ fn normalise_domains(domains: &[String]) -> Result<Vec<String>, StoreError> {
         .map(|d| {
             RegistrableDomain::of(d)
                 .map(|r| r.as_str().to_string())
-                .ok_or_else(|| StoreError::Invalid(format!("{d:?} is not a registrable domain")))
+                .ok_or_else(|| StoreError::invalid(format!("{d:?} is not a registrable domain")))
         })
         .collect()
 }
@@ -248,7 +248,7 @@ async fn claim_domain_tx(
             .fetch_one(&mut **tx)
             .await?;
             if get_i64(&r, "auto_created") == 0 || get_i64(&r, "n") != 1 {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::conflict(format!(
                     "domain {d} already belongs to organization {other}"
                 )));
             }
@@ -288,7 +288,7 @@ pub(super) async fn set_ticket_public_tx(
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("ticket {id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("ticket {id}")))?;
     let was = get_i64(&r, "public") != 0;
     if was == public {
         return Ok(None);
@@ -302,7 +302,7 @@ pub(super) async fn set_ticket_public_tx(
             "n",
         );
         if n != 1 {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::conflict(format!(
                 "ticket {id} has {n} public comments: it can be made private only while it has exactly one"
             )));
         }

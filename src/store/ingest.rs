@@ -78,8 +78,8 @@ pub(super) async fn store_batch(
             out.push(o);
             continue;
         }
-        let (user_id, user_org) = requester
-            .ok_or_else(|| StoreError::Conflict("requester of a message not resolved".into()))?;
+        let (user_id, user_org) =
+            requester.ok_or_else(|| StoreError::conflict("requester of a message not resolved"))?;
         let sender_email = m.contacts.iter().find_map(|c| match c {
             ContactPoint::Email(e) => Some(e),
             _ => None,
@@ -103,7 +103,7 @@ pub(super) async fn store_batch(
                 let k = m.conversation_key.as_deref().unwrap_or_default();
                 let id = lookup::ticket_by_conversation(tx, k)
                     .await?
-                    .ok_or_else(|| StoreError::Conflict("conversation ticket vanished".into()))?;
+                    .ok_or_else(|| StoreError::conflict("conversation ticket vanished"))?;
                 lookup::load_tickets(tx, &mut known, &[id]).await?;
                 known.conversations.insert(k.to_string(), id);
                 candidate = known.tickets.get(&id).cloned();
@@ -122,8 +122,7 @@ pub(super) async fn store_batch(
         let (ticket_id, public, flag) = match decision {
             Decision::NewTicket { follow_up_of } => {
                 let key = m.conversation_key.clone();
-                let ticket =
-                    created.ok_or_else(|| StoreError::Conflict("ticket insert lost".into()))?;
+                let ticket = created.ok_or_else(|| StoreError::conflict("ticket insert lost"))?;
                 known.tickets.insert(
                     ticket,
                     TicketState {

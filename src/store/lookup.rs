@@ -301,7 +301,7 @@ pub(crate) async fn create_organization(
                     .await?;
                 return Ok(owner);
             }
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::conflict(format!(
                 "domain {d} already belongs to organization {owner}"
             )));
         }

@@ -73,15 +73,10 @@ pub enum StoreError {
     /// A concurrent writer got in the way: retry at once.
     #[error("database busy: {0}")]
     Busy(String),
-    /// The request is wrong (unknown id, invalid merge, ...).
-    #[error("{0}")]
-    Invalid(String),
-    /// Not found.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// Conflicts with the current state.
-    #[error("{0}")]
-    Conflict(String),
+    /// Refused by the desk's rules (unknown id, invalid merge, ...): the
+    /// caller's mistake, never retried.
+    #[error(transparent)]
+    Domain(#[from] crate::model::DomainError),
     /// Any other database error.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
@@ -90,6 +85,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A [`DomainError::Invalid`](crate::model::DomainError) refusal.
+    pub fn invalid(m: impl Into<String>) -> Self {
+        StoreError::Domain(crate::model::DomainError::Invalid(m.into()))
+    }
+
+    /// A [`DomainError::NotFound`](crate::model::DomainError) refusal.
+    pub fn not_found(m: impl Into<String>) -> Self {
+        StoreError::Domain(crate::model::DomainError::NotFound(m.into()))
+    }
+
+    /// A [`DomainError::Conflict`](crate::model::DomainError) refusal.
+    pub fn conflict(m: impl Into<String>) -> Self {
+        StoreError::Domain(crate::model::DomainError::Conflict(m.into()))
+    }
+
     /// True when retrying later may succeed (a full disk, an I/O error, a
     /// lost connection, a lock): the work is retried, never quarantined.
     pub fn is_transient(&self) -> bool {
@@ -137,7 +147,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::invalid(format!(
                 "unsupported database URL {url:?}"
             )));
         };

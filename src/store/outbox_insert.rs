@@ -60,7 +60,7 @@ pub(super) async fn insert(
         })
         .collect();
     let json = serde_json::to_string(&json)
-        .map_err(|e| StoreError::Invalid(format!("outbox rows: {e}")))?;
+        .map_err(|e| StoreError::invalid(format!("outbox rows: {e}")))?;
     sqlx::query(INSERT_PG)
         .bind(now)
         .bind(json)

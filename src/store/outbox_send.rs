@@ -92,7 +92,7 @@ impl Store {
                 .fetch_one(&mut *tx.tx)
                 .await?;
             let found: Vec<(String, i64, Option<String>)> = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Invalid(format!("rate-limit counts: {e}")))?;
+                .map_err(|e| StoreError::invalid(format!("rate-limit counts: {e}")))?;
             let mut load = RecipientLoad::default();
             for (a, count, why) in found {
                 if let Some(why) = why {

@@ -88,7 +88,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("quarantine entry {id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("quarantine entry {id}")))?;
         Ok((entry(&r), r.try_get::<Vec<u8>, _>("raw")?))
     }
 

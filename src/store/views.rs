@@ -46,7 +46,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))?;
+            .ok_or_else(|| StoreError::not_found(format!("organization {id}")))?;
         let domains = sqlx::query(
             "SELECT domain FROM organization_domains WHERE organization_id = $1 ORDER BY domain",
         )
@@ -73,7 +73,7 @@ impl Store {
         .bind(id)
         .fetch_optional(p)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("ticket {id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("ticket {id}")))?;
         let atts = sqlx::query(
             "SELECT a.comment_id, a.filename, a.content_type, a.size, a.url FROM attachments a \
              JOIN comments c ON c.id = a.comment_id WHERE c.ticket_id = $1 ORDER BY a.id",

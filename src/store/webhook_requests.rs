@@ -315,7 +315,7 @@ impl Store {
         .bind(comment_id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("comment {comment_id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("comment {comment_id}")))?;
         Ok((
             get_i64(&r, "author_id"),
             get_opt_i64(&r, "created_event").is_some(),

@@ -105,7 +105,7 @@ pub(super) async fn insert_comments(
             ids.push(
                 *by_mid
                     .get(&c.msg.message_id)
-                    .ok_or_else(|| StoreError::Conflict("comment insert lost a row".into()))?,
+                    .ok_or_else(|| StoreError::conflict("comment insert lost a row"))?,
             );
         }
     }

@@ -260,3 +260,74 @@ async fn closed_standard_output_ends_quietly(db: Db) {
 }
 
 both_backends!(closed_standard_output_ends_quietly);
+
+/// Every secret takes the same three spellings (`x`, `x_env`, `x_file`) and
+/// the inline table `x = { env = ... }`; problems name the secret and the
+/// line it is set on.
+#[test]
+fn every_secret_spelling_is_read_and_checked_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "from-a-file\n").unwrap();
+    let cfg = dir.path().join("c.toml");
+    let check = |text: String, env: &[(&str, &str)]| {
+        std::fs::write(&cfg, text).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_intake"))
+            .args(["check-config", "--config", cfg.to_str().unwrap()])
+            .env_remove("INTAKE_TEST_UNSET")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        )
+    };
+    let mailbox = |secret: &str| {
+        format!(
+            "[http]\nadmin_token_env = \"INTAKE_TEST_TOKEN\"\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = 25\ntls = \"none\"\nfrom = \"s@x.test\"\nusername = \"u\"\npassword = {{ file = \"{}\" }}\n\
+             [[webhook_sources]]\nname = \"voice\"\nsecret_file = \"{}\"\nprevious_secret = \"old\"\n\
+             [[mailboxes]]\nname = \"a\"\nhost = \"127.0.0.1\"\nport = 143\ntls = \"none\"\nusername = \"u\"\n{secret}\n",
+            pw.display(),
+            pw.display()
+        )
+    };
+    let token = [("INTAKE_TEST_TOKEN", "t0ken")];
+    for s in [
+        "password = \"literal\"".to_string(),
+        "password_env = \"INTAKE_TEST_TOKEN\"".to_string(),
+        format!("password_file = \"{}\"", pw.display()),
+        "password = { env = \"INTAKE_TEST_TOKEN\" }".to_string(),
+    ] {
+        let (code, out) = check(mailbox(&s), &token);
+        assert_eq!((code, out.trim()), (Some(0), "ok"), "{s}");
+    }
+    // The admin token's variable unset: reported on its own line (2).
+    let (code, out) = check(mailbox("password = \"x\""), &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("line 2: http.admin_token: environment variable INTAKE_TEST_TOKEN is not set"),
+        "{out}"
+    );
+    // Two spellings of one secret: one problem, on the second one's line.
+    let (code, out) = check(
+        mailbox("password = \"x\"\npassword_env = \"INTAKE_TEST_TOKEN\""),
+        &token,
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("line 21: mailboxes[0].password_env: password is set too"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    // A missing file, and a wrong key inside the table form.
+    let (_, out) = check(mailbox("password_file = \"/nonexistent/pw\""), &token);
+    assert!(
+        out.contains("line 20: mailboxes[0].password: cannot read secret file /nonexistent/pw"),
+        "{out}"
+    );
+    let (_, out) = check(mailbox("password = { command = \"cat pw\" }"), &token);
+    assert!(out.contains("line 20: mailboxes.password"), "{out}");
+    assert!(out.contains("unknown key `command` in a secret"), "{out}");
+}

@@ -586,11 +586,15 @@ async fn domain_moves_from_auto_created_org(db: Db) {
     let other = h.pipeline.create_organization("Other", &[]).await.unwrap();
     assert!(matches!(
         h.pipeline.add_domain(other, "acme.com").await,
-        Err(intake::store::StoreError::Conflict(_))
+        Err(intake::store::StoreError::Domain(
+            intake::model::DomainError::Conflict(_)
+        ))
     ));
     assert!(matches!(
         h.pipeline.add_domain(other, "gmail.com").await,
-        Err(intake::store::StoreError::Invalid(_))
+        Err(intake::store::StoreError::Domain(
+            intake::model::DomainError::Invalid(_)
+        ))
     ));
     assert!(h
         .pipeline
@@ -636,7 +640,9 @@ async fn private_and_public(db: Db) {
     // Two public comments now: it can no longer become private.
     assert!(matches!(
         h.store().set_ticket_public(t, false).await,
-        Err(intake::store::StoreError::Conflict(_))
+        Err(intake::store::StoreError::Domain(
+            intake::model::DomainError::Conflict(_)
+        ))
     ));
 }
 

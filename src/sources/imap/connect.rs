@@ -229,7 +229,7 @@ pub async fn open(m: &MailboxConfig) -> Result<ImapSession, ImapError> {
             .await
         }
         None => {
-            let pw = m.password().resolve().map_err(ImapError::Auth)?;
+            let pw = m.password.resolve().map_err(ImapError::Auth)?;
             bounded(dur, "LOGIN", async {
                 client.login(&m.username, pw).await.map_err(|(e, _)| e)
             })
