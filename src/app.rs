@@ -3,7 +3,7 @@
 //! triggers, shared by every source, the HTTP server and the notification
 //! sender. `intake run` and every CLI command start here.
 
-use crate::config::{Config, ConfigError, Problem};
+use crate::config::{Config, ConfigError, Problem, Secrets};
 use crate::notify::{NotifyError, Sender};
 use crate::pipeline::{Pipeline, Settings};
 use crate::store::{Store, StoreError};
@@ -13,9 +13,10 @@ use std::sync::Arc;
 /// sysexits EX_TEMPFAIL: the MTA (or cron) should try again later.
 pub const EX_TEMPFAIL: u8 = 75;
 
-/// Read and validate the configuration file, triggers included.
-pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
-    Config::load_with(path, &crate::notify::validate)
+/// Read and validate the configuration file, triggers included, reading
+/// the secrets or only checking that each is configured.
+pub fn load_config(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
+    Config::load_with(path, &crate::notify::validate, secrets)
 }
 
 /// Parse and validate configuration text, triggers included.

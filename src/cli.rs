@@ -4,9 +4,12 @@
 //! refused operation), 2 bad arguments (clap), 75 temporary failure (database
 //! unavailable: an MTA keeps the message and retries).
 
+mod connect;
+mod import;
+
 pub use crate::app::EX_TEMPFAIL;
 use crate::app::{load_config, App};
-use crate::config::{Config, DEFAULT_PATH};
+use crate::config::{Config, Secrets, DEFAULT_PATH};
 use crate::identity::ContactPoint;
 use crate::model::{Inbound, RawMail};
 use crate::store::StoreError;
@@ -30,8 +33,13 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Validate the configuration file: prints `ok` or every problem.
-    CheckConfig,
+    /// Validate the configuration file: prints `ok` or every problem
+    /// (`--connect`: also connect to the database, log in to every mailbox
+    /// and the SMTP server, and say which work).
+    CheckConfig {
+        #[arg(long)]
+        connect: bool,
+    },
     /// Apply database migrations.
     Migrate,
     /// Run the daemon: IMAP workers and the HTTP server (`--once`: drain
@@ -46,6 +54,20 @@ pub enum Command {
         #[arg(long)]
         mailbox: Option<String>,
         file: Option<PathBuf>,
+    },
+    /// Import an mbox file or a Maildir folder through the pipeline
+    /// (exactly once: importing it again stores nothing new).
+    #[command(group(clap::ArgGroup::new("archive").required(true)))]
+    Import {
+        /// An mbox file.
+        #[arg(long, group = "archive")]
+        mbox: Option<PathBuf>,
+        /// A Maildir folder (its `cur/` and `new/`).
+        #[arg(long, group = "archive")]
+        maildir: Option<PathBuf>,
+        /// Mailbox name recorded with the messages.
+        #[arg(long)]
+        mailbox: Option<String>,
     },
     /// Print everything as one JSON document.
     Export,
@@ -106,11 +128,17 @@ pub enum QuarantineCmd {
 /// Entry point used by the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::CheckConfig = cli.command {
-        return check_config(&cli.config);
+    if let Command::CheckConfig { connect } = cli.command {
+        return check_config(&cli.config, connect);
     }
     let is_ingest = matches!(cli.command, Command::Ingest { .. });
-    let cfg = match load_config(&cli.config) {
+    // Only the daemon uses the secrets: other commands run from a shell
+    // where they are not set.
+    let secrets = match cli.command {
+        Command::Run { .. } => Secrets::Read,
+        _ => Secrets::Skip,
+    };
+    let cfg = match load_config(&cli.config, secrets) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("intake: configuration {}:\n{e}", cli.config.display());
@@ -132,8 +160,34 @@ pub fn main() -> ExitCode {
     rt.block_on(dispatch(cli, cfg))
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
-    match load_config(path) {
+fn check_config(path: &std::path::Path, connect: bool) -> ExitCode {
+    match load_config(path, Secrets::Read) {
+        Ok(cfg) if connect => {
+            out("configuration ok");
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("intake: cannot start runtime: {e}");
+                    return ExitCode::from(EX_TEMPFAIL);
+                }
+            };
+            let checks = rt.block_on(connect::check_all(&cfg));
+            let mut failed = 0;
+            for c in &checks {
+                match &c.result {
+                    Ok(m) => out(&format!("{}: ok: {m}", c.what)),
+                    Err(e) => {
+                        failed += 1;
+                        out(&format!("{}: FAILED: {e}", c.what));
+                    }
+                }
+            }
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
         Ok(_) => {
             out("ok");
             ExitCode::SUCCESS
@@ -224,7 +278,18 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
     let (cfg, p, store) = (&app.config, &app.pipeline, app.store());
     let res: Result<(), StoreError> = async {
         match cli.command {
-            Command::CheckConfig | Command::Ingest { .. } => unreachable!("handled above"),
+            Command::CheckConfig { .. } | Command::Ingest { .. } => unreachable!("handled above"),
+            Command::Import { mbox, maildir, mailbox } => {
+                let archive = match (mbox, maildir) {
+                    (Some(f), _) => crate::sources::archive::Archive::Mbox(f),
+                    (None, Some(d)) => crate::sources::archive::Archive::Maildir(d),
+                    (None, None) => unreachable!("clap requires one"),
+                };
+                let (summary, secs) = import::run(p, &archive, mailbox)
+                    .await
+                    .map_err(|e| StoreError::invalid(format!("import: {e}")))?;
+                out(&summary.line(secs))
+            }
             Command::Migrate => out("migrations applied"),
             Command::Run { .. } => {} // handled before the store is opened
             Command::Export => out(&serde_json::to_string_pretty(&store.export().await?).unwrap_or_default()),

@@ -4,10 +4,12 @@
 //! an environment variable, or a `*_file` key naming a file. [`check`] reports
 //! every problem it can find with the line and key it concerns.
 
+mod address;
 mod secret;
 mod sections;
 mod validate;
 
+pub use address::Address;
 pub use secret::Secret;
 pub use sections::*;
 
@@ -70,6 +72,16 @@ impl std::fmt::Display for Problem {
 /// notifier's triggers), so that this module imports none of it.
 pub type Validator = dyn Fn(&Config, &str) -> Vec<Problem>;
 
+/// Whether loading reads the secrets' environment variables and files. The
+/// daemon and `check-config` do; commands that use none of them (export,
+/// users, tickets, migrate, import, …) check only that each is configured,
+/// so that they run from a shell where the daemon's secrets are not set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Secrets {
+    Read,
+    Skip,
+}
+
 /// Why a configuration could not be loaded: every problem found.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
@@ -82,7 +94,11 @@ impl Config {
     /// Read, parse and validate the file at `path`, adding the problems
     /// `more` finds in the parsed configuration and its text (the triggers'
     /// own validation: `app::load_config` supplies it).
-    pub fn load_with(path: &Path, more: &Validator) -> Result<Config, ConfigError> {
+    pub fn load_with(
+        path: &Path,
+        more: &Validator,
+        secrets: Secrets,
+    ) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_owned(),
             problems: vec![Problem {
@@ -91,7 +107,7 @@ impl Config {
                 message: format!("cannot read configuration file: {e}"),
             }],
         })?;
-        Self::from_toml_with(&text, more).map_err(|problems| ConfigError {
+        Self::from_toml_checked(&text, more, secrets).map_err(|problems| ConfigError {
             path: path.to_owned(),
             problems,
         })
@@ -106,6 +122,15 @@ impl Config {
 
     /// [`Config::from_toml`], adding the problems `more` finds.
     pub fn from_toml_with(text: &str, more: &Validator) -> Result<Config, Vec<Problem>> {
+        Self::from_toml_checked(text, more, Secrets::Read)
+    }
+
+    /// [`Config::from_toml_with`], reading the secrets or not.
+    pub fn from_toml_checked(
+        text: &str,
+        more: &Validator,
+        secrets: Secrets,
+    ) -> Result<Config, Vec<Problem>> {
         // Lines stay where they are: offsets into `work` give `text`'s lines.
         let (mut work, mut problems) = secret::fold_keys(text);
         for _ in 0..100 {
@@ -115,7 +140,7 @@ impl Config {
                         return Err(problems);
                     }
                     // The folded text, so that `x_env = ` is found as `x`.
-                    let mut problems = validate::validate(&cfg, &work);
+                    let mut problems = validate::validate(&cfg, &work, secrets);
                     problems.extend(more(&cfg, &work));
                     return if problems.is_empty() {
                         Ok(cfg)
@@ -164,7 +189,7 @@ impl Config {
             .iter()
             .chain(self.mailboxes.iter().filter_map(|m| m.address.as_ref()))
             .chain(self.smtp.as_ref().map(|s| &s.from))
-            .filter_map(|a| crate::identity::EmailAddress::parse(a).ok())
+            .filter_map(|a| crate::identity::EmailAddress::parse(a.email()).ok())
             .map(|a| a.as_str().to_string())
             .collect();
         v.sort();

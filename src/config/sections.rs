@@ -1,6 +1,6 @@
 //! The sections of the configuration file and their validation.
 
-use super::Secret;
+use super::{Address, Secret};
 use serde::Deserialize;
 
 /// `[database]`
@@ -29,7 +29,7 @@ pub struct DeskConfig {
     /// Domain used in our Message-IDs and loop header.
     pub domain: String,
     /// Our own support addresses (mailbox addresses are added to these).
-    pub addresses: Vec<String>,
+    pub addresses: Vec<Address>,
     /// Ticket tag in subjects; `{id}` is replaced by the ticket number.
     pub ticket_tag: String,
     /// Base URL of the agent interface, for templates (`{id}` replaced).
@@ -225,7 +225,7 @@ pub struct MailboxConfig {
     #[serde(default)]
     pub folders: Vec<String>,
     /// The support address this mailbox serves.
-    pub address: Option<String>,
+    pub address: Option<Address>,
     /// `seen`, `move`, `delete` or `keep`.
     #[serde(default)]
     pub after_import: AfterImport,
@@ -313,7 +313,7 @@ pub struct SmtpConfig {
     #[serde(default)]
     pub password: Secret,
     /// From address of notifications.
-    pub from: String,
+    pub from: Address,
     #[serde(default = "default_timeout")]
     pub timeout: u64,
 }

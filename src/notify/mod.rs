@@ -61,9 +61,9 @@ impl NotifySettings {
             mailbox_addresses: cfg
                 .mailboxes
                 .iter()
-                .filter_map(|m| Some((m.name.clone(), m.address.clone()?)))
+                .filter_map(|m| Some((m.name.clone(), m.address.as_ref()?.to_string())))
                 .collect(),
-            default_reply_to: cfg.desk.addresses.first().cloned(),
+            default_reply_to: cfg.desk.addresses.first().map(|a| a.to_string()),
             per_recipient_limit: cfg.notifications.per_recipient_limit,
             window_ms: cfg.notifications.per_recipient_window_secs as i64 * 1000,
             undeliverable_ms: cfg.notifications.undeliverable_days as i64 * 86_400_000,

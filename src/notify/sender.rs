@@ -81,7 +81,7 @@ impl Sender {
             store,
             notify,
             transport: build_transport(smtp).map_err(NotifyError::Config)?,
-            from: smtp.from.clone(),
+            from: smtp.from.to_string(),
             desk_domain: cfg.desk.domain.clone(),
             me: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
             max_attempts: cfg.notifications.max_attempts.max(1) as i64,

@@ -8,6 +8,7 @@
 //! Adding a kind: a folder beside `imap/`, its keys in `[[mailboxes]]`
 //! (`config::sections`), and one line in [`workers`] and [`drain_once`].
 
+pub mod archive;
 pub mod imap;
 
 use crate::app::App;

@@ -15,6 +15,8 @@ use support::smtp;
 // The engine on both databases.
 mod anchors;
 mod cli;
+mod cli_import;
+mod cli_ops;
 mod corpora_classify;
 mod golden;
 mod ingest;

@@ -1,0 +1,127 @@
+//! `intake check-config --connect`: beyond the file, try what it points at —
+//! the database, every mailbox (log in, open each folder read-only) and the
+//! SMTP server — and say which work, with the server's own words for those
+//! that do not.
+
+use crate::config::{Config, Protocol};
+use crate::sources::imap::{connect, utf7};
+use crate::store::Store;
+use std::time::Duration;
+
+/// One thing tried: what it is, and what came of it.
+pub struct Check {
+    pub what: String,
+    pub result: Result<String, String>,
+}
+
+/// Try every connection the configuration describes, one after another.
+pub async fn check_all(cfg: &Config) -> Vec<Check> {
+    let mut out = vec![Check {
+        what: format!("database {}", redact(&cfg.database.url)),
+        result: database(&cfg.database.url).await,
+    }];
+    for m in &cfg.mailboxes {
+        let result = match m.protocol {
+            Protocol::Imap => imap(m).await,
+        };
+        out.push(Check {
+            what: format!(
+                "mailbox {} (imap {}:{} as {})",
+                m.name, m.host, m.port, m.username
+            ),
+            result,
+        });
+    }
+    if let Some(s) = &cfg.smtp {
+        out.push(Check {
+            what: format!("smtp {}:{}", s.host, s.port),
+            result: smtp(s).await,
+        });
+    }
+    out
+}
+
+/// A database URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let cred = &url[s + 3..at];
+            match cred.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn database(url: &str) -> Result<String, String> {
+    let fut = async {
+        let s = Store::connect(url, 1).await.map_err(|e| e.to_string())?;
+        let ok = s.ping().await;
+        s.close().await;
+        if ok {
+            Ok("connected".to_string())
+        } else {
+            Err("connected, but a query failed".to_string())
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), fut)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 15 s".into()))
+}
+
+async fn imap(m: &crate::config::MailboxConfig) -> Result<String, String> {
+    let dur = Duration::from_secs(m.timeout.max(1));
+    let mut s = connect::open(m).await.map_err(|e| e.to_string())?;
+    let mut seen = Vec::new();
+    let mut failed = Vec::new();
+    for folder in m.folder_list() {
+        match tokio::time::timeout(dur, s.examine(utf7::encode(&folder))).await {
+            Ok(Ok(mb)) => seen.push(format!("{folder}: {} messages", mb.exists)),
+            Ok(Err(e)) => failed.push(format!("folder {folder}: {e}")),
+            Err(_) => failed.push(format!(
+                "folder {folder}: no answer within {} s",
+                dur.as_secs()
+            )),
+        }
+    }
+    let _ = tokio::time::timeout(dur.min(Duration::from_secs(3)), s.logout()).await;
+    if failed.is_empty() {
+        Ok(format!("logged in; {}", seen.join(", ")))
+    } else {
+        Err(format!("logged in, but {}", failed.join("; ")))
+    }
+}
+
+async fn smtp(s: &crate::config::SmtpConfig) -> Result<String, String> {
+    let t = crate::notify::smtp::build_transport(s)?;
+    match t.test_connection().await {
+        Ok(true) => Ok(if s.username.is_some() {
+            "connected and logged in".into()
+        } else {
+            "connected".into()
+        }),
+        Ok(false) => Err("the server did not answer NOOP".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_left_out_of_database_urls() {
+        assert_eq!(
+            super::redact("postgres://intake:s3cret@db.example:5432/intake"),
+            "postgres://intake:***@db.example:5432/intake"
+        );
+        assert_eq!(
+            super::redact("sqlite:///var/lib/intake/intake.db"),
+            "sqlite:///var/lib/intake/intake.db"
+        );
+        assert_eq!(
+            super::redact("postgres://intake@db/x"),
+            "postgres://intake@db/x"
+        );
+    }
+}
