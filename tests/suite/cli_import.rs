@@ -3,28 +3,9 @@
 
 use crate::common;
 
+use crate::cli_ops::{intake, text};
 use common::{fresh_url, mail, Db};
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn intake(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_intake"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use std::process::Output;
 
 fn mbox_of(mails: &[String]) -> String {
     mails

@@ -13,7 +13,7 @@ use intake::notify::drain_once;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn intake(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn intake(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_intake"))
         .arg("--config")
         .arg(config)
@@ -25,7 +25,7 @@ fn intake(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
         o.status.code(),
