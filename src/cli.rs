@@ -69,8 +69,20 @@ pub enum Command {
         #[arg(long)]
         mailbox: Option<String>,
     },
-    /// Print everything as one JSON document.
-    Export,
+    /// Print everything as one JSON document, streamed (or only the
+    /// tickets the filters select, with the users and organizations they name).
+    Export {
+        /// Tickets with a message at or after this time (RFC 3339 date or
+        /// date-time, e.g. 2026-11-30 or 2026-11-30T08:00:00Z).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        /// Only this ticket (repeatable).
+        #[arg(long = "ticket")]
+        tickets: Vec<i64>,
+        /// Tickets this user requested or wrote on.
+        #[arg(long)]
+        user: Option<i64>,
+    },
     /// End users.
     #[command(subcommand)]
     Users(UsersCmd),
@@ -218,17 +230,36 @@ fn print_json(v: &impl serde::Serialize) {
 /// what a shell reports for a program ended by SIGPIPE.
 const EXIT_PIPE: i32 = 128 + 13;
 
+/// `--since`: an RFC 3339 date (midnight UTC) or date-time, in ms since the epoch.
+fn parse_since(s: &str) -> Result<i64, String> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(&format!("{s}T00:00:00Z"), &Rfc3339))
+        .map_err(|_| {
+            format!(
+                "{s:?} is not an RFC 3339 date (2026-11-30) or date-time (2026-11-30T08:00:00Z)"
+            )
+        })?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// Standard output could not be written: a closed pipe ends the command
+/// quietly (as SIGPIPE ends other tools), anything else with status 1.
+fn write_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(EXIT_PIPE);
+    }
+    eprintln!("intake: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
+
 /// One line on standard output. A closed pipe ends the command quietly
 /// (as SIGPIPE ends other tools), never with a panic.
 fn out(line: &str) {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
     if let Err(e) = writeln!(o, "{line}").and_then(|()| o.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(EXIT_PIPE);
-        }
-        eprintln!("intake: cannot write to standard output: {e}");
-        std::process::exit(1);
+        write_failed(e)
     }
 }
 
@@ -292,7 +323,15 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
             }
             Command::Migrate => out("migrations applied"),
             Command::Run { .. } => {} // handled before the store is opened
-            Command::Export => out(&serde_json::to_string_pretty(&store.export().await?).unwrap_or_default()),
+            Command::Export { since, tickets, user } => {
+                let filter = crate::store::ExportFilter { since_ms: since, tickets, user };
+                let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                match store.export_to(&mut w, &filter).await {
+                    Ok(()) => {}
+                    Err(crate::store::ExportError::Store(e)) => return Err(e),
+                    Err(crate::store::ExportError::Write(e)) => write_failed(e),
+                }
+            }
             Command::Users(UsersCmd::Merge { loser, winner }) => print_json(&store.merge_users(loser, winner).await?),
             Command::Users(UsersCmd::Lookup { contact }) => {
                 let c = ContactPoint::parse_any(&contact, &cfg.identities.default_phone_region)

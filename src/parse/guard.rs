@@ -42,8 +42,6 @@ pub const MAX_MESSAGE_PARTS: usize = 10_000;
 /// What the guard learnt about a mail it let through.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Shape {
-    /// Content-Type fields naming `message/rfc822`, `message/global` or `multipart/digest`.
-    pub message_parts: usize,
     /// Offsets of the `message` token of each `message/...` Content-Type in a
     /// header block that also declares a base64 or quoted-printable encoding.
     pub encoded_messages: Vec<usize>,
@@ -52,11 +50,33 @@ pub(super) struct Shape {
 /// The same-length stand-in for `message` in an encoded message part's type.
 pub(super) const OPAQUE_MESSAGE: &[u8; 7] = b"x-inner";
 
+/// Mails up to this size cannot reach any limit, whatever their bytes: Q words
+/// start at least 7 bytes apart (`=?cs?q?`) and each scans at most the mail,
+/// so their scans cover under N²/7 bytes (9.6 M < [`MAX_WORD_SCAN_BYTES`]);
+/// parameters × bytes stay at most N (N + 1) = 67,100,672, within
+/// [`MAX_PARAMETER_WORK`] (64 Mi); and [`MAX_MESSAGE_PARTS`] needs 290 KB.
+pub(super) const SMALL_MAIL: usize = 8 * 1024 - 1;
+
 /// The mail's [`Shape`], or `Err(reason)` when it holds one of the shapes in the
-/// module doc.
+/// module doc. A small mail that names no `message/` type (most mail: one
+/// SIMD pass over its `/` bytes) has nothing to refuse or locate.
 pub(super) fn check(raw: &[u8]) -> Result<Shape, String> {
+    if raw.len() <= SMALL_MAIL && !names_message_type(raw) {
+        return Ok(Shape::default());
+    }
+    check_all(raw)
+}
+
+/// Whether `message/` occurs anywhere, in any case.
+fn names_message_type(raw: &[u8]) -> bool {
+    memchr::memchr_iter(b'/', raw).any(|i| i >= 7 && raw[i - 7..i].eq_ignore_ascii_case(b"message"))
+}
+
+/// [`check`] without the shortcut: the whole pass.
+fn check_all(raw: &[u8]) -> Result<Shape, String> {
     let mut scan: u64 = 0;
     let mut parameter_work: u64 = 0;
+    let mut message_parts = 0usize;
     let mut shape = Shape::default();
     // The current header block: where its `message/...` type is, and whether it
     // declares a decoding transfer encoding.
@@ -119,8 +139,8 @@ pub(super) fn check(raw: &[u8]) -> Result<Shape, String> {
         }
         if kind == "Content-Type" {
             if let Some(pos) = nested_message_type(field) {
-                shape.message_parts += 1;
-                if shape.message_parts > MAX_MESSAGE_PARTS {
+                message_parts += 1;
+                if message_parts > MAX_MESSAGE_PARTS {
                     return Err(format!(
                         "more than {MAX_MESSAGE_PARTS} message/rfc822, message/global or multipart/digest parts: nested messages would exhaust the parser's stack"
                     ));
@@ -259,6 +279,39 @@ mod tests {
     }
 
     #[test]
+    fn small_mails_cannot_reach_a_limit() {
+        // The worst Q-word density: every word open, scanning to the end.
+        let mut field = b"=?ab?q?".repeat(SMALL_MAIL / 7);
+        field.resize(SMALL_MAIL, b'x');
+        assert!(
+            q_word_scan(&field) <= MAX_WORD_SCAN_BYTES,
+            "{}",
+            q_word_scan(&field)
+        );
+        // The worst parameter count: one field of `;`.
+        let mut raw = b"Content-Type:".to_vec();
+        raw.resize(SMALL_MAIL, b';');
+        assert!(check_all(&raw).is_ok());
+        let n = SMALL_MAIL as u64;
+        assert!(n * (n + 1) <= MAX_PARAMETER_WORK);
+    }
+
+    #[test]
+    fn the_shortcut_agrees_with_the_whole_pass() {
+        for raw in [
+            &b"Subject: =?utf-8?q?caf=C3=A9?=\nContent-Type: text/plain\n\nsee http://x.example/a/b\n"[..],
+            b"Content-Type: multipart/digest; boundary=b\n\n--b\n\nSubject: x\n",
+            b"Content-Type: MeSsAgE/rfc822\nContent-Transfer-Encoding: base64\n\nAAAA\n",
+            b"/message/",
+            b"message/",
+        ] {
+            assert_eq!(check(raw), check_all(raw), "{}", String::from_utf8_lossy(raw));
+        }
+        let enc = b"Content-Type: MeSsAgE/rfc822\nContent-Transfer-Encoding: base64\n\nAAAA\n";
+        assert_eq!(check(enc).unwrap().encoded_messages, vec![14]);
+    }
+
+    #[test]
     fn closed_words_cost_their_length() {
         let word = b"=?utf-8?q?caf=C3=A9?=";
         assert_eq!(q_word_scan(word), word.len() as u64);
@@ -296,7 +349,7 @@ mod tests {
         let fwd =
             b"Content-Type: multipart/mixed; boundary=b\n\n--b\ncontent-type:  Message/RFC822\n\n";
         let shape = check(fwd).unwrap();
-        assert_eq!((shape.message_parts, shape.encoded_messages.len()), (1, 0));
+        assert!(shape.encoded_messages.is_empty());
         let raw = b"Subject: x\n\n--b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: BASE64\n\nAAAA\n--b\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n";
         let shape = check(raw).unwrap();
         assert_eq!(shape.encoded_messages.len(), 1);

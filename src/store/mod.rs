@@ -37,6 +37,7 @@ mod write;
 
 pub use admin::*;
 
+pub use export::{ExportError, ExportFilter};
 pub use fault::Fault;
 pub use gauges::{QueueDepths, OUTBOX_STATUSES};
 pub use health::Outage;

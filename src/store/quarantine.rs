@@ -24,9 +24,9 @@ pub struct QuarantineEntry {
     pub replayed_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, source, mailbox, reason, size, truncated, status, attempts, outcome, received_at, replayed_at";
+pub(super) const COLUMNS: &str = "id, source, mailbox, reason, size, truncated, status, attempts, outcome, received_at, replayed_at";
 
-fn entry(r: &sqlx::any::AnyRow) -> QuarantineEntry {
+pub(super) fn entry(r: &sqlx::any::AnyRow) -> QuarantineEntry {
     QuarantineEntry {
         id: get_i64(r, "id"),
         source: get_str(r, "source"),

@@ -15,6 +15,7 @@ use support::smtp;
 // The engine on both databases.
 mod anchors;
 mod cli;
+mod cli_export;
 mod cli_import;
 mod cli_ops;
 mod corpora_classify;
