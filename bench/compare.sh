@@ -27,20 +27,12 @@ for r in $(seq 1 "$ROUNDS"); do
     psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE $db" postgres
   done
 done
-python3 - "$work/out" <<'PY'
-import json, sys, statistics, collections
-runs = collections.defaultdict(list)
+python3 - "$work/out" > "$work/lines" <<'PY'
+import json, sys
 for line in open(sys.argv[1]):
     name, db, js = line.split(" ", 2)
     d = json.loads(js)
     stage = d.get("stage", "?")
-    key = (stage if stage != "pipeline" else f"pipeline {db}")
-    runs[(key, name)].append(d["per_second"])
-names = list(dict.fromkeys(n for _, n in runs))
-for stage in dict.fromkeys(k for k, _ in runs):
-    meds = {n: statistics.median(runs[(stage, n)]) for n in names if (stage, n) in runs}
-    first = names[0]
-    cells = "; ".join(f"{n}: median {meds[n]:,.0f} of {', '.join(f'{v:,.0f}' for v in runs[(stage, n)])}" for n in meds)
-    ratios = ", ".join(f"{first}/{n} = {meds[first] / meds[n]:.3f}" for n in meds if n != first)
-    print(f"{stage} (msg/s): {cells}; {ratios}")
+    print(name, stage if stage != "pipeline" else f"pipeline {db}", d["per_second"])
 PY
+python3 bench/medians.py "$work/lines"

@@ -11,6 +11,7 @@ PORT=${PORT:-24143}
 work=$(mktemp -d /tmp/intake-imapbench.XXXXXX)
 chmod 0755 "$work"  # Dovecot's auth process (user dovecot) must traverse it
 fixture=tests/fixtures/dovecot-fixture.sh
+. bench/imap_toml.sh
 cleanup() { bash "$fixture" stop "$work/dovecot" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 python3 bench/gen_corpus.py "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
@@ -20,27 +21,7 @@ bin=${INTAKE_BIN:-$PWD/target/release/intake}
 FIXTURE_USERS="support:supportpw" bash "$fixture" start "$work/dovecot" "$PORT" $((PORT + 1)) >/dev/null
 
 run_intake() {  # $1 = database url, $2 = label
-  cat > "$work/intake.toml" <<TOML
-[database]
-url = "$1"
-[desk]
-domain = "desk.test"
-addresses = ["support@desk.test"]
-[http]
-listen = "127.0.0.1:0"
-[logging]
-level = "warn"
-[[mailboxes]]
-name = "support"
-host = "127.0.0.1"
-port = $PORT
-tls = "none"
-username = "support"
-password = "supportpw"
-address = "support@desk.test"
-after_import = "keep"
-fetch_batch = 200
-TOML
+  imap_toml "$1" "$PORT" > "$work/intake.toml"
   local t0 t1 rss
   t0=$(date +%s.%N)
   /usr/bin/time -f "%M" -o "$work/rss" "$bin" --config "$work/intake.toml" run --once

@@ -18,6 +18,7 @@ PORT=${PORT:-24143}
 work=$(mktemp -d /tmp/intake-imapcmp.XXXXXX)
 chmod 0755 "$work"  # Dovecot's auth process (user dovecot) must traverse it
 fixture=tests/fixtures/dovecot-fixture.sh
+. bench/imap_toml.sh
 cleanup() { bash "$fixture" stop "$work/dovecot" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 python3 bench/gen_corpus.py "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
@@ -26,33 +27,13 @@ bash "$fixture" load "$work/dovecot" support "$work/corpus" >/dev/null
 echo "# $(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $COUNT messages, $ROUNDS rounds, PG_ASYNC_COMMIT=${PG_ASYNC_COMMIT:-0}"
 
 run_one() {  # $1 = binary, $2 = database url, $3 = name, $4 = label
-  cat > "$work/intake.toml" <<TOML
-[database]
-url = "$2"
-[desk]
-domain = "desk.test"
-addresses = ["support@desk.test"]
-[http]
-listen = "127.0.0.1:0"
-[logging]
-level = "warn"
-[[mailboxes]]
-name = "support"
-host = "127.0.0.1"
-port = $PORT
-tls = "none"
-username = "support"
-password = "supportpw"
-address = "support@desk.test"
-after_import = "keep"
-fetch_batch = 200
-TOML
+  imap_toml "$2" "$PORT" > "$work/intake.toml"
   local t0 t1 n
   t0=$(date +%s.%N)
   "$1" --config "$work/intake.toml" run --once
   t1=$(date +%s.%N)
   n=$("$1" --config "$work/intake.toml" export | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(len(t["comments"]) for t in d["tickets"]) + len(d["quarantine"]))')
-  python3 -c "print('$3 $4 %.1f' % ($n / ($t1 - $t0)))" >> "$work/out"
+  python3 -c "print('$3 intake run --once into $4 %.1f' % ($n / ($t1 - $t0)))" >> "$work/out"
 }
 
 for r in $(seq 1 "$ROUNDS"); do
@@ -69,17 +50,4 @@ for r in $(seq 1 "$ROUNDS"); do
     psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE $db" postgres
   done
 done
-python3 - "$work/out" <<'PY'
-import sys, statistics, collections
-runs = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    name, db, v = line.split()
-    runs[(db, name)].append(float(v))
-names = list(dict.fromkeys(n for _, n in runs))
-for db in dict.fromkeys(d for d, _ in runs):
-    meds = {n: statistics.median(runs[(db, n)]) for n in names}
-    first = names[0]
-    cells = "; ".join(f"{n}: median {meds[n]:,.0f} of {', '.join(f'{v:,.0f}' for v in runs[(db, n)])}" for n in names)
-    ratios = ", ".join(f"{first}/{n} = {meds[first] / meds[n]:.3f}" for n in names if n != first)
-    print(f"intake run --once into {db} (msg/s): {cells}; {ratios}")
-PY
+python3 bench/medians.py "$work/out"

@@ -6,6 +6,7 @@
 
 mod connect;
 mod import;
+mod status;
 
 pub use crate::app::EX_TEMPFAIL;
 use crate::app::{load_config, App};
@@ -83,6 +84,9 @@ pub enum Command {
         #[arg(long)]
         user: Option<i64>,
     },
+    /// What ops look at first: every mailbox as the running daemon reports
+    /// it, the outbox, the quarantine.
+    Status,
     /// End users.
     #[command(subcommand)]
     Users(UsersCmd),
@@ -323,6 +327,11 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
             }
             Command::Migrate => out("migrations applied"),
             Command::Run { .. } => {} // handled before the store is opened
+            Command::Status => {
+                for line in status::report(cfg, store).await? {
+                    out(&line);
+                }
+            }
             Command::Export { since, tickets, user } => {
                 let filter = crate::store::ExportFilter { since_ms: since, tickets, user };
                 let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());

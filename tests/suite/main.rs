@@ -18,6 +18,7 @@ mod cli;
 mod cli_export;
 mod cli_import;
 mod cli_ops;
+mod cli_status;
 mod corpora_classify;
 mod golden;
 mod ingest;
