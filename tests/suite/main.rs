@@ -23,6 +23,7 @@ mod corpora_classify;
 mod golden;
 mod ingest;
 mod layering;
+mod readme_tour;
 mod store_locking;
 mod systemd_unit;
 
