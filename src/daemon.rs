@@ -147,7 +147,12 @@ pub async fn run(cfg: Config, once: bool) -> u8 {
         }
     };
     if once {
-        let mut ok = crate::sources::drain_once(&app, &Registry::default()).await;
+        let registry = Registry::default();
+        let bars = crate::sources::progress::show(registry.clone());
+        let mut ok = crate::sources::drain_once(&app, &registry).await;
+        if let Some(b) = bars {
+            b.finish().await;
+        }
         let cfg = &app.config;
         // Cron deployments have no sender task: deliver what is due now.
         if cfg.smtp.is_some() {

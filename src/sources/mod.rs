@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod imap;
+pub mod progress;
 
 use crate::app::App;
 use crate::config::{MailboxConfig, Protocol};

@@ -165,3 +165,81 @@ async fn import_mbox_and_maildir_exactly_once(db: Db) {
 }
 
 both_backends!(import_mbox_and_maildir_exactly_once);
+
+/// On a terminal (a pty from util-linux's `script`): `import` and
+/// `run --once` draw progress bars; their last state names the counts.
+#[test]
+fn progress_is_drawn_on_a_terminal() {
+    let dc = crate::support::dovecot::Dovecot::start(&[("support", "supportpw")]);
+    let mails: Vec<Vec<u8>> = (0..300)
+        .map(|i| {
+            mail(
+                &format!("c{i}@acme.example"),
+                "Hi",
+                &format!("p{i}@acme.example"),
+                "",
+                "x",
+            )
+            .into_bytes()
+        })
+        .collect();
+    dc.deliver("support", "INBOX", &mails);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("intake.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[database]\nurl = \"sqlite://{}/p.db\"\n[desk]\ndomain = \"desk.test\"\n{}",
+            dir.path().display(),
+            crate::support::mailbox_toml(
+                "support",
+                dc.port,
+                "support",
+                "supportpw",
+                "after_import = \"keep\""
+            )
+        ),
+    )
+    .unwrap();
+    let mbox = dir.path().join("a.mbox");
+    let all: Vec<String> = (0..300)
+        .map(|i| {
+            mail(
+                &format!("c{i}@acme.example"),
+                "Hi",
+                &format!("q{i}@acme.example"),
+                "",
+                "x",
+            )
+        })
+        .collect();
+    std::fs::write(&mbox, mbox_of(&all)).unwrap();
+    let on_a_terminal = |args: &str| {
+        let cmd = format!(
+            "{} --config {} {args}",
+            env!("CARGO_BIN_EXE_intake"),
+            cfg.display()
+        );
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).replace('\r', "\n")
+    };
+    let out = on_a_terminal("run --once");
+    assert!(
+        out.contains("support/INBOX") && out.contains("300/300 messages"),
+        "{out}"
+    );
+    let out = on_a_terminal(&format!("import --mbox {}", mbox.display()));
+    assert!(out.contains("imported 300 messages in "), "{out}");
+    // Not on a terminal: no bar, no escape sequences.
+    let o = intake(&cfg, &["run", "--once"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("support/INBOX"),
+        "{}",
+        text(&o)
+    );
+}
