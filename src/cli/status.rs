@@ -4,7 +4,10 @@
 //! and the queues as `GET /metrics` counts them (`Store::queue_depths`), with
 //! the latest quarantine entries.
 //!
-//! The daemon is asked with one HTTP/1.0 GET on its `[http] listen` address
+//! Webhook sources are shown with their requests by result, as the daemon's
+//! `intake_webhook_requests_total` counts them (`GET /metrics`).
+//!
+//! The daemon is asked with HTTP/1.0 GETs on its `[http] listen` address
 //! (loopback when it listens on every interface): a hand-written request of
 //! a dozen lines rather than an HTTP client crate in the daemon's binary.
 
@@ -38,6 +41,9 @@ pub async fn report(cfg: &Config, store: &Store) -> Result<Vec<String>, StoreErr
             }
             for f in &folders {
                 out.push(folder_line(f, now_ms()));
+            }
+            if let Ok(text) = get(&addr, "/metrics").await {
+                out.extend(webhook_lines(&String::from_utf8_lossy(&text)));
             }
         }
         Err(e) => out.push(format!(
@@ -124,13 +130,57 @@ fn daemon_addr(listen: &str) -> String {
         .replacen("[::]:", "[::1]:", 1)
 }
 
+/// One line per webhook source: its requests by result, from the
+/// Prometheus text of `intake_webhook_requests_total{source,result}`.
+fn webhook_lines(metrics: &str) -> Vec<String> {
+    let mut by_source: std::collections::BTreeMap<String, Vec<(String, u64)>> = Default::default();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("intake_webhook_requests_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let label = |k: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(k)?.strip_prefix("=\"")?.strip_suffix('"'))
+                .map(str::to_string)
+        };
+        let (Some(source), Some(result)) = (label("source"), label("result")) else {
+            continue;
+        };
+        let n = value.trim().parse::<f64>().unwrap_or(0.0) as u64;
+        by_source.entry(source).or_default().push((result, n));
+    }
+    by_source
+        .into_iter()
+        .map(|(source, mut results)| {
+            // Accepted first, then every result that happened.
+            results.sort_by_key(|(r, _)| (r != "accepted", r.clone()));
+            let parts: Vec<String> = results
+                .iter()
+                .filter(|(r, n)| *n > 0 || r == "accepted")
+                .map(|(r, n)| format!("{n} {}", r.replace('_', " ")))
+                .collect();
+            format!("webhooks {source}: {}", parts.join(", "))
+        })
+        .collect()
+}
+
 /// `GET /readyz` (a 503 still carries the report).
 async fn readyz(addr: &str) -> Result<Value, String> {
+    let body = get(addr, "/readyz").await?;
+    serde_json::from_slice(&body).map_err(|e| format!("/readyz is not JSON: {e}"))
+}
+
+/// The body of `GET path`, whatever the status.
+async fn get(addr: &str, path: &str) -> Result<Vec<u8>, String> {
     let fetch = async {
         let mut s = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| e.to_string())?;
-        s.write_all(format!("GET /readyz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
             .await
             .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
@@ -139,7 +189,7 @@ async fn readyz(addr: &str) -> Result<Value, String> {
             .await
             .map_err(|e| e.to_string())?;
         let at = memchr::memmem::find(&buf, b"\r\n\r\n").ok_or("no HTTP response")?;
-        serde_json::from_slice(&buf[at + 4..]).map_err(|e| format!("/readyz is not JSON: {e}"))
+        Ok(buf.split_off(at + 4))
     };
     tokio::time::timeout(Duration::from_secs(5), fetch)
         .await
@@ -163,6 +213,18 @@ mod tests {
             "mailbox support / INBOX: error, never drained yet, backlog 3, imported 0; last error: authentication: login as support refused"
         );
         assert_eq!(daemon_addr("0.0.0.0:8080"), "127.0.0.1:8080");
+        let m = "# TYPE intake_webhook_requests_total counter\n\
+                 intake_webhook_requests_total{result=\"accepted\",source=\"voice\"} 12\n\
+                 intake_webhook_requests_total{source=\"voice\",result=\"rate_limited\"} 3\n\
+                 intake_webhook_requests_total{result=\"invalid\",source=\"voice\"} 0\n\
+                 intake_webhook_requests_total{result=\"unknown_source\",source=\"unknown\"} 1\n";
+        assert_eq!(
+            webhook_lines(m),
+            [
+                "webhooks unknown: 1 unknown source",
+                "webhooks voice: 12 accepted, 3 rate limited"
+            ]
+        );
         assert_eq!(daemon_addr("127.0.0.1:9"), "127.0.0.1:9");
     }
 }

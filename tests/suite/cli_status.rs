@@ -1,8 +1,10 @@
 //! `intake status` against a running daemon (a stuck mailbox on a real
-//! Dovecot, a quarantined message) and with no daemon, on both databases.
+//! Dovecot, quarantined messages, webhook requests accepted and refused)
+//! and with no daemon, on both databases.
 
 use crate::cli_ops::{intake, text};
 use crate::common::{fresh_url, Db};
+use crate::http_common::{now, sign, SECRET};
 use crate::support::dovecot::Dovecot;
 use crate::support::smtp::free_port;
 use std::process::{Command, Stdio};
@@ -17,7 +19,8 @@ async fn status_shows_mailboxes_queues_and_quarantine(db: Db) {
     std::fs::write(
         &cfg,
         format!(
-            "[database]\nurl = \"{url}\"\n[desk]\ndomain = \"desk.test\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[limits]\nmax_message_bytes = 200\n{}",
+            "[database]\nurl = \"{url}\"\n[desk]\ndomain = \"desk.test\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[limits]\nmax_message_bytes = 200\n\
+             [[webhook_sources]]\nname = \"voice\"\nsecret = \"{SECRET}\"\n{}",
             crate::support::mailbox_toml("support", dc.port, "support", "wrong-password", "")
         ),
     )
@@ -60,7 +63,33 @@ async fn status_shows_mailboxes_queues_and_quarantine(db: Db) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // One signed contact, one forged, once the daemon answers.
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the daemon did not answer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body =
+        r#"{"contact":{"phone":"+1 415 555 0100"},"conversation_id":"c-1","message":"call back"}"#;
+    let ts = now();
+    for (secret, code) in [(SECRET, 201u16), ("forged", 401)] {
+        let r = client
+            .post(format!("{base}/v1/contacts/voice"))
+            .header("content-type", "application/json")
+            .header("x-intake-timestamp", ts.to_string())
+            .header(
+                "x-intake-signature",
+                format!("v1={}", sign(secret, ts, body.as_bytes())),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), code);
+    }
+
     let out = loop {
         let o = intake(&cfg, &["status"], &[]);
         let out = String::from_utf8_lossy(&o.stdout).to_string();
@@ -87,6 +116,10 @@ async fn status_shows_mailboxes_queues_and_quarantine(db: Db) {
         "{mailbox}"
     );
     assert!(out.contains("quarantine: 2 awaiting replay"), "{out}");
+    assert!(
+        out.contains("webhooks voice: 1 accepted, 1 unauthorized"),
+        "{out}"
+    );
     let entries: Vec<&str> = out.lines().filter(|l| l.starts_with("  #")).collect();
     assert_eq!(entries.len(), 2, "{out}");
     assert!(entries.iter().all(|l| l.contains("from pipe")), "{out}");
