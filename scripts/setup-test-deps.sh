@@ -2,8 +2,9 @@
 # Install (from Debian's packages) and start what the tests talk to:
 # PostgreSQL on 127.0.0.1:5432, Dovecot (private instances are started by the
 # tests themselves), an SMTP capture server (python3-aiosmtpd), systemd's
-# `systemd-analyze` for unit verification and Prometheus's `promtool` for the
-# alert rules in contrib/prometheus.
+# `systemd-analyze` for unit verification, Prometheus's `promtool` for the
+# alert rules in contrib/prometheus, Chromium with chromedriver for the
+# status page's browser test, and openapi-spec-validator for docs/openapi.json.
 set -euo pipefail
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found: install Rust 1.95 (rustup; rust-toolchain.toml pins it)" >&2; exit 1; }
@@ -18,6 +19,8 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v psql >/dev/null 2>&1 || need+=(postgresql)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -30,6 +33,16 @@ if [ ${#need[@]} -gt 0 ]; then
      && systemctl is-enabled --quiet prometheus 2>/dev/null; then
     $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
   fi
+fi
+# The OpenAPI test validates docs/openapi.json with openapi-spec-validator,
+# under whichever python3 is first on PATH: from PyPI where that python has
+# pip, else Debian's package.
+if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
+  echo "setup: installing openapi-spec-validator"
+  python3 -m pip install --quiet 'openapi-spec-validator==0.9.0' 2>/dev/null \
+    || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-openapi-spec-validator >/dev/null; }
+  python3 -c 'import openapi_spec_validator'
 fi
 # Debian may start a system Dovecot on install; the tests' private instances
 # use their own high ports, so it is left alone.

@@ -13,6 +13,7 @@
 //! * [`notify`]: triggers, the transactional outbox and the SMTP sender.
 //! * [`sanitize`]: text cleaners shared by mail and webhook input (file names, links).
 //! * [`config`]: the TOML file, validated with line-precise errors.
+//! * [`status`]: the status report, shown by the status page and `intake status`.
 //! * [`cli`]: the `intake` command line.
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod sanitize;
 pub mod sources;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod thread;

@@ -7,8 +7,11 @@
 
 use crate::store::{now_ms, QueueDepths, Store, OUTBOX_STATUSES};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+pub mod throughput;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -36,7 +39,7 @@ pub fn handle() -> Option<PrometheusHandle> {
 
 /// Count the outcome of stored messages per mailbox (or webhook source) and class.
 pub fn record_outcomes(mailbox: &str, outcomes: &[crate::model::Outcome]) {
-    use crate::model::OutcomeKind::*;
+    use crate::model::OutcomeKind::{self, *};
     for o in outcomes {
         let class = o
             .class
@@ -50,6 +53,13 @@ pub fn record_outcomes(mailbox: &str, outcomes: &[crate::model::Outcome]) {
         };
         metrics::counter!(name, "mailbox" => mailbox.to_string(), "class" => class).increment(1);
     }
+    let count = |k: OutcomeKind| outcomes.iter().filter(|o| o.outcome == k).count() as u64;
+    throughput::record(
+        now_ms(),
+        count(Created) + count(Appended),
+        count(Duplicate),
+        count(Quarantined),
+    );
 }
 
 // ---------------------------------------------------------------- webhooks
@@ -94,6 +104,30 @@ pub fn webhook_result(status: u16, replayed: bool) -> &'static str {
 pub fn webhook_request(source: &str, result: &'static str) {
     metrics::counter!(WEBHOOK_REQUESTS, "source" => source.to_string(), "result" => result)
         .increment(1);
+    count_webhook(source, result, 1);
+}
+
+/// Webhook requests by source and result, kept in process beside the
+/// Prometheus counter for the status report (the recorder cannot be read
+/// back without rendering its whole text).
+type WebhookTable = BTreeMap<String, BTreeMap<String, u64>>;
+
+fn webhook_table() -> &'static Mutex<WebhookTable> {
+    static T: OnceLock<Mutex<WebhookTable>> = OnceLock::new();
+    T.get_or_init(Default::default)
+}
+
+fn count_webhook(source: &str, result: &str, n: u64) {
+    let mut t = webhook_table().lock().expect("webhook counts");
+    *t.entry(source.to_string())
+        .or_default()
+        .entry(result.to_string())
+        .or_default() += n;
+}
+
+/// Every webhook source's requests by result since the process started.
+pub fn webhook_counts() -> WebhookTable {
+    webhook_table().lock().expect("webhook counts").clone()
 }
 
 /// Register every result of every configured source at 0, and the
@@ -103,6 +137,7 @@ pub fn register_webhook_sources<'a>(sources: impl IntoIterator<Item = &'a str>) 
         for result in WEBHOOK_RESULTS {
             metrics::counter!(WEBHOOK_REQUESTS, "source" => source.to_string(), "result" => result)
                 .increment(0);
+            count_webhook(source, result, 0);
         }
     }
     metrics::counter!(WEBHOOK_REQUESTS, "source" => UNKNOWN_SOURCE, "result" => "unknown_source")

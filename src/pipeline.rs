@@ -128,6 +128,7 @@ impl Pipeline {
             source: "replay".into(),
         });
         let outcome = self.ingest(vec![item], None).await?.remove(0);
+        crate::metrics::record_outcomes("replay", std::slice::from_ref(&outcome));
         if outcome.outcome != OutcomeKind::Quarantined {
             let summary = serde_json::to_string(&outcome).unwrap_or_default();
             self.store.quarantine_mark(id, "replayed", &summary).await?;

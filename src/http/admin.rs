@@ -3,6 +3,10 @@
 //! in constant time. Without a configured token every call answers 503.
 
 use super::contact::contact_points;
+#[allow(unused_imports)] // named by the OpenAPI annotations
+use super::openapi::{
+    DomainBody, MergeBody, OrganizationBody, ProblemDoc, TicketBody, TicketPatch,
+};
 use super::problem::{parse_object, require_json, Fields, Problem};
 use super::AppState;
 use crate::config::Config;
@@ -12,12 +16,12 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// SHA-256 of the configured admin token, if any.
 pub fn resolve_token(cfg: &Config) -> Result<Option<[u8; 32]>, String> {
@@ -32,16 +36,16 @@ pub fn resolve_token(cfg: &Config) -> Result<Option<[u8; 32]>, String> {
     Ok(Some(Sha256::digest(t.trim().as_bytes()).into()))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/users", get(find_user))
-        .route("/v1/users/{id}/merge", post(merge_user))
-        .route("/v1/organizations", get(list_orgs).post(create_org))
-        .route("/v1/organizations/{id}/domains", post(add_domain))
-        .route("/v1/tickets", post(create_ticket))
-        .route("/v1/tickets/{id}", get(get_ticket).patch(patch_ticket))
-        .route("/v1/quarantine", get(list_quarantine))
-        .route("/v1/quarantine/{id}/replay", post(replay))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(find_user))
+        .routes(routes!(merge_user))
+        .routes(routes!(list_orgs, create_org))
+        .routes(routes!(add_domain))
+        .routes(routes!(create_ticket))
+        .routes(routes!(get_ticket, patch_ticket))
+        .routes(routes!(list_quarantine))
+        .routes(routes!(replay))
 }
 
 /// Proof that the request carried the admin token.
@@ -85,6 +89,13 @@ impl FromRequestParts<AppState> for Admin {
 
 type Answer = Result<Response, Problem>;
 
+/// The fields each body accepts (the OpenAPI schemas are checked against them).
+pub const MERGE_FIELDS: &[&str] = &["into"];
+pub const ORGANIZATION_FIELDS: &[&str] = &["name", "domains"];
+pub const DOMAIN_FIELDS: &[&str] = &["domain"];
+pub const TICKET_FIELDS: &[&str] = &["requester", "agent", "subject", "comment", "public"];
+pub const TICKET_PATCH_FIELDS: &[&str] = &["public", "status"];
+
 fn ok(v: impl serde::Serialize) -> Answer {
     Ok(Json(v).into_response())
 }
@@ -108,6 +119,9 @@ async fn object(
     parse_object(&raw)
 }
 
+#[utoipa::path(get, path = "/v1/users", tag = "admin", security(("admin_token" = [])),
+    params(("contact" = String, Query, description = "an email, an E.164 phone number or network:id")),
+    responses((status = 200, description = "the user with its identities and organization", body = Object), (status = 404, description = "no such id", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "a field is missing or invalid: `detail` names it", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn find_user(
     _: Admin,
     State(st): State<AppState>,
@@ -137,6 +151,9 @@ async fn find_user(
     ok(v)
 }
 
+#[utoipa::path(post, path = "/v1/users/{id}/merge", tag = "admin", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "the user merged away")), request_body = MergeBody,
+    responses((status = 200, description = "the surviving user", body = Object), (status = 404, description = "no such id", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "refused by the desk's rules: `detail` says why", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "a field is missing or invalid: `detail` names it", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn merge_user(
     _: Admin,
     State(st): State<AppState>,
@@ -146,7 +163,7 @@ async fn merge_user(
 ) -> Answer {
     let loser = id("user", &loser)?;
     let b = object(&st, &headers, body).await?;
-    let into = Fields::new(&b, "", &["into"])?
+    let into = Fields::new(&b, "", MERGE_FIELDS)?
         .opt_i64("into")?
         .ok_or_else(|| {
             Problem::unprocessable("missing field into: the id of the surviving user")
@@ -154,10 +171,15 @@ async fn merge_user(
     ok(st.pipeline.store.merge_users(loser, into).await?)
 }
 
+#[utoipa::path(get, path = "/v1/organizations", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, description = "every organization with its domains", body = Vec<Object>), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn list_orgs(_: Admin, State(st): State<AppState>) -> Answer {
     ok(st.pipeline.store.organizations().await?)
 }
 
+#[utoipa::path(post, path = "/v1/organizations", tag = "admin", security(("admin_token" = [])),
+    request_body = OrganizationBody,
+    responses((status = 201, description = "the organization", body = Object), (status = 409, description = "refused by the desk's rules: `detail` says why", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "a field is missing or invalid: `detail` names it", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn create_org(
     _: Admin,
     State(st): State<AppState>,
@@ -165,7 +187,7 @@ async fn create_org(
     body: Body,
 ) -> Answer {
     let b = object(&st, &headers, body).await?;
-    let f = Fields::new(&b, "", &["name", "domains"])?;
+    let f = Fields::new(&b, "", ORGANIZATION_FIELDS)?;
     let name = f.line("name")?.trim();
     if name.is_empty() {
         return Err(Problem::unprocessable("name must not be empty"));
@@ -182,6 +204,9 @@ async fn create_org(
     created(store.organization(id).await?)
 }
 
+#[utoipa::path(post, path = "/v1/organizations/{id}/domains", tag = "admin", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "the organization")), request_body = DomainBody,
+    responses((status = 200, description = "the organization and how many users moved into it", body = Object), (status = 404, description = "no such id", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "refused by the desk's rules: `detail` says why", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "a field is missing or invalid: `detail` names it", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn add_domain(
     _: Admin,
     State(st): State<AppState>,
@@ -191,7 +216,9 @@ async fn add_domain(
 ) -> Answer {
     let org = id("organization", &org)?;
     let b = object(&st, &headers, body).await?;
-    let domain = Fields::new(&b, "", &["domain"])?.str("domain")?.to_string();
+    let domain = Fields::new(&b, "", DOMAIN_FIELDS)?
+        .str("domain")?
+        .to_string();
     let store = &st.pipeline.store;
     let moved = st.pipeline.add_domain(org, &domain).await?;
     let o = store.organization(org).await?;
@@ -199,6 +226,9 @@ async fn add_domain(
 }
 
 /// An agent opens a ticket on an end user's behalf (public or private).
+#[utoipa::path(post, path = "/v1/tickets", tag = "admin", security(("admin_token" = [])),
+    request_body = TicketBody,
+    responses((status = 201, description = "the ticket, with `Location`", body = Object), (status = 422, description = "a field is missing or invalid: `detail` names it", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn create_ticket(
     _: Admin,
     State(st): State<AppState>,
@@ -206,11 +236,7 @@ async fn create_ticket(
     body: Body,
 ) -> Answer {
     let b = object(&st, &headers, body).await?;
-    let f = Fields::new(
-        &b,
-        "",
-        &["requester", "agent", "subject", "comment", "public"],
-    )?;
+    let f = Fields::new(&b, "", TICKET_FIELDS)?;
     let region = &st.config.identities.default_phone_region;
     let (mut contacts, name) = contact_points(f.opt_object("requester")?, "requester", region)?;
     let agent = match f.opt_line("agent")? {
@@ -268,12 +294,18 @@ async fn create_ticket(
     Ok(r)
 }
 
+#[utoipa::path(get, path = "/v1/tickets/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "the ticket")),
+    responses((status = 200, description = "the ticket with its comments and events", body = Object), (status = 404, description = "no such id", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn get_ticket(_: Admin, State(st): State<AppState>, Path(t): Path<String>) -> Answer {
     let t = id("ticket", &t)?;
     ok(st.pipeline.store.ticket_view(t).await?)
 }
 
 /// `{"public": bool}` and/or `{"status": "..."}`.
+#[utoipa::path(patch, path = "/v1/tickets/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "the ticket")), request_body = TicketPatch,
+    responses((status = 200, description = "the ticket as changed", body = Object), (status = 404, description = "no such id", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "a field is missing or invalid: `detail` names it", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn patch_ticket(
     _: Admin,
     State(st): State<AppState>,
@@ -283,7 +315,7 @@ async fn patch_ticket(
 ) -> Answer {
     let t = id("ticket", &t)?;
     let b = object(&st, &headers, body).await?;
-    let f = Fields::new(&b, "", &["public", "status"])?;
+    let f = Fields::new(&b, "", TICKET_PATCH_FIELDS)?;
     let public = f.opt_bool("public")?;
     let status = f.opt_line("status")?;
     if public.is_none() && status.is_none() {
@@ -302,10 +334,15 @@ async fn patch_ticket(
     ok(store.ticket_view(t).await?)
 }
 
+#[utoipa::path(get, path = "/v1/quarantine", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, description = "quarantined messages, newest first, without their bytes", body = Vec<Object>), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn list_quarantine(_: Admin, State(st): State<AppState>) -> Answer {
     ok(st.pipeline.store.quarantine_list().await?)
 }
 
+#[utoipa::path(post, path = "/v1/quarantine/{id}/replay", tag = "admin", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "the quarantine entry")),
+    responses((status = 200, description = "the outcome of running the message again", body = Object), (status = 404, description = "no such id", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "refused by the desk's rules: `detail` says why", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
 async fn replay(_: Admin, State(st): State<AppState>, Path(q): Path<String>) -> Answer {
     let q = id("quarantine entry", &q)?;
     ok(st.pipeline.replay(q).await?)

@@ -15,6 +15,22 @@ use serde_json::{Map, Value};
 /// Longest attachment content type accepted, in bytes.
 const MAX_CONTENT_TYPE_BYTES: usize = 255;
 
+/// The fields of a contact's `contact` object (and a ticket's `requester`).
+pub const CONTACT_POINT_FIELDS: &[&str] = &["phone", "email", "handle", "name"];
+/// The fields of a contact body.
+pub const CONTACT_FIELDS: &[&str] = &[
+    "channel",
+    "contact",
+    "conversation_id",
+    "subject",
+    "message",
+    "public",
+    "occurred_at",
+    "attachments",
+];
+/// The fields of one of a contact's `attachments`.
+pub const ATTACHMENT_FIELDS: &[&str] = &["filename", "content_type", "url"];
+
 /// The `contact` object: `phone`, `email`, `handle`, `name`. Returns the
 /// normalised contact points (phone, email, handle) and the name.
 pub fn contact_points(
@@ -24,11 +40,7 @@ pub fn contact_points(
 ) -> Result<(Vec<ContactPoint>, Option<String>), Problem> {
     let empty = Map::new();
     let prefix = format!("{field}.");
-    let f = Fields::new(
-        m.unwrap_or(&empty),
-        &prefix,
-        &["phone", "email", "handle", "name"],
-    )?;
+    let f = Fields::new(m.unwrap_or(&empty), &prefix, CONTACT_POINT_FIELDS)?;
     let mut points = Vec::new();
     if let Some(p) = f.opt_line("phone")?.filter(|s| !s.trim().is_empty()) {
         let n = PhoneNumber::parse(p, region).map_err(|e| {
@@ -63,20 +75,7 @@ pub fn parse_contact(
     region: &str,
     message_id: String,
 ) -> Result<Contact, Problem> {
-    let f = Fields::new(
-        body,
-        "",
-        &[
-            "channel",
-            "contact",
-            "conversation_id",
-            "subject",
-            "message",
-            "public",
-            "occurred_at",
-            "attachments",
-        ],
-    )?;
+    let f = Fields::new(body, "", CONTACT_FIELDS)?;
     let channel = match f.opt_line("channel")? {
         Some(c) => valid_channel(c)?,
         None => default_channel.to_string(),
@@ -118,7 +117,7 @@ pub fn parse_contact(
                 "attachments[{i}] must be an object"
             )));
         };
-        let af = Fields::new(m, &label, &["filename", "content_type", "url"])?;
+        let af = Fields::new(m, &label, ATTACHMENT_FIELDS)?;
         let url = http_url(af.line("url")?)
             .map_err(|e| Problem::unprocessable(format!("{label}url {e}")))?;
         let content_type = af

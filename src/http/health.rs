@@ -2,40 +2,53 @@
 //! and `GET /metrics` (Prometheus text format).
 
 use super::AppState;
+use crate::status::DaemonView;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{routing::get, Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(super::openapi::openapi_json))
+}
+
+/// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")))]
+async fn healthz() -> &'static str {
+    "ok\n"
 }
 
 /// 200 when the database answers and takes writes (a full disk still
 /// answers `SELECT 1`: the store tracks whether its writes succeed) and every
 /// folder is connected or idle (or on standby behind another daemon's
-/// lease); 503 otherwise, with the database's error.
+/// lease); 503 otherwise, with the database's error. The body is the
+/// daemon's half of the status report ([`DaemonView`]): `intake status`
+/// reads it from here.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, description = "ready: the daemon's view (folders, webhook requests, last hour)", body = Object),
+        (status = 503, description = "not ready: the same view, saying what is not", body = Object),
+    ))]
 async fn readyz(State(st): State<AppState>) -> Response {
-    let store = &st.pipeline.store;
-    let outage = store.outage();
-    let db = outage.is_none() && store.ping().await;
-    let mailboxes = st.imap.snapshot();
-    let ready = db && st.imap.all_ready();
-    let code = if ready {
+    let view = DaemonView::of(&st.pipeline.store, &st.imap).await;
+    let code = if view.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let error = outage.map(|o| format!("{}: {}", o.fault.as_str(), o.error));
-    let body = serde_json::json!({ "ready": ready, "database": db, "database_error": error, "mailboxes": mailboxes });
-    (code, Json(body)).into_response()
+    (code, Json(view)).into_response()
 }
 
 /// The recorder's metrics, with the database's queue depths refreshed
 /// first (bounded: see [`crate::metrics::QueueGauges`]).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4")))]
 async fn metrics(State(st): State<AppState>) -> Response {
     match &st.metrics {
         Some(h) => {

@@ -1,4 +1,5 @@
-//! HTTP: one axum router for health, metrics, gateway webhooks and the admin API,
+//! HTTP: one axum router for health, metrics, gateway webhooks, the admin API
+//! and the status page,
 //! served under the `[http]` connection limits of [`server`].
 //!
 //! Each area owns one file and contributes a `routes()` merged here.
@@ -9,9 +10,11 @@ pub mod conn;
 pub mod contact;
 pub mod health;
 pub mod json;
+pub mod openapi;
 pub mod problem;
 pub mod server;
 pub mod signature;
+pub mod status;
 pub mod webhook;
 
 use crate::config::Config;
@@ -34,6 +37,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The database's queue depths, refreshed by `GET /metrics`.
     pub queue_gauges: Arc<crate::metrics::QueueGauges>,
+    /// Logged-in status page sessions.
+    pub status_sessions: Arc<status::session::Sessions>,
 }
 
 impl AppState {
@@ -55,15 +60,23 @@ impl AppState {
             imap: crate::sources::imap::Registry::default(),
             metrics,
             queue_gauges: Arc::default(),
+            status_sessions: Arc::default(),
         })
     }
 }
 
-/// The whole HTTP surface.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route with its OpenAPI operation: the router and the document
+/// ([`openapi::document`]) are split from this one list.
+pub fn api_router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa::OpenApi;
+    utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::routes())
         .merge(webhook::routes())
         .merge(admin::routes())
-        .with_state(state)
+        .merge(status::routes())
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    api_router().split_for_parts().0.with_state(state)
 }

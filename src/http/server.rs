@@ -109,8 +109,8 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         while conns.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 // Out of descriptors or a connection reset before accept:
                 // back off a little instead of spinning.
@@ -144,7 +144,7 @@ pub async fn serve(
         table.add(&st);
         let (app, table, stop) = (app.clone(), table.clone(), stop_rx.clone());
         conns.spawn(async move {
-            serve_conn(stream, app, st.clone(), limits, stop).await;
+            serve_conn(stream, peer, app, st.clone(), limits, stop).await;
             table.remove(&st);
             drop(permit);
         });
@@ -157,6 +157,7 @@ pub async fn serve(
 /// overstays its phase's deadline.
 async fn serve_conn(
     stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
     app: Router,
     st: Arc<ConnState>,
     limits: Limits,
@@ -171,6 +172,9 @@ async fn serve_conn(
         let (app, st) = (app.clone(), svc_st.clone());
         async move {
             st.request_started(req.body().is_end_stream());
+            let mut req = req;
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             let req = req.map(|b| {
                 axum::body::Body::new(Watched::new(b, st.clone(), limits.body_read_timeout))
             });

@@ -10,6 +10,7 @@
 
 use super::batcher::{Batcher, Idem, Reply};
 use super::contact::parse_contact;
+use super::openapi::{ContactBody, ProblemDoc};
 use super::problem::{parse_object, require_json, Problem};
 use super::signature::verify;
 use super::AppState;
@@ -19,8 +20,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use futures::StreamExt;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -30,6 +29,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use super::signature::WINDOW_SECS;
 /// How long a retry waits for a concurrent request with the same key.
@@ -93,12 +93,34 @@ impl WebhookState {
     }
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/contacts/{source}", post(receive))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(receive))
 }
 
 /// Answer one request and count it in `intake_webhook_requests_total` by
 /// source (a configured one, or `unknown`) and result.
+#[utoipa::path(post, path = "/v1/contacts/{source}", tag = "gateways",
+    params(
+        ("source" = String, Path, description = "a configured `[[webhook_sources]]` name"),
+        ("X-Intake-Timestamp" = i64, Header, description = "unix seconds when signed (within the source's tolerance)"),
+        ("X-Intake-Signature" = String, Header, description = "`v1=<hex HMAC-SHA256 of \"{timestamp}.{body}\">`, several comma-separated during rotation"),
+        ("Idempotency-Key" = Option<String>, Header, description = "the same key answers the first result again (`Idempotent-Replayed: true`)"),
+    ),
+    request_body = ContactBody,
+    responses(
+        (status = 201, description = "a new ticket: `{\"ticket_id\", \"user_id\", \"comment_id\", \"created\": true}`", body = Object),
+        (status = 200, description = "appended to an open ticket", body = Object),
+        (status = 400, description = "malformed JSON or a duplicate key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "missing or wrong signature, too many signatures, or a stale timestamp", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 408, description = "body not received within `[http] body_read_timeout`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "no such source", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "the idempotency key was used with another body (or is still in flight after 15 s)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "body over `[http] max_body_bytes`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "not application/json", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "a field is missing or invalid: `detail` names it", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "over the source's rate, with `Retry-After`", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "the database is unavailable: retry", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
 async fn receive(
     State(st): State<AppState>,
     Path(source): Path<String>,

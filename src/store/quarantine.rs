@@ -79,6 +79,17 @@ impl Store {
         Ok(rows.iter().map(entry).collect())
     }
 
+    /// At most `limit` entries awaiting replay, newest first.
+    pub async fn quarantine_pending(&self, limit: i64) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM quarantine WHERE status = 'pending' ORDER BY id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(entry).collect())
+    }
+
     /// One entry with its raw bytes.
     pub async fn quarantine_get(&self, id: i64) -> Result<(QuarantineEntry, Vec<u8>), StoreError> {
         use sqlx::Row;

@@ -24,6 +24,7 @@ mod golden;
 mod ingest;
 mod layering;
 mod readme_tour;
+mod status_page;
 mod store_locking;
 mod systemd_unit;
 
@@ -38,6 +39,7 @@ mod imap_process;
 // HTTP: webhooks and the admin API.
 mod admin_api;
 mod api_docs;
+mod openapi;
 mod webhooks;
 mod webhooks_concurrency;
 

@@ -238,9 +238,11 @@ pub async fn open(m: &MailboxConfig) -> Result<ImapSession, ImapError> {
     };
     let res = res.map_err(|e| match e {
         ImapError::Imap(async_imap::error::Error::No(msg))
-        | ImapError::Imap(async_imap::error::Error::Bad(msg)) => {
-            ImapError::Auth(format!("login as {} refused: {msg}", m.username))
-        }
+        | ImapError::Imap(async_imap::error::Error::Bad(msg)) => ImapError::Auth(format!(
+            "login as {} refused: {}",
+            m.username,
+            server_text(&msg)
+        )),
         other => other,
     });
     // A timeout or a dropped connection says nothing about the token.
@@ -257,4 +259,30 @@ pub async fn open(m: &MailboxConfig) -> Result<ImapSession, ImapError> {
 fn oauth_valid(m: &MailboxConfig, valid: bool) {
     metrics::gauge!("intake_oauth_token_valid", "mailbox" => m.name.clone())
         .set(f64::from(u8::from(valid)));
+}
+
+/// The server's own words from async-imap's rendering of a NO or BAD
+/// answer (`code: None, info: Some("[AUTHENTICATIONFAILED] …")`).
+fn server_text(msg: &str) -> String {
+    match msg.split_once("info: Some(\"") {
+        Some((_, rest)) => rest
+            .rsplit_once("\")")
+            .map_or(rest, |(t, _)| t)
+            .replace("\\\"", "\""),
+        None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn refusals_read_in_the_servers_words() {
+        assert_eq!(
+            super::server_text(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(super::server_text("Bad password"), "Bad password");
+    }
 }

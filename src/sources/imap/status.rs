@@ -1,12 +1,12 @@
 //! Per-folder worker state, shared with the health endpoint and metrics.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a folder worker is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Starting,
@@ -20,8 +20,11 @@ pub enum State {
 }
 
 /// The visible state of one (mailbox, folder).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FolderStatus {
+    /// The mailbox's protocol (`imap`).
+    #[serde(default = "imap")]
+    pub kind: String,
     pub mailbox: String,
     pub folder: String,
     pub state: State,
@@ -40,6 +43,10 @@ pub struct FolderStatus {
     /// until a first complete drain, so a folder that never drains ages.
     #[serde(skip)]
     pub registered_at: i64,
+}
+
+fn imap() -> String {
+    "imap".into()
 }
 
 /// (mailbox, folder, UIDVALIDITY, UID).
@@ -87,6 +94,7 @@ pub(super) fn key(mailbox: &str, folder: &str) -> String {
 impl Registry {
     pub fn register(&self, mailbox: &str, folder: &str) {
         let st = FolderStatus {
+            kind: "imap".into(),
             mailbox: mailbox.into(),
             folder: folder.into(),
             state: State::Starting,

@@ -1,6 +1,7 @@
 //! Test support shared by the IMAP and daemon tests.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod desk;
 pub mod dovecot;
 pub mod faults;
