@@ -208,6 +208,7 @@ fn outcome(p: &Prepared) -> String {
             "quarantine: {}",
             q.reason.chars().take(80).collect::<String>()
         ),
+        Prepared::Review(r) => format!("review: {}", r.reason),
     }
 }
 

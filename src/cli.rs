@@ -6,6 +6,7 @@
 
 mod connect;
 mod import;
+mod review;
 mod status;
 
 pub use crate::app::EX_TEMPFAIL;
@@ -99,6 +100,9 @@ pub enum Command {
     /// Messages that could not be processed.
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
+    /// Mail held because it may not act as its From address (`[trust]`).
+    #[command(subcommand)]
+    Review(review::ReviewCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,8 +208,11 @@ fn check_config(path: &std::path::Path, connect: bool) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Ok(_) => {
+        Ok(cfg) => {
             out("ok");
+            if cfg.trust.authserv_ids.is_empty() {
+                eprintln!("note: [trust] authserv_ids is not set: senders are not verified (the From header is believed)");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -379,6 +386,7 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
             Command::Quarantine(QuarantineCmd::Replay { id }) => {
                 print_json(&p.replay(id).await?)
             }
+            Command::Review(cmd) => review::run(cmd, p).await?,
         }
         Ok(())
     }

@@ -47,6 +47,8 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     #[serde(default)]
     pub triggers: Vec<TriggerConfig>,
+    #[serde(default)]
+    pub trust: TrustConfig,
 }
 
 /// One problem found in a configuration file.

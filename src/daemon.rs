@@ -94,6 +94,14 @@ impl Daemon {
                 }
             });
         }
+        workers.spawn(purge_review(
+            pipeline.store.clone(),
+            cfg.trust.retention_ms(),
+            rx.clone(),
+        ));
+        if cfg.trust.authserv_ids.is_empty() {
+            tracing::warn!("[trust] authserv_ids is not set: senders are not verified (the From header is believed)");
+        }
         tracing::info!(%addr, folders = workers.len(), "intake running");
         Ok(Daemon {
             addr,
@@ -130,6 +138,29 @@ impl Daemon {
             self.dead = true;
         }
         !self.dead
+    }
+}
+
+/// Purge review entries older than the retention, at start and hourly,
+/// until the daemon stops.
+async fn purge_review(
+    store: crate::store::Store,
+    retention_ms: i64,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match store
+            .review_purge(crate::store::now_ms() - retention_ms)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "review entries past their retention purged"),
+            Err(e) => tracing::warn!(error = %e, "review purge failed; retried in an hour"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! * [`classify`]: auto-reply, bounce, list, loop or normal.
 //! * [`identity`]: contact points and registrable domains, normalised.
 //! * [`pipeline`]: runs the pure stages, hands batches to the store.
+//! * [`trust`]: whether a mail may act as its From address (`[trust]`).
 //! * [`thread`]: which ticket a message joins, and whether publicly.
 //! * [`store`]: the only module with SQL; resolves users and organizations,
 //!   threads and writes a batch in one transaction (SQLite or PostgreSQL).
@@ -35,3 +36,4 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod thread;
+pub mod trust;

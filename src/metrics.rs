@@ -50,6 +50,7 @@ pub fn record_outcomes(mailbox: &str, outcomes: &[crate::model::Outcome]) {
             Created | Appended => "intake_messages_stored_total",
             Duplicate => "intake_messages_duplicates_total",
             Quarantined => "intake_messages_quarantined_total",
+            Review => "intake_messages_review_total",
         };
         metrics::counter!(name, "mailbox" => mailbox.to_string(), "class" => class).increment(1);
     }
@@ -58,7 +59,7 @@ pub fn record_outcomes(mailbox: &str, outcomes: &[crate::model::Outcome]) {
         now_ms(),
         count(Created) + count(Appended),
         count(Duplicate),
-        count(Quarantined),
+        count(Quarantined) + count(Review),
     );
 }
 
@@ -203,6 +204,7 @@ impl QueueGauges {
 
 fn set_queue_gauges(d: &QueueDepths) {
     metrics::gauge!("intake_quarantine_messages").set(d.quarantine as f64);
+    metrics::gauge!("intake_review_messages").set(d.review as f64);
     for (status, n) in OUTBOX_STATUSES.iter().zip(d.outbox) {
         metrics::gauge!("intake_outbox_messages", "status" => *status).set(n as f64);
     }

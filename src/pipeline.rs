@@ -32,6 +32,8 @@ pub struct Settings {
     pub desk_domain: String,
     /// Triggers and notification settings.
     pub notify: Arc<crate::notify::NotifySettings>,
+    /// Who may act as their From address (`[trust]`).
+    pub trust: crate::trust::Trust,
 }
 
 impl Settings {
@@ -46,6 +48,7 @@ impl Settings {
             batch_size: cfg.limits.batch_size,
             desk_domain: cfg.desk.domain.clone(),
             notify: Arc::new(crate::notify::NotifySettings::from_config(cfg)),
+            trust: cfg.trust.settings(),
         }
     }
 }
@@ -138,6 +141,23 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// Release a review entry: its mail runs through the pipeline as
+    /// trusted (it acts as its From address), and the entry records the
+    /// outcome and `by` (who or what released it: `cli`, `api`, `status page`).
+    pub async fn release(&self, id: i64, by: &str) -> Result<Outcome, StoreError> {
+        let (entry, raw) = self.store.review_pending_entry(id).await?;
+        let item = Inbound::Released(RawMail {
+            raw,
+            mailbox: entry.mailbox.clone(),
+            source: "review".into(),
+        });
+        let outcome = self.ingest(vec![item], None).await?.remove(0);
+        crate::metrics::record_outcomes("review", std::slice::from_ref(&outcome));
+        self.store.review_released(id, by, &outcome).await?;
+        tracing::info!(review_id = id, by, outcome = ?outcome.outcome, "released from review");
+        Ok(outcome)
+    }
+
     /// Refuse free-mail domains and our own: they must never become an
     /// organization's.
     fn check_domains(&self, domains: &[String]) -> Result<(), DomainError> {

@@ -18,6 +18,7 @@ pub struct Summary {
     pub appended: u64,
     pub duplicates: u64,
     pub quarantined: u64,
+    pub review: u64,
 }
 
 impl Summary {
@@ -27,19 +28,25 @@ impl Summary {
             OutcomeKind::Appended => self.appended += 1,
             OutcomeKind::Duplicate => self.duplicates += 1,
             OutcomeKind::Quarantined => self.quarantined += 1,
+            OutcomeKind::Review => self.review += 1,
         }
     }
 
     /// The summary line: what ops read first.
     pub fn line(&self, secs: f64) -> String {
         format!(
-            "imported {} messages in {secs:.1} s ({:.0}/s): {} new tickets, {} replies, {} already stored, {} quarantined",
+            "imported {} messages in {secs:.1} s ({:.0}/s): {} new tickets, {} replies, {} already stored, {} quarantined{}",
             self.read,
             self.read as f64 / secs.max(1e-3),
             self.created,
             self.appended,
             self.duplicates,
-            self.quarantined
+            self.quarantined,
+            if self.review > 0 {
+                format!(", {} held for review", self.review)
+            } else {
+                String::new()
+            }
         )
     }
 }

@@ -66,6 +66,52 @@ impl Default for OrganizationsConfig {
     }
 }
 
+/// `[trust]`: who may act as their From address (see [`crate::trust`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustConfig {
+    /// Authentication service ids (RFC 8601) of the desk's own receiving
+    /// MTAs; empty: senders are not verified.
+    pub authserv_ids: Vec<String>,
+    /// Review mail whose trusted DMARC result is anything but `pass`.
+    pub require_pass: bool,
+    /// Spam score at or above which mail goes to review.
+    pub spam_score_review: f64,
+    /// Review entries older than this many days are purged.
+    pub review_retention_days: u32,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        TrustConfig {
+            authserv_ids: Vec::new(),
+            require_pass: false,
+            spam_score_review: 5.0,
+            review_retention_days: 14,
+        }
+    }
+}
+
+impl TrustConfig {
+    /// The pipeline's view: ids lower-cased.
+    pub fn settings(&self) -> crate::trust::Trust {
+        crate::trust::Trust {
+            authserv_ids: self
+                .authserv_ids
+                .iter()
+                .map(|i| i.trim().to_ascii_lowercase())
+                .collect(),
+            require_pass: self.require_pass,
+            spam_score_review: self.spam_score_review,
+        }
+    }
+
+    /// Review entries are kept this long (ms).
+    pub fn retention_ms(&self) -> i64 {
+        i64::from(self.review_retention_days) * 86_400_000
+    }
+}
+
 /// `[identities]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -51,6 +51,44 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
             add("desk", 0, "addresses", "desk.addresses".into(), e);
         }
     }
+    for id in &cfg.trust.authserv_ids {
+        if id.trim().is_empty() || id.contains([';', ' ', '\t', '"']) {
+            add(
+                "trust",
+                0,
+                "authserv_ids",
+                "trust.authserv_ids".into(),
+                format!("{id:?} is not an authentication service id (a host name such as \"mx.example.com\")"),
+            );
+        }
+    }
+    if !cfg.trust.spam_score_review.is_finite() {
+        add(
+            "trust",
+            0,
+            "spam_score_review",
+            "trust.spam_score_review".into(),
+            "must be a number".into(),
+        );
+    }
+    if cfg.trust.review_retention_days == 0 {
+        add(
+            "trust",
+            0,
+            "review_retention_days",
+            "trust.review_retention_days".into(),
+            "must be at least 1".into(),
+        );
+    }
+    if cfg.trust.require_pass && cfg.trust.authserv_ids.is_empty() {
+        add(
+            "trust",
+            0,
+            "require_pass",
+            "trust.require_pass".into(),
+            "needs trust.authserv_ids: without our MTA's results nothing could pass".into(),
+        );
+    }
     let region = &cfg.identities.default_phone_region;
     if region.parse::<phonenumber::country::Id>().is_err() {
         add(

@@ -87,7 +87,7 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-type Answer = Result<Response, Problem>;
+pub(super) type Answer = Result<Response, Problem>;
 
 /// The fields each body accepts (the OpenAPI schemas are checked against them).
 pub const MERGE_FIELDS: &[&str] = &["into"];
@@ -96,7 +96,7 @@ pub const DOMAIN_FIELDS: &[&str] = &["domain"];
 pub const TICKET_FIELDS: &[&str] = &["requester", "agent", "subject", "comment", "public"];
 pub const TICKET_PATCH_FIELDS: &[&str] = &["public", "status"];
 
-fn ok(v: impl serde::Serialize) -> Answer {
+pub(super) fn ok(v: impl serde::Serialize) -> Answer {
     Ok(Json(v).into_response())
 }
 
@@ -104,7 +104,7 @@ fn created(v: impl serde::Serialize) -> Answer {
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-fn id(what: &str, s: &str) -> Result<i64, Problem> {
+pub(super) fn id(what: &str, s: &str) -> Result<i64, Problem> {
     s.parse()
         .map_err(|_| Problem::not_found(format!("{what} {s:?} not found: ids are integers")))
 }

@@ -288,7 +288,9 @@ async fn answer(p: &Pipeline, out: crate::model::Outcome) -> Result<(u16, String
         }
         // Kept raw with its reason (e.g. its only contact point is one of
         // the desk's own addresses): the request itself cannot be stored.
-        OutcomeKind::Quarantined => {
+        // Contacts are never held for review (only mail is judged), but
+        // were one, it is not stored either.
+        OutcomeKind::Quarantined | OutcomeKind::Review => {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("contact quarantined: {}", out.reason.unwrap_or_default()),

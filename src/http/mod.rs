@@ -12,6 +12,7 @@ pub mod health;
 pub mod json;
 pub mod openapi;
 pub mod problem;
+pub mod review;
 pub mod server;
 pub mod signature;
 pub mod status;
@@ -73,6 +74,7 @@ pub fn api_router() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(webhook::routes())
         .merge(admin::routes())
+        .merge(review::routes())
         .merge(status::routes())
 }
 

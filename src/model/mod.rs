@@ -58,6 +58,9 @@ pub enum Inbound {
     /// message fetched with its headers only, a response it cannot read):
     /// kept raw with its reason.
     Quarantine(QuarantineIn),
+    /// A mail released from the review queue: it acts as its From address
+    /// whatever its authentication results say.
+    Released(RawMail),
 }
 
 /// An attachment ready to store.
@@ -111,11 +114,27 @@ pub struct QuarantineIn {
     pub truncated: bool,
 }
 
+/// A mail that may not act as its From address (a failing DMARC result of
+/// our own MTA, a spam verdict of our filter): held for review, raw.
+#[derive(Debug, Clone)]
+pub struct ReviewIn {
+    pub source: String,
+    pub mailbox: Option<String>,
+    pub message_id: String,
+    /// The From address it claims.
+    pub sender: String,
+    pub subject: String,
+    /// Which header and verdict sent it here.
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
 /// Output of the prepare stages.
 #[derive(Debug, Clone)]
 pub enum Prepared {
     Message(Box<PreparedMessage>),
     Quarantine(QuarantineIn),
+    Review(ReviewIn),
 }
 
 /// What happened to one inbound message.
@@ -126,6 +145,8 @@ pub enum OutcomeKind {
     Appended,
     Duplicate,
     Quarantined,
+    /// Held in the review queue.
+    Review,
 }
 
 /// The result reported for one inbound message.
@@ -152,6 +173,8 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantine_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
@@ -168,6 +191,7 @@ impl Outcome {
             flag: None,
             follow_up_of: None,
             quarantine_id: None,
+            review_id: None,
             reason: None,
         }
     }

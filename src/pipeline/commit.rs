@@ -152,6 +152,14 @@ fn refused(item: &Prepared, e: &StoreError) -> Prepared {
             reason: format!("{}; then storage failed: {e}", q.reason),
             ..q.clone()
         }),
+        Prepared::Review(r) => Prepared::Quarantine(QuarantineIn {
+            source: r.source.clone(),
+            mailbox: r.mailbox.clone(),
+            reason: format!("held for review ({}); then storage failed: {e}", r.reason),
+            size: r.raw.len() as i64,
+            raw: r.raw.clone(),
+            truncated: false,
+        }),
         Prepared::Message(m) => {
             let raw = m
                 .raw

@@ -8,6 +8,7 @@ use crate::classify::{classify, MailClass};
 use crate::identity::{ContactPoint, EmailAddress};
 use crate::model::*;
 use crate::store::{now_ms, StoreError};
+use crate::trust::{judge, Verdict};
 use std::sync::Arc;
 
 /// Text columns cannot hold NUL (PostgreSQL refuses it); drop it everywhere.
@@ -23,7 +24,8 @@ fn clean(s: &str) -> String {
 /// cannot be processed becomes a quarantine record with its reason.
 pub fn prepare(s: &Settings, item: &Inbound) -> Prepared {
     match item {
-        Inbound::Mail(m) => prepare_mail(s, m),
+        Inbound::Mail(m) => prepare_mail(s, m, false),
+        Inbound::Released(m) => prepare_mail(s, m, true),
         Inbound::Contact(c) => prepare_contact(s, c),
         Inbound::Quarantine(q) => Prepared::Quarantine(q.clone()),
     }
@@ -61,7 +63,7 @@ fn quarantine(m: &RawMail, reason: String) -> Prepared {
     })
 }
 
-fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
+fn prepare_mail(s: &Settings, m: &RawMail, released: bool) -> Prepared {
     let mail = match crate::parse::parse(&m.raw, s.max_message_bytes) {
         Ok(p) => p,
         Err(e) => return quarantine(m, e.to_string()),
@@ -83,6 +85,19 @@ fn prepare_mail(s: &Settings, m: &RawMail) -> Prepared {
         Ok(e) => e,
         Err(e) => return quarantine(m, format!("sender: {e}")),
     };
+    if !released && mail.sender.is_some() {
+        if let Verdict::Review(reason) = judge(&m.raw, email.domain(), &s.trust) {
+            return Prepared::Review(ReviewIn {
+                source: m.source.clone(),
+                mailbox: m.mailbox.clone(),
+                message_id: clean(&mail.message_id),
+                sender: email.to_string(),
+                subject: clean(&mail.subject),
+                reason,
+                raw: m.raw.clone(),
+            });
+        }
+    }
     if class == MailClass::Loop {
         return quarantine(
             m,

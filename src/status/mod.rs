@@ -12,7 +12,9 @@ pub mod text;
 
 pub use crate::metrics::throughput::{Minute, Throughput};
 use crate::sources::imap::{FolderStatus, Registry};
-use crate::store::{now_ms, QuarantineEntry, QueueDepths, Store, StoreError, OUTBOX_STATUSES};
+use crate::store::{
+    now_ms, QuarantineEntry, QueueDepths, ReviewEntry, Store, StoreError, OUTBOX_STATUSES,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -32,6 +34,9 @@ pub struct DaemonView {
     pub webhooks: Vec<WebhookCounts>,
     #[serde(default)]
     pub throughput: Throughput,
+    /// Mail held for review (`None` when the database did not answer).
+    #[serde(default)]
+    pub review_pending: Option<i64>,
 }
 
 /// One webhook source's requests since the daemon started, by result
@@ -78,6 +83,7 @@ impl DaemonView {
                 .map(|(source, results)| WebhookCounts { source, results })
                 .collect(),
             throughput: crate::metrics::throughput::snapshot(now_ms()),
+            review_pending: store.review_depth().await.ok(),
         }
     }
 }
@@ -93,6 +99,9 @@ pub struct Report {
     /// Quarantine entries awaiting replay, newest first (at most
     /// [`QUARANTINE_SHOWN`]; `queues.quarantine` counts them all).
     pub quarantine: Vec<QuarantineEntry>,
+    /// Review entries awaiting a decision, newest first (at most
+    /// [`QUARANTINE_SHOWN`]; `queues.review` counts them all).
+    pub review: Vec<ReviewEntry>,
 }
 
 impl Report {
@@ -107,6 +116,7 @@ impl Report {
             daemon,
             queues: store.queue_depths(at).await?,
             quarantine: store.quarantine_pending(QUARANTINE_SHOWN).await?,
+            review: store.review_pending(QUARANTINE_SHOWN).await?,
         })
     }
 

@@ -48,6 +48,23 @@ pub fn lines(r: &Report, addr: &str) -> Vec<String> {
             r.queues.quarantine - listed
         ));
     }
+    out.push(format!("review: {} awaiting a decision", r.queues.review));
+    for e in r.review.iter().take(ENTRIES_SHOWN) {
+        out.push(format!(
+            "  #{} {} ago, claims {}: {}",
+            e.id,
+            ago(r.at - e.received_at),
+            e.sender,
+            e.reason
+        ));
+    }
+    let listed = r.review.len().min(ENTRIES_SHOWN) as i64;
+    if r.queues.review > listed {
+        out.push(format!(
+            "  … and {} more: intake review list",
+            r.queues.review - listed
+        ));
+    }
     out
 }
 

@@ -19,6 +19,8 @@ pub const OUTBOX_STATUSES: [&str; 4] = ["pending", "failed", "suppressed", "sent
 pub struct QueueDepths {
     /// Quarantine entries not replayed yet.
     pub quarantine: i64,
+    /// Review entries awaiting a decision.
+    pub review: i64,
     /// Outbox rows per status of [`OUTBOX_STATUSES`] (0 when none).
     pub outbox: [i64; 4],
     /// How long (ms) the oldest pending notification whose next attempt is
@@ -33,6 +35,7 @@ impl Store {
         // the partial index `outbox_pending ... WHERE status = 'pending'`.
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM quarantine WHERE status = 'pending') AS quarantine, \
+             (SELECT COUNT(*) FROM review WHERE status = 'pending') AS review, \
              (SELECT MIN(next_attempt_at) FROM outbox \
               WHERE status = 'pending' AND next_attempt_at <= $1) AS oldest_due",
         )
@@ -51,6 +54,7 @@ impl Store {
         }
         Ok(QueueDepths {
             quarantine: get_i64(&row, "quarantine"),
+            review: get_i64(&row, "review"),
             outbox,
             oldest_due_ms: get_opt_i64(&row, "oldest_due").map_or(0, |t| (now - t).max(0)),
         })

@@ -67,6 +67,10 @@ pub(super) async fn store_batch(
                 out.push(super::quarantine::insert(tx, q, now).await?);
                 continue;
             }
+            Prepared::Review(r) => {
+                out.push(super::review::insert(tx, r, now).await?);
+                continue;
+            }
             Prepared::Message(m) => m.as_ref(),
         };
         if let Some(&(ticket_id, comment_id)) = known.message_ids.get(&m.message_id) {

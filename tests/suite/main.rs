@@ -64,5 +64,6 @@ mod own_addresses;
 mod parse_bounds;
 mod sender_claims;
 mod storage_faults;
+mod trust_review;
 mod webhook_input;
 mod webhook_takeover;

@@ -84,7 +84,7 @@ async fn browser_logs_in_sees_a_stuck_mailbox_and_replays_quarantine(db: Db) {
             format!(
                 "[database]\nurl = \"{url}\"\n[desk]\ndomain = \"desk.test\"\n\
                  [http]\nlisten = \"127.0.0.1:{port}\"\nadmin_token = \"{TOKEN}\"\n\
-                 [limits]\nmax_message_bytes = {limit}\n{}",
+                 [limits]\nmax_message_bytes = {limit}\n[trust]\nauthserv_ids = [\"mx.desk.test\"]\n{}",
                 crate::support::mailbox_toml("support", dc.port, "support", "wrong-password", "")
             ),
         )
@@ -105,6 +105,16 @@ async fn browser_logs_in_sees_a_stuck_mailbox_and_replays_quarantine(db: Db) {
     let o = intake(&cfg, &["ingest", mail.to_str().unwrap()], &[]);
     assert!(text(&o).contains("quarantined"), "{}", text(&o));
     write_cfg(1_000_000);
+    // A mail failing DMARC by our MTA's result: held for review.
+    let held = dir.path().join("held.eml");
+    std::fs::write(
+        &held,
+        "Authentication-Results: mx.desk.test; dmarc=fail header.from=acme.example\n\
+         From: bob@acme.example\nSubject: new bank account\nMessage-ID: <held@evil.example>\n\nplease pay here\n",
+    )
+    .unwrap();
+    let o = intake(&cfg, &["ingest", held.to_str().unwrap()], &[]);
+    assert!(text(&o).contains("\"outcome\":\"review\""), "{}", text(&o));
 
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_intake"))
         .args(["--config", cfg.to_str().unwrap(), "run"])
@@ -170,6 +180,12 @@ async fn browser_logs_in_sees_a_stuck_mailbox_and_replays_quarantine(db: Db) {
     assert!(q.contains("larger than") || q.contains("300"), "{q}");
     assert!(b.text("#h-quarantine").await.contains("1 awaiting replay"));
     assert!(b.text("#outbox").await.contains("pending: 0"));
+    assert!(b.text("#h-review").await.contains("1 awaiting a decision"));
+    let r = b.text("#review").await;
+    assert!(
+        r.contains("bob@acme.example") && r.contains("dmarc=fail for acme.example"),
+        "{r}"
+    );
     assert_eq!(b.count("svg#throughput").await, 1);
 
     // Readable: every control named, text contrast at least WCAG AA (4.5:1).
@@ -218,6 +234,13 @@ async fn browser_logs_in_sees_a_stuck_mailbox_and_replays_quarantine(db: Db) {
     b.goto(&format!("{base}/status")).await;
     assert_eq!(b.count("#flash").await, 0);
 
+    // Release the held mail from the page: a ticket as its sender.
+    b.click("#review button.release").await;
+    wait_url(&b, "/status").await;
+    let flash = b.text("#flash").await;
+    assert!(flash.contains("released: ticket #"), "{flash}");
+    assert!(b.text("#h-review").await.contains("0 awaiting a decision"));
+
     // Log out: the page is closed again.
     b.click("#logout").await;
     wait_url(&b, "/status/login").await;
@@ -228,6 +251,12 @@ async fn browser_logs_in_sees_a_stuck_mailbox_and_replays_quarantine(db: Db) {
     let _ = daemon.wait();
     let q = intake(&cfg, &["quarantine", "list"], &[]);
     assert!(text(&q).contains("replayed"), "{}", text(&q));
+    let r = intake(&cfg, &["review", "list"], &[]);
+    assert!(
+        text(&r).contains("\"decided_by\":\"status page\""),
+        "{}",
+        text(&r)
+    );
 }
 
 both_backends!(browser_logs_in_sees_a_stuck_mailbox_and_replays_quarantine);
@@ -275,7 +304,8 @@ async fn log_in(s: &Server, c: &reqwest::Client) -> (String, String) {
 }
 
 async fn nothing_without_a_session_and_its_csrf_token(db: Db) {
-    let s = Server::start(db).await;
+    let trust = "[trust]\nauthserv_ids = [\"mx.desk.test\"]\n";
+    let s = Server::with(db, &format!("{}{trust}", crate::http_common::extra())).await;
     let c = no_redirects();
     // A quarantined message to aim at.
     let item = Inbound::Mail(RawMail {
@@ -338,6 +368,25 @@ async fn nothing_without_a_session_and_its_csrf_token(db: Db) {
         page.contains(&format!("Replay of #{qid} quarantined it again")),
         "{page}"
     );
+
+    // A held mail rejected from the page: only with the session's token.
+    let held = s
+        .h
+        .mail("Authentication-Results: mx.desk.test; dmarc=fail header.from=acme.example\nFrom: bob@acme.example\nSubject: pay\nMessage-ID: <h@x>\n\nhi\n")
+        .await;
+    let rid = held.review_id.expect("held for review");
+    for (csrf, code) in [("forged", 403), (csrf.as_str(), 303)] {
+        let r = c
+            .post(s.url(&format!("/status/review/{rid}/reject")))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), code);
+        let status = s.h.pipeline.store.review_get(rid).await.unwrap().0.status;
+        assert_eq!(status, if code == 303 { "rejected" } else { "pending" });
+    }
 
     // Cookies: strict and HttpOnly; Secure when a TLS proxy says so.
     for (proto, secure) in [(None, false), (Some("https"), true)] {

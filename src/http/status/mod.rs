@@ -27,7 +27,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login_form, login))
         .routes(routes!(logout))
         .routes(routes!(replay))
+        .routes(routes!(review_release))
+        .routes(routes!(review_reject))
 }
+
+/// Who decided a review entry, as the entry records it.
+const BY: &str = "status page";
 
 const HTML: &str = "text/html; charset=utf-8";
 
@@ -247,6 +252,10 @@ async fn replay(
                 OutcomeKind::Duplicate => {
                     format!("Quarantine entry #{id} replayed: it was already stored.")
                 }
+                OutcomeKind::Review => format!(
+                    "Quarantine entry #{id} replayed: held for review ({}).",
+                    o.reason.unwrap_or_default()
+                ),
                 OutcomeKind::Quarantined => format!(
                     "Replay of #{id} quarantined it again: {}",
                     o.reason.unwrap_or_default()
@@ -259,4 +268,82 @@ async fn replay(
     tracing::info!(quarantine_id = id, result = %msg, "quarantine replayed from the status page");
     st.status_sessions.flash(&headers, msg, error);
     see_other("/status")
+}
+
+/// Release or reject a review entry from a form carrying the session's
+/// CSRF token; the outcome is the next page's message.
+async fn decide(
+    st: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    csrf: &str,
+    release: bool,
+) -> Response {
+    if st.admin_token.is_none() {
+        return disabled();
+    }
+    if let Err(why) = st.status_sessions.check(headers, csrf) {
+        return forbidden(why);
+    }
+    let Ok(id) = id.parse::<i64>() else {
+        return forbidden("no such review entry");
+    };
+    let (msg, error) = if release {
+        match st.pipeline.release(id, BY).await {
+            Ok(o) => match o.ticket_id {
+                Some(t) => (format!("Review entry #{id} released: ticket #{t}."), false),
+                None => (
+                    format!("Review entry #{id} released: {:?}.", o.outcome),
+                    false,
+                ),
+            },
+            Err(e) => (format!("Release of #{id} failed: {e}"), true),
+        }
+    } else {
+        match st.pipeline.store.review_reject(id, BY).await {
+            Ok(_) => (
+                format!("Review entry #{id} rejected: a re-delivery is dropped."),
+                false,
+            ),
+            Err(e) => (format!("Rejection of #{id} failed: {e}"), true),
+        }
+    };
+    st.status_sessions.flash(headers, msg, error);
+    see_other("/status")
+}
+
+/// Release a review entry from the page: its mail acts as its From address.
+#[utoipa::path(post, path = "/status/review/{id}/release", operation_id = "status_review_release", tag = "ops",
+    params(("id" = i64, Path, description = "the review entry")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "done: to `/status`, which says the outcome"),
+        (status = 403, description = "no session, or not its CSRF token", body = String, content_type = HTML),
+        (status = 503, description = "off: no admin token is configured", body = String, content_type = HTML),
+    ))]
+async fn review_release(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    decide(&st, &headers, &id, &f.csrf, true).await
+}
+
+/// Reject a review entry from the page: its bytes are deleted.
+#[utoipa::path(post, path = "/status/review/{id}/reject", operation_id = "status_review_reject", tag = "ops",
+    params(("id" = i64, Path, description = "the review entry")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "done: to `/status`, which says the outcome"),
+        (status = 403, description = "no session, or not its CSRF token", body = String, content_type = HTML),
+        (status = 503, description = "off: no admin token is configured", body = String, content_type = HTML),
+    ))]
+async fn review_reject(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    decide(&st, &headers, &id, &f.csrf, false).await
 }

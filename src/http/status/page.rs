@@ -58,6 +58,15 @@ struct WebhookRow {
 }
 
 #[derive(Serialize)]
+struct ReviewRow {
+    id: i64,
+    ago: String,
+    sender: String,
+    subject: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
 struct QuarantineRow {
     id: i64,
     ago: String,
@@ -126,6 +135,17 @@ pub fn page(r: &Report, csrf: &str, flash: Option<Flash>) -> String {
             reason: q.reason.clone(),
         })
         .collect();
+    let review: Vec<ReviewRow> = r
+        .review
+        .iter()
+        .map(|e| ReviewRow {
+            id: e.id,
+            ago: ago(r.at - e.received_at),
+            sender: e.sender.clone(),
+            subject: e.subject.clone(),
+            reason: e.reason.clone(),
+        })
+        .collect();
     let hour = throughput.sum();
     let generated = time::OffsetDateTime::from_unix_timestamp(r.at / 1000)
         .ok()
@@ -150,6 +170,8 @@ pub fn page(r: &Report, csrf: &str, flash: Option<Flash>) -> String {
             oldest_due => (r.queues.oldest_due_ms > 0).then(|| ago(r.queues.oldest_due_ms)),
             quarantine_total => r.queues.quarantine,
             quarantine,
+            review_total => r.queues.review,
+            review,
             chart => chart(&throughput),
         },
     )
