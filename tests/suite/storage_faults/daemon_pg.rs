@@ -130,11 +130,18 @@ async fn terminated_connections_are_recovered_in_place_postgres() {
     );
     let ready = eventually(30, || async { d.readyz().await.1["database"] == true }).await;
     assert!(ready, "/readyz: {}", d.readyz().await.1);
+    // Every write a terminated connection broke is counted. (Whether a
+    // termination lands mid-transaction is up to timing: one that hits an
+    // idle pooled connection is replaced unseen and breaks nothing.)
+    let metrics = d.metrics().await;
+    let broke = d.logs().contains("batch transaction failed");
     assert!(
-        d.metrics()
-            .await
-            .contains("intake_database_errors_total{kind=\"connection\"}"),
-        "lost connections are not counted"
+        !broke || metrics.contains("intake_database_errors_total{kind=\"connection\"}"),
+        "lost connections are not counted: {:?}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("intake_database_errors_total"))
+            .collect::<Vec<_>>()
     );
     assert!(d.alive(), "the daemon exited:\n{}", d.logs());
     store.close().await;
