@@ -4,8 +4,10 @@
 //! refused operation), 2 bad arguments (clap), 75 temporary failure (database
 //! unavailable: an MTA keeps the message and retries).
 
+mod agents;
 mod connect;
 mod import;
+mod quarantine;
 mod review;
 mod status;
 
@@ -99,10 +101,13 @@ pub enum Command {
     Tickets(TicketsCmd),
     /// Messages that could not be processed.
     #[command(subcommand)]
-    Quarantine(QuarantineCmd),
+    Quarantine(quarantine::QuarantineCmd),
     /// Mail held because it may not act as its From address (`[trust]`).
     #[command(subcommand)]
     Review(review::ReviewCmd),
+    /// The desk's agents.
+    #[command(subcommand)]
+    Agents(agents::AgentsCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -129,20 +134,6 @@ pub enum TicketsCmd {
     MakePrivate { id: i64 },
     /// Set a ticket's status (new, open, pending, solved, closed).
     Status { id: i64, status: String },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum QuarantineCmd {
-    /// List quarantined messages.
-    List,
-    /// Show one entry; `--raw` prints the original bytes.
-    Show {
-        id: i64,
-        #[arg(long)]
-        raw: bool,
-    },
-    /// Run a quarantined message through the pipeline again.
-    Replay { id: i64 },
 }
 
 /// Entry point used by the binary.
@@ -369,24 +360,9 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
             }
             Command::Tickets(TicketsCmd::MakePrivate { id }) => store.set_ticket_public(id, false).await?,
             Command::Tickets(TicketsCmd::Status { id, status }) => store.set_ticket_status(id, &status).await?,
-            Command::Quarantine(QuarantineCmd::List) => {
-                for q in store.quarantine_list().await? {
-                    print_json(&q);
-                }
-            }
-            Command::Quarantine(QuarantineCmd::Show { id, raw }) => {
-                let (e, bytes) = store.quarantine_get(id).await?;
-                if raw {
-                    use std::io::Write;
-                    let _ = std::io::stdout().write_all(&bytes);
-                } else {
-                    print_json(&e)
-                }
-            }
-            Command::Quarantine(QuarantineCmd::Replay { id }) => {
-                print_json(&p.replay(id).await?)
-            }
+            Command::Quarantine(cmd) => quarantine::run(cmd, p).await?,
             Command::Review(cmd) => review::run(cmd, p).await?,
+            Command::Agents(cmd) => agents::run(cmd, cfg, store).await?,
         }
         Ok(())
     }

@@ -49,6 +49,8 @@ pub struct Config {
     pub triggers: Vec<TriggerConfig>,
     #[serde(default)]
     pub trust: TrustConfig,
+    #[serde(default)]
+    pub agents: AgentsConfig,
 }
 
 /// One problem found in a configuration file.

@@ -12,9 +12,11 @@
 //!   these normalised forms only; [`FreeMail`]: domains that are never an
 //!   organization's.
 
+mod agents;
 mod free_mail;
 mod own;
 
+pub use agents::Agents;
 pub use free_mail::FreeMail;
 pub use own::OwnAddresses;
 

@@ -34,6 +34,8 @@ pub struct Settings {
     pub notify: Arc<crate::notify::NotifySettings>,
     /// Who may act as their From address (`[trust]`).
     pub trust: crate::trust::Trust,
+    /// The desk's agents by configuration (`[agents]`).
+    pub agents: crate::identity::Agents,
 }
 
 impl Settings {
@@ -49,6 +51,11 @@ impl Settings {
             desk_domain: cfg.desk.domain.clone(),
             notify: Arc::new(crate::notify::NotifySettings::from_config(cfg)),
             trust: cfg.trust.settings(),
+            agents: crate::identity::Agents::new(
+                cfg.agents.addresses.iter().cloned(),
+                cfg.agents.domains.iter().cloned(),
+                &cfg.agents.private_marker,
+            ),
         }
     }
 }
@@ -166,6 +173,11 @@ impl Pipeline {
                 if self.settings.free_mail.contains(&r) {
                     return Err(DomainError::Invalid(format!(
                         "{d} is a free-mail domain: its users are not one organization"
+                    )));
+                }
+                if self.settings.agents.owns_domain(d) {
+                    return Err(DomainError::Invalid(format!(
+                        "{d} is an agent domain ([agents] domains): it cannot be a customer organization's"
                     )));
                 }
                 if self.settings.own.owns_domain(&r) {

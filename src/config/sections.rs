@@ -66,6 +66,27 @@ impl Default for OrganizationsConfig {
     }
 }
 
+/// `[agents]`: the desk's agents. Their mail is never a customer's: no
+/// organization comes from their domains, their replies are agent comments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    pub addresses: Vec<String>,
+    pub domains: Vec<String>,
+    /// An agent's reply starting with this is an internal note.
+    pub private_marker: String,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            addresses: Vec::new(),
+            domains: Vec::new(),
+            private_marker: "#note".into(),
+        }
+    }
+}
+
 /// `[trust]`: who may act as their From address (see [`crate::trust`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

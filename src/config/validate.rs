@@ -51,6 +51,28 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
             add("desk", 0, "addresses", "desk.addresses".into(), e);
         }
     }
+    for a in &cfg.agents.addresses {
+        if let Err(e) = crate::identity::EmailAddress::parse(a) {
+            add(
+                "agents",
+                0,
+                "addresses",
+                "agents.addresses".into(),
+                format!("{a:?}: {e}"),
+            );
+        }
+    }
+    for d in &cfg.agents.domains {
+        if d.contains(['@', ' ']) || crate::identity::normalise_domain(d).is_none() {
+            add(
+                "agents",
+                0,
+                "domains",
+                "agents.domains".into(),
+                format!("{d:?} is not a domain name"),
+            );
+        }
+    }
     for id in &cfg.trust.authserv_ids {
         if id.trim().is_empty() || id.contains([';', ' ', '\t', '"']) {
             add(

@@ -109,7 +109,7 @@ pub(super) fn id(what: &str, s: &str) -> Result<i64, Problem> {
         .map_err(|_| Problem::not_found(format!("{what} {s:?} not found: ids are integers")))
 }
 
-async fn object(
+pub(super) async fn object(
     st: &AppState,
     headers: &HeaderMap,
     body: Body,

@@ -5,6 +5,7 @@
 //! Each area owns one file and contributes a `routes()` merged here.
 
 pub mod admin;
+pub mod agents;
 pub mod batcher;
 pub mod conn;
 pub mod contact;
@@ -75,6 +76,7 @@ pub fn api_router() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .merge(webhook::routes())
         .merge(admin::routes())
         .merge(review::routes())
+        .merge(agents::routes())
         .merge(status::routes())
 }
 

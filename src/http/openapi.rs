@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
     ),
     components(schemas(
         ProblemDoc, ContactBody, ContactPoints, AttachmentLink, MergeBody, OrganizationBody,
-        DomainBody, TicketBody, TicketPatch
+        DomainBody, TicketBody, TicketPatch, AgentBody
     )),
     modifiers(&AdminToken),
     tags(
@@ -131,6 +131,13 @@ pub struct OrganizationBody {
     domains: Option<Vec<String>>,
 }
 
+/// An agent's address.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AgentBody {
+    address: String,
+}
+
 /// A domain for an organization.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -198,6 +205,10 @@ mod tests {
         assert_eq!(properties("DomainBody"), set(admin::DOMAIN_FIELDS));
         assert_eq!(properties("TicketBody"), set(admin::TICKET_FIELDS));
         assert_eq!(properties("TicketPatch"), set(admin::TICKET_PATCH_FIELDS));
+        assert_eq!(
+            properties("AgentBody"),
+            set(crate::http::agents::AGENT_FIELDS)
+        );
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct CommentFacts {
     pub message_id: Option<String>,
     /// Arrived by email (so a notification answers it with In-Reply-To).
     pub email: bool,
+    /// Written by one of the desk's agents (`role = 'agent'`).
+    pub agent: bool,
 }
 
 /// One event with what trigger conditions, recipients and headers need.

@@ -97,6 +97,7 @@ fn render(
         channel: String::new(),
         requester_is_new: false,
         class: String::new(),
+        author_role: String::new(),
         ticket: TicketVars {
             id: ticket_id,
             tag: tag.clone(),

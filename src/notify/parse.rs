@@ -102,8 +102,15 @@ fn parse_trigger(
                 }
                 _ => Err("must be a list of organization names or \"none\"".into()),
             },
+            "author_role" => match list() {
+                Some(l) if !l.is_empty() && l.iter().all(|r| matches!(r.as_str(), "agent" | "end_user")) => {
+                    c.author_role = Some(l);
+                    Ok(())
+                }
+                _ => Err("must be \"agent\" or \"end_user\" (or a list of them)".into()),
+            },
             "requester_is_new" => v.as_bool().map(|b| c.requester_is_new = Some(b)).ok_or_else(|| "must be true or false".into()),
-            other => Err(format!("unknown condition {other:?}: use channel, organization, requester_is_new, status or class")),
+            other => Err(format!("unknown condition {other:?}: use author_role, channel, organization, requester_is_new, status or class")),
         };
         if let Err(e) = r {
             err("conditions", format!("{k}: {e}"));

@@ -42,6 +42,7 @@ pub fn plan_outbox(
             channel: e.channel.clone(),
             requester_is_new: e.requester_is_new,
             class: c.class.clone(),
+            author_role: if c.agent { "agent" } else { "end_user" }.into(),
             ticket: TicketVars {
                 id: ticket_id,
                 tag: String::new(),

@@ -16,6 +16,7 @@ fn ctx(kind: EventKind, org: Option<&str>, new: bool, class: &str) -> EventConte
         channel: "email".into(),
         requester_is_new: new,
         class: class.into(),
+        author_role: "end_user".into(),
         ticket: TicketVars {
             id: 7,
             tag: "[#7]".into(),

@@ -23,6 +23,8 @@ pub struct Conditions {
     pub status: Option<Vec<String>>,
     /// Message classes; only `normal` can ever notify.
     pub class: Vec<String>,
+    /// Who wrote the comment: `end_user` or `agent`.
+    pub author_role: Option<Vec<String>>,
 }
 
 /// What a trigger does.
@@ -88,6 +90,9 @@ pub struct EventContext {
     pub requester_is_new: bool,
     #[serde(skip)]
     pub class: String,
+    /// `end_user` or `agent`.
+    #[serde(skip)]
+    pub author_role: String,
     pub ticket: TicketVars,
     pub requester: RequesterVars,
     pub organization: Option<OrgVars>,
@@ -215,6 +220,7 @@ fn matches(c: &Conditions, ctx: &EventContext) -> bool {
     in_list(&c.channel, &ctx.channel)
         && in_list(&c.status, &ctx.ticket.status)
         && c.class.iter().any(|x| x.eq_ignore_ascii_case(&ctx.class))
+        && in_list(&c.author_role, &ctx.author_role)
         && c.requester_is_new.is_none_or(|n| n == ctx.requester_is_new)
         && match (&c.organization, &ctx.organization) {
             (None, _) => true,

@@ -103,6 +103,7 @@ async fn write(
         own: &s.own,
         free_mail: &s.free_mail,
         auto_create_orgs: s.auto_create_orgs,
+        agents: &s.agents,
     };
     let batch = tx
         .store_batch(&policy, &|k| n.triggers.wants(k), items)

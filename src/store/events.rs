@@ -70,6 +70,7 @@ pub(super) fn partial_facts(
                     flag: c.flag.is_some(),
                     message_id: Some(m.message_id.clone()),
                     email: m.channel.is_email(),
+                    agent: c.role == "agent",
                 },
             })
         })

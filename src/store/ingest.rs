@@ -88,7 +88,12 @@ pub(super) async fn store_batch(
             ContactPoint::Email(e) => Some(e),
             _ => None,
         });
+        // An agent (by configuration, or marked by the admin API or CLI) is
+        // never a stranger on a ticket: their reply is an agent comment.
+        let agent = sender_email.is_some_and(|e| s.agents.is_agent(e))
+            || known.agent_users.contains(&user_id);
         let (mut candidate, trusted) = candidate_ticket(tx, &mut known, m).await?;
+        let trusted = trusted || agent;
         let mut decision = decide(candidate.as_ref(), user_id, sender_email, trusted, m.class);
         let mut created = None;
         if let Decision::NewTicket { follow_up_of } = decision {
@@ -213,6 +218,8 @@ pub(super) async fn store_batch(
                 (ticket_id, public, flag)
             }
         };
+        // An agent's text starting with the private marker is an internal note.
+        let public = public && !(agent && s.agents.is_private(&m.body));
         o.ticket_id = Some(ticket_id);
         o.public = Some(public);
         o.flag = flag.map(str::to_string);
@@ -229,6 +236,7 @@ pub(super) async fn store_batch(
             author_id: user_id,
             public,
             flag,
+            role: if agent { "agent" } else { "end_user" },
             out_index: out.len(),
         });
         out.push(o);

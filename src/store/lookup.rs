@@ -30,6 +30,8 @@ pub struct Known {
     pub meta: HashMap<i64, TicketMeta>,
     /// Users this batch created → the first email address each was given.
     pub new_users: HashMap<i64, Option<String>>,
+    /// Users the admin API or CLI marked as agents.
+    pub agent_users: std::collections::HashSet<i64>,
 }
 
 /// A ticket's channel and tags (for trigger conditions and `set` actions).
@@ -67,10 +69,14 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
             .flat_map(|m| m.contacts.iter().map(|c| c.value().to_string()))
             .collect(),
     );
-    for r in select_in(tx, "SELECT i.kind, i.value, i.user_id, u.organization_id FROM identities i JOIN users u ON u.id = i.user_id WHERE i.value IN", "", &values)
+    for r in select_in(tx, "SELECT i.kind, i.value, i.user_id, u.organization_id, u.is_agent FROM identities i JOIN users u ON u.id = i.user_id WHERE i.value IN", "", &values)
     .await?
     {
-        k.users.insert((get_str(&r, "kind"), get_str(&r, "value")), (get_i64(&r, "user_id"), get_opt_i64(&r, "organization_id")));
+        let user = get_i64(&r, "user_id");
+        if get_i64(&r, "is_agent") != 0 {
+            k.agent_users.insert(user);
+        }
+        k.users.insert((get_str(&r, "kind"), get_str(&r, "value")), (user, get_opt_i64(&r, "organization_id")));
     }
     let refs = uniq(msgs.iter().flat_map(|m| m.refs.iter().cloned()).collect());
     // Inbound Message-IDs are in thread_refs; ours are the outbox's own,

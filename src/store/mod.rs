@@ -10,6 +10,7 @@
 //! the pool.
 
 mod admin;
+mod agents;
 mod bounce;
 mod checkpoints;
 mod event_facts;
@@ -37,6 +38,7 @@ mod webhook_requests;
 mod write;
 
 pub use admin::*;
+pub use agents::AgentEntry;
 
 pub use export::{ExportError, ExportFilter};
 pub use fault::Fault;

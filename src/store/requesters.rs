@@ -29,6 +29,8 @@ pub struct Policy<'a> {
     pub free_mail: &'a FreeMail,
     /// Create an organization for a new sender's domain.
     pub auto_create_orgs: bool,
+    /// The desk's agents by configuration: never a customer organization's.
+    pub agents: &'a crate::identity::Agents,
 }
 
 /// A contact point's unique key: (kind, value).
@@ -213,6 +215,7 @@ fn new_user(s: &Policy<'_>, m: &PreparedMessage) -> NewUser {
             ContactPoint::Email(e) => Some(e),
             _ => None,
         })
+        .filter(|e| !s.agents.is_agent(e))
         .and_then(|e| RegistrableDomain::of(e.domain()))
         .filter(|d| !s.free_mail.contains(d) && !s.own.owns_domain(d));
     let name = m.sender_name.clone().unwrap_or_else(|| {

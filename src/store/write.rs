@@ -16,6 +16,8 @@ pub(super) struct NewComment<'m> {
     pub(super) author_id: i64,
     pub(super) public: bool,
     pub(super) flag: Option<&'static str>,
+    /// `end_user` or `agent`.
+    pub(super) role: &'static str,
     pub(super) out_index: usize,
 }
 
@@ -68,11 +70,11 @@ pub(super) async fn insert_comments(
     comments: &[NewComment<'_>],
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    const COLS: usize = 12;
+    const COLS: usize = 13;
     let mut ids = Vec::with_capacity(comments.len());
     for chunk in comments.chunks(200) {
         let sql = format!(
-            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw, created_at) VALUES {} RETURNING id, message_id",
+            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw, created_at, role) VALUES {} RETURNING id, message_id",
             rows_sql(tx, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -94,7 +96,8 @@ pub(super) async fn insert_comments(
                     m.received_at
                 } else {
                     now
-                });
+                })
+                .bind(c.role);
         }
         let rows = q.fetch_all(&mut **tx).await?;
         let by_mid: HashMap<String, i64> = rows

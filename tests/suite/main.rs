@@ -38,6 +38,7 @@ mod imap_process;
 
 // HTTP: webhooks and the admin API.
 mod admin_api;
+mod agents;
 mod api_docs;
 mod openapi;
 mod webhooks;
