@@ -23,6 +23,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod forward;
 pub mod http;
 pub mod identity;
 pub mod metrics;

@@ -152,7 +152,7 @@ impl Pipeline {
     /// trusted (it acts as its From address), and the entry records the
     /// outcome and `by` (who or what released it: `cli`, `api`, `status page`).
     pub async fn release(&self, id: i64, by: &str) -> Result<Outcome, StoreError> {
-        let (entry, raw) = self.store.review_pending_entry(id).await?;
+        let (entry, raw) = self.store.review_claim(id, by).await?;
         let item = Inbound::Released(RawMail {
             raw,
             mailbox: entry.mailbox.clone(),

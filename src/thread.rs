@@ -97,17 +97,43 @@ pub enum Decision {
 /// Flag recorded on a non-participant's message.
 pub const NOT_PARTICIPANT: &str = "sender is not a participant of this ticket";
 
-/// Decide for a message from `sender` (user id and email, if any).
+/// Flag recorded on an agent's reply to a closed ticket.
+pub const AGENT_ON_CLOSED: &str = "agent reply to a closed ticket";
+
+/// Who wrote a message, as threading sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Author<'a> {
+    pub user: i64,
+    pub email: Option<&'a EmailAddress>,
+    /// One of the desk's agents (authenticated where senders are verified).
+    pub agent: bool,
+}
+
+/// Decide for a message from `author`; `trusted_conversation` when it came
+/// by a gateway conversation the ticket belongs to.
 pub fn decide(
     ticket: Option<&TicketState>,
-    sender_user: i64,
-    sender_email: Option<&EmailAddress>,
+    author: Author<'_>,
     trusted_conversation: bool,
     class: MailClass,
 ) -> Decision {
     let Some(t) = ticket else {
         return Decision::NewTicket { follow_up_of: None };
     };
+    if author.agent {
+        // An agent answers on the ticket: never a stranger, never a new
+        // follow-up with the agent as its requester, and the status is the
+        // agent's to set, not the mail's. A closed ticket stays closed and
+        // keeps the reply as an internal note.
+        let closed = t.status == TicketStatus::Closed;
+        return Decision::Append {
+            ticket_id: t.id,
+            public: t.public && !closed,
+            reopen: None,
+            flag: closed.then_some(AGENT_ON_CLOSED),
+        };
+    }
+    let (sender_user, sender_email) = (author.user, author.email);
     let participant = trusted_conversation
         || t.requester_id == sender_user
         || sender_email.is_some_and(|e| t.participants.contains(e));
@@ -146,6 +172,10 @@ mod tests {
         EmailAddress::parse(a).unwrap()
     }
 
+    fn who(user: i64, email: Option<&EmailAddress>, agent: bool) -> Author<'_> {
+        Author { user, email, agent }
+    }
+
     fn ticket(status: TicketStatus) -> TicketState {
         TicketState {
             id: 7,
@@ -179,8 +209,7 @@ mod tests {
     fn participants_append_publicly_and_reopen() {
         let d = decide(
             Some(&ticket(TicketStatus::Solved)),
-            1,
-            None,
+            who(1, None, false),
             false,
             MailClass::Normal,
         );
@@ -195,8 +224,7 @@ mod tests {
         );
         let d = decide(
             Some(&ticket(TicketStatus::Solved)),
-            9,
-            Some(&email("CC@ACME.COM.")),
+            who(9, Some(&email("CC@ACME.COM.")), false),
             false,
             MailClass::AutoReply,
         );
@@ -215,8 +243,7 @@ mod tests {
     fn strangers_become_internal_notes() {
         let d = decide(
             Some(&ticket(TicketStatus::Open)),
-            9,
-            Some(&email("evil@x.com")),
+            who(9, Some(&email("evil@x.com")), false),
             false,
             MailClass::Normal,
         );
@@ -236,8 +263,7 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&ticket(TicketStatus::Closed)),
-                1,
-                None,
+                who(1, None, false),
                 false,
                 MailClass::Normal
             ),
@@ -248,8 +274,7 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&ticket(TicketStatus::Closed)),
-                9,
-                None,
+                who(9, None, false),
                 false,
                 MailClass::Normal
             ),
@@ -262,12 +287,54 @@ mod tests {
         let mut t = ticket(TicketStatus::Open);
         t.public = false;
         assert_eq!(
-            decide(Some(&t), 1, None, false, MailClass::Normal),
+            decide(Some(&t), who(1, None, false), false, MailClass::Normal),
             Decision::Append {
                 ticket_id: 7,
                 public: false,
                 reopen: None,
                 flag: None
+            }
+        );
+    }
+
+    #[test]
+    fn agents_answer_on_the_ticket_without_reopening_it() {
+        let ann = email("ann@desk.example");
+        for (status, public, flag) in [
+            (TicketStatus::Open, true, None),
+            (TicketStatus::Pending, true, None),
+            (TicketStatus::Solved, true, None),
+            (TicketStatus::Closed, false, Some(AGENT_ON_CLOSED)),
+        ] {
+            assert_eq!(
+                decide(
+                    Some(&ticket(status)),
+                    who(42, Some(&ann), true),
+                    false,
+                    MailClass::Normal
+                ),
+                Decision::Append {
+                    ticket_id: 7,
+                    public,
+                    reopen: None,
+                    flag
+                },
+                "{status:?}"
+            );
+        }
+        // Not an agent: the same address is a stranger.
+        assert_eq!(
+            decide(
+                Some(&ticket(TicketStatus::Open)),
+                who(42, Some(&ann), false),
+                false,
+                MailClass::Normal
+            ),
+            Decision::Append {
+                ticket_id: 7,
+                public: false,
+                reopen: None,
+                flag: Some(NOT_PARTICIPANT)
             }
         );
     }

@@ -30,17 +30,33 @@ pub struct Trust {
 pub enum Verdict {
     /// Nothing configured to verify with: believed as before.
     Unverified,
-    /// Our MTA's result passes (or, without `require_pass`, does not fail).
+    /// Nothing against it (without `require_pass`), but no passing DMARC
+    /// result for the sender's domain either: an end user as before, never
+    /// an agent.
     Accepted,
+    /// Our MTA's DMARC result passes for exactly the sender's domain, and
+    /// the sender is the From address: it may act as that address, agents
+    /// included.
+    Authenticated,
     /// Must not act as its From address: why, in words.
     Review(String),
 }
 
+/// Where the header block ends: at the first empty line, whether its line
+/// ends are LF or CRLF (or mixed).
+fn header_end(raw: &[u8]) -> usize {
+    for i in memchr::memchr_iter(b'\n', raw) {
+        match raw.get(i + 1..) {
+            Some([b'\n', ..]) | Some([b'\r', b'\n', ..]) => return i,
+            _ => {}
+        }
+    }
+    raw.len()
+}
+
 /// One unfolded header field: (name, value), in order from the top.
 fn fields(raw: &[u8]) -> Vec<(String, String)> {
-    let end = memchr::memmem::find(raw, b"\n\n")
-        .or_else(|| memchr::memmem::find(raw, b"\r\n\r\n"))
-        .unwrap_or(raw.len());
+    let end = header_end(raw);
     let head = String::from_utf8_lossy(&raw[..end]);
     let mut out: Vec<(String, String)> = Vec::new();
     for line in head.split('\n') {
@@ -123,8 +139,11 @@ fn spam_score(name: &str, value: &str) -> Option<f64> {
     }
 }
 
-/// Judge a raw mail whose From domain is `from_domain`.
-pub fn judge(raw: &[u8], from_domain: &str, t: &Trust) -> Verdict {
+/// Judge a raw mail whose sender has the domain `from_domain` when the
+/// sender is the From header's address, `None` when it was taken from
+/// another header (Sender, Reply-To, Return-Path), which DMARC does not
+/// cover.
+pub fn judge(raw: &[u8], from_domain: Option<&str>, t: &Trust) -> Verdict {
     if t.authserv_ids.is_empty() {
         return Verdict::Unverified;
     }
@@ -140,27 +159,41 @@ pub fn judge(raw: &[u8], from_domain: &str, t: &Trust) -> Verdict {
         };
     };
     let (id, results) = authserv(&fields[at].1);
-    let from_domain = from_domain.to_ascii_lowercase();
+    let sender = from_domain.and_then(crate::identity::normalise_domain);
+    let by = format!("(Authentication-Results by {id})");
+    let mut authenticated = false;
     match dmarc(results) {
         Some((r, d)) if r == "fail" => {
-            return Verdict::Review(format!(
-                "dmarc=fail for {} (Authentication-Results by {id})",
-                d.unwrap_or(from_domain)
-            ))
+            let d = d.or(sender).unwrap_or_default();
+            return Verdict::Review(format!("dmarc=fail for {d} {by}"));
         }
-        Some((r, d))
-            if t.require_pass
-                && (r != "pass" || d.as_deref().is_some_and(|d| d != from_domain)) =>
-        {
+        Some((r, d)) if r == "pass" => {
+            let d = d.as_deref().and_then(crate::identity::normalise_domain);
+            match (&sender, d) {
+                (Some(s), Some(d)) if *s != d => {
+                    // Our MTA judged another From than the one we read (two
+                    // From fields, an address hidden in a display name, …).
+                    return Verdict::Review(format!(
+                        "dmarc=pass is for {d}, not for the sender's domain {s} {by}"
+                    ));
+                }
+                (Some(_), _) => authenticated = true,
+                (None, _) if t.require_pass => {
+                    return Verdict::Review(format!(
+                        "the sender is not the From address, which DMARC covers, and [trust] require_pass {by}"
+                    ))
+                }
+                (None, _) => {}
+            }
+        }
+        Some((r, d)) if t.require_pass => {
             return Verdict::Review(format!(
-                "dmarc={r}{} and [trust] require_pass (Authentication-Results by {id})",
+                "dmarc={r}{} and [trust] require_pass {by}",
                 d.map(|d| format!(" for {d}")).unwrap_or_default()
             ))
         }
         None if t.require_pass => {
-            return Verdict::Review(format!(
-                "no DMARC result and [trust] require_pass (Authentication-Results by {id})"
-            ))
+            return Verdict::Review(format!("no DMARC result and [trust] require_pass {by}"))
         }
         _ => {}
     }
@@ -179,7 +212,11 @@ pub fn judge(raw: &[u8], from_domain: &str, t: &Trust) -> Verdict {
             }
         }
     }
-    Verdict::Accepted
+    if authenticated {
+        Verdict::Authenticated
+    } else {
+        Verdict::Accepted
+    }
 }
 
 #[cfg(test)]
@@ -204,8 +241,11 @@ mod tests {
         let pass =
             "Authentication-Results: mx.desk.test; spf=pass; dmarc=pass header.from=acme.example\n";
         let fail = "Authentication-Results: mx.desk.test 1;\n dmarc=fail (p=reject) header.from=acme.example\n";
-        assert_eq!(judge(&mail(pass), "acme.example", &t), Verdict::Accepted);
-        let v = judge(&mail(fail), "acme.example", &t);
+        assert_eq!(
+            judge(&mail(pass), Some("acme.example"), &t),
+            Verdict::Authenticated
+        );
+        let v = judge(&mail(fail), Some("acme.example"), &t);
         assert!(
             matches!(&v, Verdict::Review(r) if r.contains("dmarc=fail for acme.example")),
             "{v:?}"
@@ -214,21 +254,21 @@ mod tests {
         // another service id is ignored.
         let forged = format!("{fail}{pass}");
         assert!(matches!(
-            judge(&mail(&forged), "acme.example", &t),
+            judge(&mail(&forged), Some("acme.example"), &t),
             Verdict::Review(_)
         ));
         let other = "Authentication-Results: evil.example; dmarc=pass header.from=acme.example\n";
         assert!(matches!(
-            judge(&mail(&format!("{other}{fail}")), "acme.example", &t),
+            judge(&mail(&format!("{other}{fail}")), Some("acme.example"), &t),
             Verdict::Review(_)
         ));
         // A fail written below ours (before it reached us) does not count.
         assert_eq!(
-            judge(&mail(&format!("{pass}{fail}")), "acme.example", &t),
-            Verdict::Accepted
+            judge(&mail(&format!("{pass}{fail}")), Some("acme.example"), &t),
+            Verdict::Authenticated
         );
         assert_eq!(
-            judge(&mail(fail), "acme.example", &Trust::default()),
+            judge(&mail(fail), Some("acme.example"), &Trust::default()),
             Verdict::Unverified
         );
     }
@@ -241,19 +281,22 @@ mod tests {
         };
         let none = "Authentication-Results: mx.desk.test; dmarc=none header.from=acme.example\n";
         assert!(
-            matches!(judge(&mail(none), "acme.example", &t), Verdict::Review(r) if r.contains("dmarc=none"))
+            matches!(judge(&mail(none), Some("acme.example"), &t), Verdict::Review(r) if r.contains("dmarc=none"))
         );
         assert!(
-            matches!(judge(&mail(""), "acme.example", &t), Verdict::Review(r) if r.contains("no Authentication-Results"))
+            matches!(judge(&mail(""), Some("acme.example"), &t), Verdict::Review(r) if r.contains("no Authentication-Results"))
         );
         let other_domain =
             "Authentication-Results: mx.desk.test; dmarc=pass header.from=evil.example\n";
         assert!(matches!(
-            judge(&mail(other_domain), "acme.example", &t),
+            judge(&mail(other_domain), Some("acme.example"), &t),
             Verdict::Review(_)
         ));
         let pass = "Authentication-Results: MX.desk.test; dmarc=pass header.from=ACME.example\n";
-        assert_eq!(judge(&mail(pass), "acme.example", &t), Verdict::Accepted);
+        assert_eq!(
+            judge(&mail(pass), Some("acme.example"), &t),
+            Verdict::Authenticated
+        );
     }
 
     #[test]
@@ -277,14 +320,66 @@ mod tests {
             ("X-Rspamd-Score: 12.5\n", true),
             ("X-Rspamd-Score: -1.0\n", false),
         ] {
-            let v = judge(&mail(&format!("{h}{ar}")), "acme.example", &t);
+            let v = judge(&mail(&format!("{h}{ar}")), Some("acme.example"), &t);
             assert_eq!(matches!(v, Verdict::Review(_)), review, "{h}: {v:?}");
             // Below our result, a sender could have written it: ignored.
             assert_eq!(
-                judge(&mail(&format!("{ar}{h}")), "acme.example", &t),
-                Verdict::Accepted,
+                judge(&mail(&format!("{ar}{h}")), Some("acme.example"), &t),
+                Verdict::Authenticated,
                 "{h}"
             );
         }
+    }
+
+    #[test]
+    fn only_a_pass_for_the_from_address_itself_authenticates() {
+        let t = trust();
+        let pass = "Authentication-Results: mx.desk.test; dmarc=pass header.from=acme.example\n";
+        let none = "Authentication-Results: mx.desk.test; dmarc=none header.from=acme.example\n";
+        // No DMARC policy: believed as an end user, not authenticated.
+        assert_eq!(
+            judge(&mail(none), Some("acme.example"), &t),
+            Verdict::Accepted
+        );
+        // A pass for another domain than the From we read is a mismatch
+        // worth a look, with or without require_pass.
+        let v = judge(&mail(pass), Some("evil.example"), &t);
+        assert!(
+            matches!(&v, Verdict::Review(r) if r.contains("not for the sender's domain evil.example")),
+            "{v:?}"
+        );
+        // The sender came from Sender/Reply-To: DMARC says nothing of it.
+        assert_eq!(judge(&mail(pass), None, &t), Verdict::Accepted);
+        let strict = Trust {
+            require_pass: true,
+            ..trust()
+        };
+        assert!(matches!(
+            judge(&mail(pass), None, &strict),
+            Verdict::Review(_)
+        ));
+        // IDNA spellings of one domain are one domain.
+        let idn =
+            "Authentication-Results: mx.desk.test; dmarc=pass header.from=xn--bcher-kva.example\n";
+        assert_eq!(
+            judge(&mail(idn), Some("Bücher.example"), &t),
+            Verdict::Authenticated
+        );
+    }
+
+    #[test]
+    fn the_header_block_ends_at_the_first_empty_line_in_any_line_ending() {
+        let t = trust();
+        // CRLF headers and a body holding LF LF and a forged result: the
+        // body's text is no header.
+        let raw = b"From: alice@acme.example\r\nSubject: hi\r\n\r\nquoted:\n\nAuthentication-Results: mx.desk.test; dmarc=pass\n";
+        assert_eq!(judge(raw, Some("acme.example"), &t), Verdict::Accepted);
+        let raw = b"Authentication-Results: mx.desk.test; dmarc=fail\r\nFrom: a@acme.example\r\n\r\nx\n\ny";
+        assert!(matches!(
+            judge(raw, Some("acme.example"), &t),
+            Verdict::Review(_)
+        ));
+        assert_eq!(header_end(b"A: b\n\r\nbody"), 4);
+        assert_eq!(header_end(b"A: b"), 4);
     }
 }

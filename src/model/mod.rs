@@ -100,6 +100,47 @@ pub struct PreparedMessage {
     pub received_at: i64,
     /// For bounces: Message-IDs of the returned original.
     pub returned_message_ids: Vec<String>,
+    /// Whether the sender may be recognised as one of the desk's agents: a
+    /// mail whose From address our own MTA authenticated (a trusted DMARC
+    /// pass for its domain), or any mail when senders are not verified
+    /// (`[trust]` unset). Never a gateway contact: a webhook names a contact
+    /// point, it does not prove it.
+    pub may_be_agent: bool,
+    /// What the mail forwards, should its sender be an agent (the store
+    /// decides that): the customer's message, or why it cannot be told.
+    pub forward: Option<ForwardIn>,
+    /// On a customer's message an agent forwarded: the agent's address.
+    pub forwarded_by: Option<String>,
+}
+
+/// What an agent's mail forwards (see `crate::forward`).
+#[derive(Debug, Clone)]
+pub enum ForwardIn {
+    Original(Box<ForwardedIn>),
+    /// It looks forwarded, but its original sender is not certain: why.
+    Unsure(&'static str),
+}
+
+/// A customer's message forwarded by an agent, ready to store as the
+/// customer's own.
+#[derive(Debug, Clone)]
+pub struct ForwardedIn {
+    /// `attached`, `gmail`, `outlook`, `apple` or `thunderbird`.
+    pub client: &'static str,
+    /// The original's Message-ID, or one derived from the agent's mail's.
+    pub message_id: String,
+    /// The original sender's address.
+    pub contact: ContactPoint,
+    pub sender_name: Option<String>,
+    pub subject: String,
+    pub body: String,
+    /// Its own date (unix ms), else the agent's mail's arrival.
+    pub received_at: i64,
+    pub attachments: Vec<AttachmentIn>,
+    pub raw: Option<Vec<u8>>,
+    /// The agent's own text and attachments: an internal note.
+    pub note: String,
+    pub note_attachments: Vec<AttachmentIn>,
 }
 
 /// A message that cannot be processed, kept raw with its reason.

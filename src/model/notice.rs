@@ -44,6 +44,8 @@ pub struct CommentFacts {
     pub email: bool,
     /// Written by one of the desk's agents (`role = 'agent'`).
     pub agent: bool,
+    /// A customer's message an agent forwarded on their behalf.
+    pub forwarded: bool,
 }
 
 /// One event with what trigger conditions, recipients and headers need.

@@ -98,6 +98,7 @@ fn render(
         requester_is_new: false,
         class: String::new(),
         author_role: String::new(),
+        forwarded_by_agent: false,
         ticket: TicketVars {
             id: ticket_id,
             tag: tag.clone(),

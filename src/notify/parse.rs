@@ -109,8 +109,9 @@ fn parse_trigger(
                 }
                 _ => Err("must be \"agent\" or \"end_user\" (or a list of them)".into()),
             },
+            "forwarded_by_agent" => v.as_bool().map(|b| c.forwarded_by_agent = Some(b)).ok_or_else(|| "must be true or false".into()),
             "requester_is_new" => v.as_bool().map(|b| c.requester_is_new = Some(b)).ok_or_else(|| "must be true or false".into()),
-            other => Err(format!("unknown condition {other:?}: use author_role, channel, organization, requester_is_new, status or class")),
+            other => Err(format!("unknown condition {other:?}: use author_role, channel, forwarded_by_agent, organization, requester_is_new, status or class")),
         };
         if let Err(e) = r {
             err("conditions", format!("{k}: {e}"));

@@ -43,6 +43,7 @@ pub fn plan_outbox(
             requester_is_new: e.requester_is_new,
             class: c.class.clone(),
             author_role: if c.agent { "agent" } else { "end_user" }.into(),
+            forwarded_by_agent: c.forwarded,
             ticket: TicketVars {
                 id: ticket_id,
                 tag: String::new(),

@@ -17,6 +17,7 @@ fn ctx(kind: EventKind, org: Option<&str>, new: bool, class: &str) -> EventConte
         requester_is_new: new,
         class: class.into(),
         author_role: "end_user".into(),
+        forwarded_by_agent: false,
         ticket: TicketVars {
             id: 7,
             tag: "[#7]".into(),

@@ -25,6 +25,8 @@ pub struct Conditions {
     pub class: Vec<String>,
     /// Who wrote the comment: `end_user` or `agent`.
     pub author_role: Option<Vec<String>>,
+    /// The comment is a customer's message an agent forwarded.
+    pub forwarded_by_agent: Option<bool>,
 }
 
 /// What a trigger does.
@@ -93,6 +95,9 @@ pub struct EventContext {
     /// `end_user` or `agent`.
     #[serde(skip)]
     pub author_role: String,
+    /// A customer's message an agent forwarded on their behalf.
+    #[serde(skip)]
+    pub forwarded_by_agent: bool,
     pub ticket: TicketVars,
     pub requester: RequesterVars,
     pub organization: Option<OrgVars>,
@@ -222,6 +227,8 @@ fn matches(c: &Conditions, ctx: &EventContext) -> bool {
         && c.class.iter().any(|x| x.eq_ignore_ascii_case(&ctx.class))
         && in_list(&c.author_role, &ctx.author_role)
         && c.requester_is_new.is_none_or(|n| n == ctx.requester_is_new)
+        && c.forwarded_by_agent
+            .is_none_or(|f| f == ctx.forwarded_by_agent)
         && match (&c.organization, &ctx.organization) {
             (None, _) => true,
             (Some(OrgCondition::None), o) => o.is_none(),

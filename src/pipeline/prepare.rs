@@ -85,8 +85,17 @@ fn prepare_mail(s: &Settings, m: &RawMail, released: bool) -> Prepared {
         Ok(e) => e,
         Err(e) => return quarantine(m, format!("sender: {e}")),
     };
-    if !released && mail.sender.is_some() {
-        if let Verdict::Review(reason) = judge(&m.raw, email.domain(), &s.trust) {
+    // DMARC covers the From address only: a sender taken from another
+    // header is judged as unauthenticated.
+    let from_domain =
+        (mail.sender_source == crate::parse::SenderSource::From).then(|| email.domain());
+    let verdict = match mail.sender {
+        Some(_) => judge(&m.raw, from_domain, &s.trust),
+        None => Verdict::Accepted,
+    };
+    let may_be_agent = matches!(verdict, Verdict::Authenticated | Verdict::Unverified);
+    if !released {
+        if let Verdict::Review(reason) = verdict {
             return Prepared::Review(ReviewIn {
                 source: m.source.clone(),
                 mailbox: m.mailbox.clone(),
@@ -119,17 +128,13 @@ fn prepare_mail(s: &Settings, m: &RawMail, released: bool) -> Prepared {
         // A bounce of our notification threads to its ticket (as an internal note).
         refs.extend(mail.returned_message_ids.iter().cloned());
     }
-    let attachments = mail
-        .attachments
-        .iter()
-        .map(|a| AttachmentIn {
-            filename: clean(&a.filename),
-            content_type: clean(&a.content_type),
-            size: a.data.len() as i64,
-            data: Some(a.data.clone()),
-            url: None,
-        })
-        .collect();
+    let attachments = stored_attachments(&mail.attachments);
+    // Only an agent's mail can forward on a customer's behalf; whether the
+    // sender is one, the store decides (agents are also added at run time).
+    let forward = (may_be_agent && class == MailClass::Normal)
+        .then(|| crate::forward::find(&mail, s.max_message_bytes))
+        .flatten()
+        .map(|f| forwarded(s, f, &mail.message_id));
     Prepared::Message(Box::new(PreparedMessage {
         channel: Channel::Email,
         mailbox: m.mailbox.clone(),
@@ -152,6 +157,65 @@ fn prepare_mail(s: &Settings, m: &RawMail, released: bool) -> Prepared {
         raw: Some(m.raw.clone()),
         received_at: now_ms(),
         returned_message_ids: mail.returned_message_ids.clone(),
+        may_be_agent,
+        forward,
+        forwarded_by: None,
+    }))
+}
+
+fn stored_attachments(list: &[crate::parse::Attachment]) -> Vec<AttachmentIn> {
+    list.iter()
+        .map(|a| AttachmentIn {
+            filename: clean(&a.filename),
+            content_type: clean(&a.content_type),
+            size: a.data.len() as i64,
+            data: Some(a.data.clone()),
+            url: None,
+        })
+        .collect()
+}
+
+/// Forwarded by one of our own addresses or agents: not a customer's.
+const FORWARDED_FROM_US: &str =
+    "forwarded message: its sender is one of the desk's own addresses or agents";
+
+/// A found forward as the store takes it. The customer's message keeps its
+/// own Message-ID when it was attached whole; an inline one gets an id
+/// derived from the agent's mail's, so a re-delivery finds it again.
+fn forwarded(s: &Settings, f: crate::forward::Forward, outer_id: &str) -> ForwardIn {
+    use crate::forward::{Forward, NO_ADDRESS};
+    let o = match f {
+        Forward::Unsure(why) => return ForwardIn::Unsure(why),
+        Forward::Original(o) => o,
+    };
+    let Ok(from) = EmailAddress::parse(&o.from.address) else {
+        return ForwardIn::Unsure(NO_ADDRESS);
+    };
+    if s.own.is_ours(&from) || s.agents.is_agent(&from) {
+        return ForwardIn::Unsure(FORWARDED_FROM_US);
+    }
+    let message_id = o.message_id.map(|m| clean(&m)).unwrap_or_else(|| {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(outer_id.as_bytes());
+        format!("{}@forwarded.intake", hex::encode(&h[..16]))
+    });
+    ForwardIn::Original(Box::new(ForwardedIn {
+        client: o.client,
+        message_id,
+        contact: ContactPoint::Email(from),
+        sender_name: o
+            .from
+            .name
+            .as_deref()
+            .map(clean)
+            .filter(|n| !n.trim().is_empty()),
+        subject: clean(&o.subject),
+        body: clean(&o.text),
+        received_at: o.date.filter(|d| *d > 0).unwrap_or_else(now_ms),
+        attachments: stored_attachments(&o.attachments),
+        raw: o.raw,
+        note: clean(&o.note),
+        note_attachments: stored_attachments(&o.note_attachments),
     }))
 }
 
@@ -217,5 +281,8 @@ fn prepare_contact(s: &Settings, c: &Contact) -> Prepared {
         raw: None,
         received_at: c.occurred_at.unwrap_or_else(now_ms),
         returned_message_ids: vec![],
+        may_be_agent: false,
+        forward: None,
+        forwarded_by: None,
     }))
 }

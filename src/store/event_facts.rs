@@ -13,7 +13,7 @@ use std::collections::HashMap;
 type Tx<'a> = Transaction<'a, Any>;
 
 /// A comment's facts from a row with columns `c_id`, `class`, `c_public`,
-/// `flag`, `c_mid`, `c_channel` and `c_role`.
+/// `flag`, `c_mid`, `c_channel`, `c_role` and `c_fwd`.
 pub(super) fn comment_of(r: &AnyRow) -> CommentFacts {
     CommentFacts {
         id: get_opt_i64(r, "c_id"),
@@ -23,6 +23,7 @@ pub(super) fn comment_of(r: &AnyRow) -> CommentFacts {
         message_id: get_opt_str(r, "c_mid"),
         email: get_opt_str(r, "c_channel").is_some_and(|c| Channel::named(&c).is_email()),
         agent: get_opt_str(r, "c_role").as_deref() == Some("agent"),
+        forwarded: get_opt_str(r, "c_fwd").is_some(),
     }
 }
 
@@ -31,7 +32,7 @@ pub(super) fn comment_of(r: &AnyRow) -> CommentFacts {
 const EVENTS_SQL: &str = "SELECT e.id AS event_id, e.kind, e.ticket_id, t.status, t.channel, t.public AS ticket_public, \
     t.created_at AS t_created, t.tags, u.created_at AS u_created, o.name AS org_name, \
     (SELECT i.value FROM identities i WHERE i.user_id = t.requester_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS r_email, \
-    c.id AS c_id, c.class, c.public AS c_public, c.flag, c.message_id AS c_mid, c.channel AS c_channel, c.role AS c_role \
+    c.id AS c_id, c.class, c.public AS c_public, c.flag, c.message_id AS c_mid, c.channel AS c_channel, c.role AS c_role, c.forwarded_by AS c_fwd \
     FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id JOIN users u ON u.id = t.requester_id \
     LEFT JOIN organizations o ON o.id = t.organization_id \
     LEFT JOIN comments c ON c.id = e.comment_id \

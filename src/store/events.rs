@@ -71,6 +71,7 @@ pub(super) fn partial_facts(
                     message_id: Some(m.message_id.clone()),
                     email: m.channel.is_email(),
                     agent: c.role == "agent",
+                    forwarded: m.forwarded_by.is_some(),
                 },
             })
         })

@@ -260,7 +260,7 @@ impl Store {
     async fn ticket_page(&self, page: Vec<AnyRow>) -> Result<Vec<Value>, StoreError> {
         let ids: Vec<i64> = page.iter().map(|r| get_i64(r, "id")).collect();
         let comment_rows = sqlx::query(&format!(
-            "SELECT id, ticket_id, author_id, role, public, channel, message_id, class, flag, body, mailbox, created_at FROM comments WHERE ticket_id IN ({}) ORDER BY id",
+            "SELECT id, ticket_id, author_id, role, forwarded_by, public, channel, message_id, class, flag, body, mailbox, created_at FROM comments WHERE ticket_id IN ({}) ORDER BY id",
             ints(&ids)
         ))
         .fetch_all(&self.pool)
@@ -276,7 +276,7 @@ impl Store {
         for r in &comment_rows {
             let id = get_i64(r, "id");
             comments.entry(get_i64(r, "ticket_id")).or_default().push(json!({
-                "id": id, "author_id": get_i64(r, "author_id"), "role": get_str(r, "role"), "public": get_i64(r, "public") != 0,
+                "id": id, "author_id": get_i64(r, "author_id"), "role": get_str(r, "role"), "forwarded_by": get_opt_str(r, "forwarded_by"), "public": get_i64(r, "public") != 0,
                 "channel": get_str(r, "channel"), "message_id": get_str(r, "message_id"),
                 "class": get_str(r, "class"), "flag": get_opt_str(r, "flag"), "body": get_str(r, "body"),
                 "mailbox": get_opt_str(r, "mailbox"), "created_at": get_i64(r, "created_at"),

@@ -18,7 +18,7 @@ use super::write::*;
 use super::{now_ms, StoreError};
 use crate::identity::ContactPoint;
 use crate::model::*;
-use crate::thread::{decide, Decision, TicketState, TicketStatus};
+use crate::thread::{decide, Author, Decision, TicketState, TicketStatus};
 use sqlx::any::Any;
 use sqlx::Transaction;
 use std::collections::HashMap;
@@ -49,7 +49,17 @@ pub(super) async fn store_batch(
             _ => None,
         })
         .collect();
-    let mut known = lookup::load(tx, &msgs).await?;
+    let held: Vec<&str> = items
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Review(r) => Some(r.message_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut known = lookup::load(tx, &msgs, &held).await?;
+    // An agent's forward becomes the customer's message and the agent's note.
+    let expanded = super::forwards::expand(s, &known, items);
+    let items: &[Prepared] = &expanded.items;
     let now = now_ms();
     let mut out = Vec::with_capacity(items.len());
     let mut comments: Vec<NewComment> = Vec::new();
@@ -68,7 +78,25 @@ pub(super) async fn store_batch(
                 continue;
             }
             Prepared::Review(r) => {
-                out.push(super::review::insert(tx, r, now).await?);
+                let o = match known.message_ids.get(&r.message_id) {
+                    // Stored before (before trust was configured, or from a
+                    // copy that passed): a duplicate, not a review.
+                    Some(&(ticket_id, comment_id)) => {
+                        let mut o = Outcome::new(OutcomeKind::Duplicate);
+                        o.ticket_id = Some(ticket_id);
+                        o.comment_id = comment_id;
+                        o.message_id = Some(r.message_id.clone());
+                        o
+                    }
+                    None => super::review::insert(tx, r, now).await?,
+                };
+                if let Some(id) = o.review_id {
+                    known
+                        .review
+                        .entry(r.message_id.clone())
+                        .or_insert((id, "pending".into()));
+                }
+                out.push(o);
                 continue;
             }
             Prepared::Message(m) => m.as_ref(),
@@ -82,6 +110,35 @@ pub(super) async fn store_batch(
             out.push(o);
             continue;
         }
+        // In the review queue: a copy that passes is still the held mail
+        // (pending) or a rejected one; only a release stores it, once.
+        let mut released_by = None;
+        if let Some((review_id, status)) = known.review.get(&m.message_id).cloned() {
+            let by = match status.as_str() {
+                "releasing" => super::review::settle_release(tx, review_id, now).await?,
+                _ => None,
+            };
+            match by {
+                Some(by) => {
+                    known
+                        .review
+                        .insert(m.message_id.clone(), (review_id, "released".into()));
+                    released_by = Some((review_id, by));
+                }
+                None => {
+                    let mut o = Outcome::new(if status == "pending" {
+                        OutcomeKind::Review
+                    } else {
+                        OutcomeKind::Duplicate
+                    });
+                    o.review_id = Some(review_id);
+                    o.message_id = Some(m.message_id.clone());
+                    tracing::info!(message_id = %m.message_id, review_id, status, "message in the review queue: not stored");
+                    out.push(o);
+                    continue;
+                }
+            }
+        }
         let (user_id, user_org) =
             requester.ok_or_else(|| StoreError::conflict("requester of a message not resolved"))?;
         let sender_email = m.contacts.iter().find_map(|c| match c {
@@ -89,12 +146,19 @@ pub(super) async fn store_batch(
             _ => None,
         });
         // An agent (by configuration, or marked by the admin API or CLI) is
-        // never a stranger on a ticket: their reply is an agent comment.
-        let agent = sender_email.is_some_and(|e| s.agents.is_agent(e))
-            || known.agent_users.contains(&user_id);
+        // never a stranger on a ticket: their reply is an agent comment. Only
+        // mail whose From our MTA authenticated (or any mail when senders
+        // are not verified) may be an agent's; a webhook contact never is.
+        let agent = m.may_be_agent
+            && (sender_email.is_some_and(|e| s.agents.is_agent(e))
+                || known.agent_users.contains(&user_id));
+        let author = Author {
+            user: user_id,
+            email: sender_email,
+            agent,
+        };
         let (mut candidate, trusted) = candidate_ticket(tx, &mut known, m).await?;
-        let trusted = trusted || agent;
-        let mut decision = decide(candidate.as_ref(), user_id, sender_email, trusted, m.class);
+        let mut decision = decide(candidate.as_ref(), author, trusted, m.class);
         let mut created = None;
         if let Decision::NewTicket { follow_up_of } = decision {
             if let (Some(old), Some(k)) = (follow_up_of, &m.conversation_key) {
@@ -116,7 +180,7 @@ pub(super) async fn store_batch(
                 lookup::load_tickets(tx, &mut known, &[id]).await?;
                 known.conversations.insert(k.to_string(), id);
                 candidate = known.tickets.get(&id).cloned();
-                decision = decide(candidate.as_ref(), user_id, sender_email, trusted, m.class);
+                decision = decide(candidate.as_ref(), author, trusted, m.class);
                 if matches!(decision, Decision::NewTicket { .. }) {
                     return Err(StoreError::Busy(format!(
                         "conversation {k} changed concurrently"
@@ -124,6 +188,12 @@ pub(super) async fn store_batch(
                 }
             }
         }
+        // An agent's mail that looks forwarded but names no certain customer
+        // opens its ticket as before, flagged: never a guess.
+        let unsure = match (&m.forward, &decision) {
+            (Some(ForwardIn::Unsure(why)), Decision::NewTicket { .. }) if agent => Some(*why),
+            _ => None,
+        };
         let mut o = Outcome::new(OutcomeKind::Created);
         o.user_id = Some(user_id);
         o.message_id = Some(m.message_id.clone());
@@ -160,6 +230,14 @@ pub(super) async fn store_batch(
                     comment_of: Some(comments.len()),
                     detail: String::new(),
                 });
+                if let Some(agent) = &m.forwarded_by {
+                    events.push(NewEvent {
+                        ticket_id: ticket,
+                        kind: "forwarded_by_agent",
+                        comment_of: Some(comments.len()),
+                        detail: format!("opened on the customer's behalf by {agent}"),
+                    });
+                }
                 o.follow_up_of = follow_up_of;
                 for c in &m.copied {
                     if known
@@ -173,7 +251,7 @@ pub(super) async fn store_batch(
                 (
                     ticket,
                     m.public && known.tickets.get(&ticket).is_none_or(|t| t.public),
-                    None,
+                    unsure,
                 )
             }
             Decision::Append {
@@ -218,6 +296,14 @@ pub(super) async fn store_batch(
                 (ticket_id, public, flag)
             }
         };
+        if let Some((review_id, by)) = released_by {
+            events.push(NewEvent {
+                ticket_id,
+                kind: "released_from_review",
+                comment_of: Some(comments.len()),
+                detail: format!("review entry {review_id} released by {by}"),
+            });
+        }
         // An agent's text starting with the private marker is an internal note.
         let public = public && !(agent && s.agents.is_private(&m.body));
         o.ticket_id = Some(ticket_id);
@@ -267,7 +353,7 @@ pub(super) async fn store_batch(
         &ids,
     );
     Ok(StoredBatch {
-        outcomes: out,
+        outcomes: super::forwards::merge(out, &expanded.origin),
         events,
         bounced,
     })

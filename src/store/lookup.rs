@@ -32,6 +32,8 @@ pub struct Known {
     pub new_users: HashMap<i64, Option<String>>,
     /// Users the admin API or CLI marked as agents.
     pub agent_users: std::collections::HashSet<i64>,
+    /// Message-ID → (review entry, status) of mail in the review queue.
+    pub review: HashMap<String, (i64, String)>,
 }
 
 /// A ticket's channel and tags (for trigger conditions and `set` actions).
@@ -47,26 +49,56 @@ fn uniq(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-/// Load everything a batch needs with a handful of queries.
-pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, StoreError> {
+/// Load everything a batch needs with a handful of queries; `held` are the
+/// Message-IDs of the batch's mail bound for review.
+pub async fn load(
+    tx: &mut Tx<'_>,
+    msgs: &[&PreparedMessage],
+    held: &[&str],
+) -> Result<Known, StoreError> {
     let mut k = Known::default();
-    let mids = uniq(msgs.iter().map(|m| m.message_id.clone()).collect());
-    for r in select_in(
-        tx,
-        "SELECT message_id, ticket_id, id FROM comments WHERE message_id IN",
-        "",
-        &mids,
-    )
-    .await?
-    {
-        k.message_ids.insert(
-            get_str(&r, "message_id"),
-            (get_i64(&r, "ticket_id"), Some(get_i64(&r, "id"))),
+    // A forward's customer message may be split off in the store: what it
+    // names is looked up with the batch.
+    let forwarded = || {
+        msgs.iter().filter_map(|m| match &m.forward {
+            Some(crate::model::ForwardIn::Original(f)) => Some(f),
+            _ => None,
+        })
+    };
+    let mut mids: Vec<String> = msgs.iter().map(|m| m.message_id.clone()).collect();
+    mids.extend(forwarded().map(|f| f.message_id.clone()));
+    mids.extend(held.iter().map(|m| m.to_string()));
+    let mids = uniq(mids);
+    // Stored and reviewed mail in one statement: a message is stored, in
+    // review or rejected, once.
+    for chunk in mids.chunks(500) {
+        let mut marks = super::sql::Marks::new(tx);
+        let (a, b) = (marks.list(chunk.len()), marks.list(chunk.len()));
+        let sql = format!(
+            "SELECT message_id, ticket_id, id, '' AS status FROM comments WHERE message_id IN ({a}) \
+             UNION ALL SELECT message_id, 0 AS ticket_id, id, status FROM review WHERE message_id IN ({b})"
         );
+        let mut q = sqlx::query(&sql);
+        for m in chunk.iter().chain(chunk) {
+            q = q.bind(m.clone());
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let (mid, id) = (get_str(&r, "message_id"), get_i64(&r, "id"));
+            match get_str(&r, "status") {
+                st if st.is_empty() => {
+                    k.message_ids
+                        .insert(mid, (get_i64(&r, "ticket_id"), Some(id)));
+                }
+                st => {
+                    k.review.insert(mid, (id, st));
+                }
+            }
+        }
     }
     let values = uniq(
         msgs.iter()
             .flat_map(|m| m.contacts.iter().map(|c| c.value().to_string()))
+            .chain(forwarded().map(|f| f.contact.value().to_string()))
             .collect(),
     );
     for r in select_in(tx, "SELECT i.kind, i.value, i.user_id, u.organization_id, u.is_agent FROM identities i JOIN users u ON u.id = i.user_id WHERE i.value IN", "", &values)
@@ -78,7 +110,12 @@ pub async fn load(tx: &mut Tx<'_>, msgs: &[&PreparedMessage]) -> Result<Known, S
         }
         k.users.insert((get_str(&r, "kind"), get_str(&r, "value")), (user, get_opt_i64(&r, "organization_id")));
     }
-    let refs = uniq(msgs.iter().flat_map(|m| m.refs.iter().cloned()).collect());
+    let refs = uniq(
+        msgs.iter()
+            .flat_map(|m| m.refs.iter().cloned())
+            .chain(forwarded().map(|f| f.message_id.clone()))
+            .collect(),
+    );
     // Inbound Message-IDs are in thread_refs; ours are the outbox's own,
     // found by the ticket they name (rows queued before migration 0007 also
     // put them in thread_refs).

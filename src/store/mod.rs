@@ -17,6 +17,7 @@ mod event_facts;
 mod events;
 mod export;
 pub mod fault;
+mod forwards;
 mod gauges;
 mod health;
 mod ingest;

@@ -12,7 +12,7 @@ use sqlx::Transaction;
 type Tx<'a> = Transaction<'a, Any>;
 
 /// The first comment of published tickets (their events carry no comment).
-const FIRST_COMMENTS_SQL: &str = "SELECT ticket_id, id AS c_id, class, public AS c_public, flag, message_id AS c_mid, channel AS c_channel, role AS c_role \
+const FIRST_COMMENTS_SQL: &str = "SELECT ticket_id, id AS c_id, class, public AS c_public, flag, message_id AS c_mid, channel AS c_channel, role AS c_role, forwarded_by AS c_fwd \
     FROM comments WHERE id IN (SELECT MIN(id) FROM comments WHERE ticket_id IN";
 
 /// The outbox rows (columns `cols`) whose Message-ID is one of `mids`. Our

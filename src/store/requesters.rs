@@ -102,10 +102,30 @@ pub(super) async fn resolve(
     let mut contacts: Vec<NewContact> = Vec::new();
     let mut users: Vec<NewUser> = Vec::new();
     let mut authors: Vec<Option<Author>> = Vec::with_capacity(items.len());
+    // Mail held for review (before this batch, unless being released, or
+    // earlier in it) acts as nobody: no user comes from it. The walk in
+    // `ingest.rs` applies the same rule.
+    let mut held: HashSet<&str> = items
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Message(m) => Some(m.message_id.as_str()),
+            _ => None,
+        })
+        .filter(|mid| {
+            known
+                .review
+                .get(*mid)
+                .is_some_and(|(_, st)| st != "releasing")
+        })
+        .collect();
     for item in items {
+        if let Prepared::Review(r) = item {
+            held.insert(r.message_id.as_str());
+        }
         let m = match item {
             Prepared::Message(m)
                 if !known.message_ids.contains_key(&m.message_id)
+                    && !held.contains(m.message_id.as_str())
                     && seen.insert(m.message_id.as_str()) =>
             {
                 m.as_ref()

@@ -111,6 +111,29 @@ pub(crate) async fn insert(
     Ok(o)
 }
 
+/// Inside the transaction that stores a released mail: move its entry from
+/// `releasing` to `released`, once. Returns who released it, or `None` when
+/// another transaction did first (the mail is then a duplicate).
+pub(crate) async fn settle_release(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query(
+        "UPDATE review SET status = 'released', raw = NULL, decided_at = $1 \
+         WHERE id = $2 AND status = 'releasing' RETURNING decided_by",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|r| get_opt_str(&r, "decided_by").unwrap_or_else(|| "someone".into())))
+}
+
+/// Rejected entries are remembered this long (without their bytes), so
+/// that a late re-delivery is still dropped.
+pub const REJECTED_KEPT_DAYS: i64 = 365;
+
 impl Store {
     /// Review entries, newest first (decided ones too, until purged).
     pub async fn review_list(&self) -> Result<Vec<ReviewEntry>, StoreError> {
@@ -157,16 +180,44 @@ impl Store {
         let (e, raw) = self.review_get(id).await?;
         match raw {
             Some(raw) if e.status == "pending" => Ok((e, raw)),
-            _ => Err(StoreError::conflict(format!(
-                "review entry {id} was already {} by {}",
-                e.status,
-                e.decided_by.as_deref().unwrap_or("someone")
-            ))),
+            _ => Err(decided(&e)),
         }
     }
 
-    /// Record a release: the entry's outcome and, when it joined a ticket,
-    /// a `released_from_review` event on that ticket saying by whom.
+    /// Claim an entry for release: `pending` becomes `releasing` (with who
+    /// releases it) before the mail runs through the pipeline, so that a
+    /// concurrent reject finds it decided. An entry left `releasing` by a
+    /// release that did not finish (a crash before its commit stored
+    /// nothing) may be claimed again: the store moves it to `released` in
+    /// the transaction that stores the mail, once.
+    pub async fn review_claim(
+        &self,
+        id: i64,
+        by: &str,
+    ) -> Result<(ReviewEntry, Vec<u8>), StoreError> {
+        self.observed(async {
+            let _g = self.write_guard().await;
+            sqlx::query(
+                "UPDATE review SET status = 'releasing', decided_by = $1 \
+                 WHERE id = $2 AND status IN ('pending', 'releasing') AND raw IS NOT NULL",
+            )
+            .bind(by)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await?;
+        let (e, raw) = self.review_get(id).await?;
+        match raw {
+            Some(raw) if e.status == "releasing" => Ok((e, raw)),
+            _ => Err(decided(&e)),
+        }
+    }
+
+    /// Record a release's outcome (the event on the ticket was written with
+    /// the mail). An entry whose mail did not become a comment (a duplicate
+    /// of stored mail, or quarantined) is marked released here.
     pub async fn review_released(
         &self,
         id: i64,
@@ -175,31 +226,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(outcome).unwrap_or_default();
         self.observed(async {
-            let mut tx = self.begin().await?;
-            let now = now_ms();
+            let _g = self.write_guard().await;
             sqlx::query(
-                "UPDATE review SET status = 'released', outcome = $1, decided_by = $2, decided_at = $3 \
-                 WHERE id = $4 AND status = 'pending'",
+                "UPDATE review SET status = 'released', raw = NULL, outcome = $1, \
+                 decided_by = COALESCE(decided_by, $2), decided_at = COALESCE(decided_at, $3) \
+                 WHERE id = $4 AND status IN ('releasing', 'released') AND outcome IS NULL",
             )
             .bind(&json)
             .bind(by)
-            .bind(now)
+            .bind(now_ms())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
-            if let Some(t) = outcome.ticket_id {
-                sqlx::query(
-                    "INSERT INTO ticket_events (ticket_id, kind, comment_id, detail, created_at) \
-                     VALUES ($1, 'released_from_review', $2, $3, $4)",
-                )
-                .bind(t)
-                .bind(outcome.comment_id)
-                .bind(format!("review entry {id} released by {by}"))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await
+            Ok(())
         })
         .await
     }
@@ -222,7 +261,7 @@ impl Store {
             .rows_affected();
             if n == 0 {
                 return Err(StoreError::conflict(format!(
-                    "review entry {id} was decided meanwhile"
+                    "review entry {id} was decided meanwhile (released or rejected by someone else)"
                 )));
             }
             Ok(())
@@ -231,16 +270,45 @@ impl Store {
         Ok(self.review_get(id).await?.0)
     }
 
-    /// Delete entries received before `before` (unix ms): the retention.
+    /// The retention, for entries received before `before` (unix ms):
+    /// pending entries are rejected (their bytes deleted, their Message-ID
+    /// and hash kept, decided by `retention`), released ones deleted (their
+    /// mail is stored and deduplicated there); rejected entries are
+    /// forgotten after [`REJECTED_KEPT_DAYS`]. Returns the entries purged.
     pub async fn review_purge(&self, before: i64) -> Result<u64, StoreError> {
+        let forget = now_ms() - REJECTED_KEPT_DAYS * 86_400_000;
         self.observed(async {
-            let _g = self.write_guard().await;
-            Ok(sqlx::query("DELETE FROM review WHERE received_at < $1")
-                .bind(before)
-                .execute(&self.pool)
-                .await?
-                .rows_affected())
+            let mut tx = self.begin().await?;
+            let rejected = sqlx::query(
+                "UPDATE review SET status = 'rejected', raw = NULL, decided_by = 'retention', decided_at = $1 \
+                 WHERE received_at < $2 AND status = 'pending'",
+            )
+            .bind(now_ms())
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let deleted = sqlx::query(
+                "DELETE FROM review WHERE (received_at < $1 AND status = 'released') \
+                 OR (received_at < $2 AND status = 'rejected')",
+            )
+            .bind(before)
+            .bind(forget.min(before))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(rejected + deleted)
         })
         .await
     }
+}
+
+fn decided(e: &ReviewEntry) -> StoreError {
+    StoreError::conflict(format!(
+        "review entry {} was already {} by {}",
+        e.id,
+        e.status,
+        e.decided_by.as_deref().unwrap_or("someone")
+    ))
 }

@@ -82,7 +82,7 @@ impl Store {
         .fetch_all(p)
         .await?;
         let comments: Vec<Value> = sqlx::query(
-            "SELECT id, author_id, role, public, channel, message_id, class, flag, subject, body, created_at FROM comments WHERE ticket_id = $1 ORDER BY id",
+            "SELECT id, author_id, role, forwarded_by, public, channel, message_id, class, flag, subject, body, created_at FROM comments WHERE ticket_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(p)
@@ -98,7 +98,7 @@ impl Store {
                            "size": get_i64(a, "size"), "url": get_opt_str(a, "url")})
                 })
                 .collect();
-            json!({"id": cid, "author_id": get_i64(r, "author_id"), "role": get_str(r, "role"), "public": get_i64(r, "public") != 0,
+            json!({"id": cid, "author_id": get_i64(r, "author_id"), "role": get_str(r, "role"), "forwarded_by": get_opt_str(r, "forwarded_by"), "public": get_i64(r, "public") != 0,
                    "channel": get_str(r, "channel"), "message_id": get_str(r, "message_id"),
                    "class": get_str(r, "class"), "flag": get_opt_str(r, "flag"), "subject": get_str(r, "subject"),
                    "body": get_str(r, "body"), "created_at": get_i64(r, "created_at"), "attachments": attachments})

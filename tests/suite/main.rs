@@ -38,6 +38,8 @@ mod imap_process;
 
 // HTTP: webhooks and the admin API.
 mod admin_api;
+mod agent_forwarding;
+mod agent_trust;
 mod agents;
 mod api_docs;
 mod openapi;
@@ -63,6 +65,7 @@ mod imap_wakeups;
 mod old_spellings;
 mod own_addresses;
 mod parse_bounds;
+mod review_races;
 mod sender_claims;
 mod storage_faults;
 mod trust_review;

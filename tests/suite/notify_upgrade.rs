@@ -59,14 +59,17 @@ async fn outbox_from_0007(db: Db) {
     // sent a minute ago, one still pending, both to the same customer.
     let old = Store::connect(&url, 4).await.unwrap();
     migrate_to(&old, db, 7).await;
-    // Today's ingest writes comments.role (migration 0014): the column is
+    // Today's ingest writes comments.role and comments.forwarded_by
+    // (migrations 0014, 0015) and reads the review table (0013): they are
     // lent to the old schema for these two mails and taken back before the
-    // upgrade, which adds it again.
+    // upgrade, which adds them again.
     let lend = |sql: &'static str| {
         let pool = old.pool().clone();
         async move { sqlx::query(sql).execute(&pool).await.unwrap() }
     };
     lend("ALTER TABLE comments ADD COLUMN role TEXT NOT NULL DEFAULT 'end_user'").await;
+    lend("ALTER TABLE comments ADD COLUMN forwarded_by TEXT").await;
+    lend("CREATE TABLE review (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL)").await;
     let p = Pipeline::new(old.clone(), Settings::from_config(&cfg));
     let t = ingest(&p, &mail("ada@acme.com", "First", "u1@acme.com", "", "x"))
         .await
@@ -98,6 +101,8 @@ async fn outbox_from_0007(db: Db) {
             .collect()
     };
     lend("ALTER TABLE comments DROP COLUMN role").await;
+    lend("ALTER TABLE comments DROP COLUMN forwarded_by").await;
+    lend("DROP TABLE review").await;
     old.close().await;
 
     let store = Store::open(&url, 4).await.unwrap();

@@ -168,7 +168,8 @@ async fn failing_dmarc_waits_in_review_until_released(db: Db) {
     assert!(e.to_string().contains("already rejected"), "{e}");
     assert_eq!(h.store().review_list().await.unwrap().len(), 4);
 
-    // Retention: entries received before the cut are purged.
+    // Retention: before the cut, pending entries are rejected and released
+    // ones forgotten; rejected ones are remembered.
     assert_eq!(
         h.store()
             .review_purge(intake::store::now_ms() - 60_000)
@@ -181,9 +182,13 @@ async fn failing_dmarc_waits_in_review_until_released(db: Db) {
             .review_purge(intake::store::now_ms() + 1)
             .await
             .unwrap(),
-        4
+        3
     );
-    assert!(h.store().review_list().await.unwrap().is_empty());
+    let left = h.store().review_list().await.unwrap();
+    assert_eq!(left.len(), 3);
+    assert!(left.iter().all(|e| e.status == "rejected"), "{left:?}");
+    let again = h.mail(&forged[2]).await;
+    assert_eq!(again.outcome, OutcomeKind::Duplicate);
 }
 
 both_backends!(failing_dmarc_waits_in_review_until_released);
