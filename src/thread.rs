@@ -94,6 +94,53 @@ pub enum Decision {
     },
 }
 
+/// The tickets a message is linked to, strongest link first; the message
+/// joins the first and the others are recorded as related (never merged).
+///
+/// The order, the documented rule: (1) a stored message it names, nearest
+/// first (In-Reply-To, then References from the last to the first); (2) our
+/// tag in its subject; (3) a stored message that names it (it is the late
+/// parent of a reply stored before it), oldest ticket first; (4) a stored
+/// message that names the same ancestor it names, nearest ancestor first.
+/// `direct` and `shared` follow the message's references in that order.
+pub fn linked_tickets(
+    direct: impl IntoIterator<Item = i64>,
+    tag: Option<i64>,
+    named_by: &[i64],
+    shared: impl IntoIterator<Item = i64>,
+) -> Vec<i64> {
+    let mut late: Vec<i64> = named_by.to_vec();
+    late.sort_unstable();
+    let mut out: Vec<i64> = Vec::new();
+    for t in direct.into_iter().chain(tag).chain(late).chain(shared) {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// The names a stored message keeps for threading: its references, nearest
+/// first as [`crate::model::PreparedMessage::refs`] holds them, bounded to the
+/// [`NAMES_KEPT`] nearest and the last (the thread's root). Only ids of the
+/// shape `left@right` count: mailers write placeholders such as `<yes>` that
+/// many unrelated mails share.
+pub fn kept_names(refs: &[String]) -> impl Iterator<Item = &String> {
+    let real: Vec<&String> = refs
+        .iter()
+        .filter(|r| {
+            r.split_once('@')
+                .is_some_and(|(l, r)| !l.is_empty() && !r.is_empty())
+        })
+        .collect();
+    let near = real.len().min(NAMES_KEPT);
+    let root = real.get(near..).and_then(|rest| rest.last()).copied();
+    real.into_iter().take(near).chain(root)
+}
+
+/// How many of a message's nearest references are kept with its ticket.
+pub const NAMES_KEPT: usize = 11;
+
 /// Flag recorded on a non-participant's message.
 pub const NOT_PARTICIPANT: &str = "sender is not a participant of this ticket";
 
@@ -337,5 +384,28 @@ mod tests {
                 flag: Some(NOT_PARTICIPANT)
             }
         );
+    }
+
+    #[test]
+    fn links_rank_direct_then_tag_then_late_parent_then_shared_ancestor() {
+        assert_eq!(
+            linked_tickets([5, 3, 5], Some(9), &[8, 2], [7, 3]),
+            vec![5, 3, 9, 2, 8, 7]
+        );
+        assert_eq!(linked_tickets([], None, &[4], []), vec![4]);
+        assert!(linked_tickets([], None, &[], []).is_empty());
+        let refs: Vec<String> = (0..20).map(|i| format!("r{i}@x")).collect();
+        let kept: Vec<&String> = kept_names(&refs).collect();
+        assert_eq!(kept.len(), NAMES_KEPT + 1);
+        assert_eq!(kept[0], "r0@x");
+        assert_eq!(kept[NAMES_KEPT], "r19@x");
+        let few: Vec<String> = vec![
+            "a@x".into(),
+            "yes".into(),
+            "@x".into(),
+            "b@".into(),
+            "b@x".into(),
+        ];
+        assert_eq!(kept_names(&few).collect::<Vec<_>>(), vec!["a@x", "b@x"]);
     }
 }

@@ -12,13 +12,13 @@
 //! updates) is taken in the order of its key, so concurrent batches never
 //! deadlock.
 
-use super::lookup::{self, Known};
+use super::lookup;
 use super::requesters::Policy;
 use super::write::*;
 use super::{now_ms, StoreError};
 use crate::identity::ContactPoint;
 use crate::model::*;
-use crate::thread::{decide, Author, Decision, TicketState, TicketStatus};
+use crate::thread::{decide, kept_names, Author, Decision, TicketState, TicketStatus};
 use sqlx::any::Any;
 use sqlx::Transaction;
 use std::collections::HashMap;
@@ -67,6 +67,8 @@ pub(super) async fn store_batch(
     let mut status_changes: HashMap<i64, TicketStatus> = HashMap::new();
     let mut touched: Vec<i64> = Vec::new();
     let mut new_refs: Vec<(String, i64)> = Vec::new();
+    let mut new_names: Vec<(String, i64)> = Vec::new();
+    let mut new_links: std::collections::BTreeSet<(i64, i64)> = Default::default();
     let mut new_participants: Vec<(i64, String)> = Vec::new();
     let mut new_tickets: std::collections::HashSet<i64> = Default::default();
     let requesters = super::requesters::resolve(tx, s, &mut known, items, now).await?;
@@ -157,8 +159,31 @@ pub(super) async fn store_batch(
             email: sender_email,
             agent,
         };
-        let (mut candidate, trusted) = candidate_ticket(tx, &mut known, m).await?;
+        let cand = super::links::candidate(tx, &mut known, m).await?;
+        let (mut candidate, trusted) = (cand.ticket, cand.trusted);
         let mut decision = decide(candidate.as_ref(), author, trusted, m.class);
+        // A reply to a closed ticket joins the follow-up already opened
+        // from it, rather than opening another.
+        if let Some((f, d)) =
+            super::links::into_follow_up(&known, candidate.as_ref(), &decision, author, m.class)
+        {
+            candidate = known.tickets.get(&f).cloned();
+            decision = d;
+            // Who joined by the closed ticket's thread takes part from now on.
+            if let Some(e) = sender_email.filter(|_| {
+                candidate
+                    .as_ref()
+                    .is_some_and(|t| t.requester_id != user_id)
+            }) {
+                if known
+                    .tickets
+                    .get_mut(&f)
+                    .is_some_and(|t| t.participants.insert(e.clone()))
+                {
+                    new_participants.push((f, e.as_str().to_string()));
+                }
+            }
+        }
         let mut created = None;
         if let Decision::NewTicket { follow_up_of } = decision {
             if let (Some(old), Some(k)) = (follow_up_of, &m.conversation_key) {
@@ -217,6 +242,9 @@ pub(super) async fn store_batch(
                     known.conversations.insert(k, ticket);
                 }
                 new_tickets.insert(ticket);
+                if let Some(old) = follow_up_of {
+                    known.open_follow_up.insert(old, ticket);
+                }
                 known.meta.insert(
                     ticket,
                     super::lookup::TicketMeta {
@@ -312,9 +340,31 @@ pub(super) async fn store_batch(
         known
             .message_ids
             .insert(m.message_id.clone(), (ticket_id, None));
-        // Later messages of this batch may reply to this one.
+        // Later messages of this batch may reply to this one, or be named
+        // by it.
         known.refs.insert(m.message_id.clone(), ticket_id);
         new_refs.push((m.message_id.clone(), ticket_id));
+        for n in kept_names(&m.refs) {
+            let list = known.named.entry(n.clone()).or_default();
+            if !list.contains(&ticket_id) {
+                list.push(ticket_id);
+            }
+            new_names.push((n.clone(), ticket_id));
+        }
+        // The other tickets a participant's message links are related.
+        if flag.is_none()
+            && candidate
+                .as_ref()
+                .is_some_and(|c| c.id == ticket_id || o.follow_up_of == Some(c.id))
+        {
+            for r in cand
+                .related
+                .iter()
+                .filter(|&&r| r != ticket_id && Some(r) != o.follow_up_of)
+            {
+                new_links.insert((ticket_id.min(*r), ticket_id.max(*r)));
+            }
+        }
         tracing::info!(message_id = %m.message_id, ticket_id, user_id, class = m.class.as_str(), public, outcome = ?o.outcome, "message stored");
         comments.push(NewComment {
             msg: m,
@@ -334,6 +384,17 @@ pub(super) async fn store_batch(
     }
     insert_attachments(tx, &comments, &ids).await?;
     insert_refs(tx, &new_refs).await?;
+    super::links::insert_names(tx, &new_names).await?;
+    for (a, b) in super::links::insert_links(tx, &new_links, now).await? {
+        for (t, other) in [(a, b), (b, a)] {
+            events.push(NewEvent {
+                ticket_id: t,
+                kind: "ticket_linked",
+                comment_of: None,
+                detail: format!("related to ticket #{other}"),
+            });
+        }
+    }
     insert_participants(tx, &new_participants).await?;
     update_tickets(tx, &status_changes, &touched, now).await?;
     let event_ids = insert_events(tx, &events, &ids, now).await?;
@@ -357,26 +418,4 @@ pub(super) async fn store_batch(
         events,
         bounced,
     })
-}
-
-/// The ticket a message refers to, and whether the link itself vouches for
-/// the sender (a gateway conversation does; references and tags do not).
-async fn candidate_ticket(
-    tx: &mut Tx<'_>,
-    known: &mut Known,
-    m: &PreparedMessage,
-) -> Result<(Option<TicketState>, bool), StoreError> {
-    if let Some(k) = &m.conversation_key {
-        let id = known.conversations.get(k).copied();
-        return Ok((id.and_then(|id| known.tickets.get(&id).cloned()), true));
-    }
-    let by_ref = m.refs.iter().find_map(|r| known.refs.get(r).copied());
-    let id = by_ref.or(m.tag_ticket);
-    let Some(id) = id else {
-        return Ok((None, false));
-    };
-    if !known.tickets.contains_key(&id) {
-        lookup::load_tickets(tx, known, &[id]).await?;
-    }
-    Ok((known.tickets.get(&id).cloned(), false))
 }

@@ -34,6 +34,11 @@ pub struct Known {
     pub agent_users: std::collections::HashSet<i64>,
     /// Message-ID → (review entry, status) of mail in the review queue.
     pub review: HashMap<String, (i64, String)>,
+    /// Message-ID → the tickets whose stored messages name it (In-Reply-To
+    /// or References), oldest first.
+    pub named: HashMap<String, Vec<i64>>,
+    /// Closed ticket → its newest follow-up that is not closed.
+    pub open_follow_up: HashMap<i64, i64>,
 }
 
 /// A ticket's channel and tags (for trigger conditions and `set` actions).
@@ -132,6 +137,15 @@ pub async fn load(
         k.refs
             .insert(get_str(&r, "message_id"), get_i64(&r, "ticket_id"));
     }
+    // Names stored messages hold: the batch's own ids (a late parent) and
+    // the ids it names (a shared ancestor).
+    let names = uniq(
+        mids.iter()
+            .chain(refs.iter().filter(|r| !k.refs.contains_key(*r)))
+            .cloned()
+            .collect(),
+    );
+    super::links::load_names(tx, &mut k, &names).await?;
     let convs = uniq(
         msgs.iter()
             .filter_map(|m| m.conversation_key.clone())
@@ -152,6 +166,7 @@ pub async fn load(
     let mut ids: Vec<i64> = k.refs.values().copied().collect();
     ids.extend(k.conversations.values().copied());
     ids.extend(msgs.iter().filter_map(|m| m.tag_ticket));
+    ids.extend(k.named.values().flatten().copied());
     load_tickets(tx, &mut k, &ids).await?;
     Ok(k)
 }
@@ -193,6 +208,7 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
         return Ok(());
     }
     let ids: Vec<i64> = keys.iter().filter_map(|s| s.parse().ok()).collect();
+    let mut closed: Vec<i64> = Vec::new();
     for chunk in ids.chunks(500) {
         let sql = format!(
             "SELECT id, status, public, requester_id, organization_id, channel, tags FROM tickets WHERE id IN ({})",
@@ -211,11 +227,15 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
                     tags: get_str(&r, "tags"),
                 },
             );
+            let status = TicketStatus::from_db(&get_str(&r, "status"));
+            if status == TicketStatus::Closed {
+                closed.push(id);
+            }
             k.tickets.insert(
                 id,
                 TicketState {
                     id,
-                    status: TicketStatus::from_db(&get_str(&r, "status")),
+                    status,
                     public: get_i64(&r, "public") != 0,
                     requester_id: get_i64(&r, "requester_id"),
                     organization_id: get_opt_i64(&r, "organization_id"),
@@ -240,7 +260,7 @@ pub async fn load_tickets(tx: &mut Tx<'_>, k: &mut Known, ids: &[i64]) -> Result
             }
         }
     }
-    Ok(())
+    super::links::load_open_follow_ups(tx, k, &closed).await
 }
 
 /// The ticket holding a gateway conversation.

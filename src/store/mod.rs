@@ -22,6 +22,7 @@ mod gauges;
 mod health;
 mod ingest;
 mod leases;
+mod links;
 mod lookup;
 mod outbox_claims;
 mod outbox_insert;

@@ -116,8 +116,19 @@ impl Store {
                    "detail": get_str(r, "detail"), "created_at": get_i64(r, "created_at")})
         })
         .collect();
+        let related: Vec<i64> = sqlx::query(
+            "SELECT related_id AS other FROM ticket_links WHERE ticket_id = $1 \
+             UNION SELECT ticket_id AS other FROM ticket_links WHERE related_id = $1 ORDER BY other",
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await?
+        .iter()
+        .map(|r| get_i64(r, "other"))
+        .collect();
         Ok(json!({
             "id": id, "subject": get_str(&t, "subject"), "status": get_str(&t, "status"),
+            "related": related,
             "channel": get_str(&t, "channel"), "public": get_i64(&t, "public") != 0,
             "requester_id": get_i64(&t, "requester_id"), "organization_id": get_opt_i64(&t, "organization_id"),
             "follow_up_of": get_opt_i64(&t, "follow_up_of"), "conversation_key": get_opt_str(&t, "conversation_key"),

@@ -68,6 +68,7 @@ mod parse_bounds;
 mod review_races;
 mod sender_claims;
 mod storage_faults;
+mod thread_order;
 mod trust_review;
 mod webhook_input;
 mod webhook_takeover;

@@ -60,7 +60,8 @@ async fn outbox_from_0007(db: Db) {
     let old = Store::connect(&url, 4).await.unwrap();
     migrate_to(&old, db, 7).await;
     // Today's ingest writes comments.role and comments.forwarded_by
-    // (migrations 0014, 0015) and reads the review table (0013): they are
+    // (migrations 0014, 0015) and reads the review table (0013) and
+    // thread_names (0016): they are
     // lent to the old schema for these two mails and taken back before the
     // upgrade, which adds them again.
     let lend = |sql: &'static str| {
@@ -70,6 +71,7 @@ async fn outbox_from_0007(db: Db) {
     lend("ALTER TABLE comments ADD COLUMN role TEXT NOT NULL DEFAULT 'end_user'").await;
     lend("ALTER TABLE comments ADD COLUMN forwarded_by TEXT").await;
     lend("CREATE TABLE review (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL)").await;
+    lend("CREATE TABLE thread_names (message_id TEXT NOT NULL, ticket_id BIGINT NOT NULL, PRIMARY KEY (message_id, ticket_id))").await;
     let p = Pipeline::new(old.clone(), Settings::from_config(&cfg));
     let t = ingest(&p, &mail("ada@acme.com", "First", "u1@acme.com", "", "x"))
         .await
@@ -103,6 +105,7 @@ async fn outbox_from_0007(db: Db) {
     lend("ALTER TABLE comments DROP COLUMN role").await;
     lend("ALTER TABLE comments DROP COLUMN forwarded_by").await;
     lend("DROP TABLE review").await;
+    lend("DROP TABLE thread_names").await;
     old.close().await;
 
     let store = Store::open(&url, 4).await.unwrap();
