@@ -12,6 +12,7 @@
 //!   these normalised forms only; [`FreeMail`]: domains that are never an
 //!   organization's.
 
+pub mod addr_spec;
 mod agents;
 mod free_mail;
 mod own;
@@ -89,15 +90,15 @@ impl EmailAddress {
             .trim_start_matches('<')
             .trim_end_matches('>')
             .trim();
-        let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
+        // One addr-spec: a quoted local part may hold spaces and `@`; an
+        // unquoted one holds neither, so `a@b.com@c.com` is no address.
+        let (local, domain) = addr_spec::split(s).ok_or_else(bad)?;
         let local = normalise_local(local);
         let domain = normalise_domain(domain).ok_or_else(bad)?;
-        let invalid = |c: char| c.is_whitespace() || c.is_control() || c == '<' || c == '>';
         if local.is_empty()
             || local.len() > 64
             || local.len() + 1 + domain.len() > 254
-            || s.chars().any(invalid)
-            || local.chars().any(invalid)
+            || local.chars().any(char::is_control)
             || !domain.contains('.') && domain != "localhost"
         {
             return Err(bad());

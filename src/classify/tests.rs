@@ -175,3 +175,53 @@ fn classify_lists() {
         MailClass::AutoReply
     );
 }
+
+fn class_with_body(headers: &str, body: &str) -> MailClass {
+    let raw = format!("{headers}\nMessage-ID: <t@x.example>\n\n{body}\n");
+    classify(&parse(raw.as_bytes(), 1 << 20).expect("parses"), &own())
+}
+
+#[test]
+fn classify_gateway_bounces_without_dsn_structure() {
+    let b = MailClass::Bounce;
+    // A mail-system word in the sender or return path, with a bounce subject.
+    for headers in [
+        "From: E500_SMTP_Mail_Service@example.org\nSubject: Returned Mail - Error During Delivery",
+        "From: Symantec_AntiVirus_for_SMTP_Gateways@csri.org\n\
+         Subject: =?utf-8?B?RGVsaXZlcnkgZmFpbHVyZSBub3RpZmljYXRpb24=?=",
+        "From: <\"System Administrator\"@example.com>\nSubject: Delivery Failure",
+        "Return-Path: <prvs=126700a846=ndr@some.domain>\nFrom: ndr@some.domain\n\
+         Subject: Mail delivery failed: returning message to sender",
+        "From: <admin@example.com>\nSubject: Non-Delivery: Your message awaits approval",
+    ] {
+        assert_eq!(class_of(headers), b, "{headers}");
+    }
+    // A delivery-report phrase followed by the failed address.
+    assert_eq!(
+        class_with_body(
+            "From: Dsicspiibs.spi-internet@socgen.com\nSubject: RE: Your message : non remis",
+            "Your message could not be delivered to\nuserx@example.com\n"
+        ),
+        b
+    );
+}
+
+#[test]
+fn classify_people_who_mention_a_failed_delivery_stay_ordinary() {
+    let n = MailClass::Normal;
+    assert_eq!(
+        class_with_body(
+            "From: alice@gmail.example\nSubject: Delivery failed for my order 1234",
+            "My parcel could not be delivered to my home address yesterday."
+        ),
+        n
+    );
+    // Forwarding a bounce to ask about it.
+    assert_eq!(
+        class_with_body(
+            "From: bob@smtp-hosting.example\nSubject: Fwd: Mail delivery failed",
+            "Why did this bounce? It could not be delivered to carol@example.com"
+        ),
+        n
+    );
+}

@@ -100,6 +100,8 @@ pub struct PreparedMessage {
     pub received_at: i64,
     /// For bounces: Message-IDs of the returned original.
     pub returned_message_ids: Vec<String>,
+    /// For bounces: the recipients it says failed permanently, normalised.
+    pub failed_recipients: Vec<String>,
     /// Whether the sender may be recognised as one of the desk's agents: a
     /// mail whose From address our own MTA authenticated (a trusted DMARC
     /// pass for its domain), or any mail when senders are not verified
@@ -111,6 +113,9 @@ pub struct PreparedMessage {
     pub forward: Option<ForwardIn>,
     /// On a customer's message an agent forwarded: the agent's address.
     pub forwarded_by: Option<String>,
+    /// When the sender was not the From header's address: where it was
+    /// found and what From said (recorded as a `sender_recovered` event).
+    pub sender_recovered: Option<String>,
 }
 
 /// What an agent's mail forwards (see `crate::forward`).

@@ -15,19 +15,11 @@ const SYSTEM_SENDER_WORDS: &[&str] = &[
     "mail-delivery",
 ];
 
-/// True for `local@domain` with both parts non-empty and no whitespace, control
-/// characters or angle brackets anywhere.
+/// True for exactly one RFC 5322 addr-spec (`local@domain`; see
+/// [`crate::identity::addr_spec`]): no white space, control characters or
+/// angle brackets outside a quoted local part, one `@`.
 pub(crate) fn is_plausible(address: &str) -> bool {
-    if address
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
-    {
-        return false;
-    }
-    match address.rsplit_once('@') {
-        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && domain != ".",
-        None => false,
-    }
+    crate::identity::addr_spec::split(address).is_some()
 }
 
 fn to_mailbox(addr: &Addr<'_>) -> Option<Mailbox> {
@@ -89,7 +81,10 @@ pub(super) fn is_system_mail(h: &ClassHeaders) -> bool {
         || h.has_feedback_report_part
 }
 
-/// Applies the sender rule: From, Sender, first Reply-To, Return-Path.
+/// Applies the sender rule (see the parent module's doc): From; a From that
+/// holds no usable address is read as a careful human would (an addr-spec in
+/// its text, then the first Reply-To, Sender, Return-Path); without any From,
+/// Sender, first Reply-To, Return-Path.
 pub(super) fn choose_sender(
     msg: &Message<'_>,
     return_path: Option<&str>,
@@ -97,20 +92,40 @@ pub(super) fn choose_sender(
     if let Some(m) = mailboxes(msg, HeaderName::From).into_iter().next() {
         return Some((m, SenderSource::From));
     }
-    if let Some(m) = mailboxes(msg, HeaderName::Sender).into_iter().next() {
-        return Some((m, SenderSource::Sender));
+    let bare = |address: String| Mailbox {
+        address,
+        name: None,
+    };
+    let from = msg
+        .header_raw(HeaderName::From)
+        .map(str::trim)
+        .filter(|f| !f.trim_matches(['<', '>', ' ']).is_empty());
+    let mut order = [HeaderName::Sender, HeaderName::ReplyTo];
+    if let Some(text) = from {
+        if let Some(address) = crate::identity::addr_spec::find_in_text(text) {
+            // A lone quoted local part (`"John Doe"@example.com`) is a
+            // well-formed From that the parser reads as a display name.
+            let exact = text.trim_matches(['<', '>']).trim() == address;
+            let source = if exact {
+                SenderSource::From
+            } else {
+                SenderSource::FromText
+            };
+            return Some((bare(address), source));
+        }
+        order = [HeaderName::ReplyTo, HeaderName::Sender];
     }
-    if let Some(m) = mailboxes(msg, HeaderName::ReplyTo).into_iter().next() {
-        return Some((m, SenderSource::ReplyTo));
+    for name in order {
+        if let Some(m) = mailboxes(msg, name.clone()).into_iter().next() {
+            let source = match name {
+                HeaderName::Sender => SenderSource::Sender,
+                _ => SenderSource::ReplyTo,
+            };
+            return Some((m, source));
+        }
     }
     let address = return_path_address(return_path?)?;
-    Some((
-        Mailbox {
-            address,
-            name: None,
-        },
-        SenderSource::ReturnPath,
-    ))
+    Some((bare(address), SenderSource::ReturnPath))
 }
 
 #[cfg(test)]
@@ -127,6 +142,8 @@ mod tests {
         assert!(!is_plausible("joe bloggs@example.com"));
         assert!(!is_plausible("<joe@example.com>"));
         assert!(!is_plausible(""));
+        assert!(!is_plausible("postmaster@xxx.com@xxx.com"));
+        assert!(is_plausible("\"John Doe\"@example.com"));
     }
 
     #[test]

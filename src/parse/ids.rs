@@ -176,31 +176,63 @@ fn ids_in_text(text: &str, out: &mut Vec<String>) {
     }
 }
 
-fn header_block_id(bytes: &[u8]) -> Option<String> {
-    MessageParser::default()
-        .parse_headers(bytes)
+/// The Message-ID of a header block, also when the block starts with blank
+/// lines (some mail systems write one before the returned headers); else
+/// any `Message-ID:` line in it.
+fn header_block_ids(bytes: &[u8], out: &mut Vec<String>) {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b'\n' && b != b'\r')
+        .unwrap_or(bytes.len());
+    let block = &bytes[start..];
+    match MessageParser::default()
+        .parse_headers(block)
         .and_then(|m| m.message_id().and_then(clean_id))
+    {
+        Some(id) => out.push(id),
+        None => ids_in_text(&String::from_utf8_lossy(block), out),
+    }
 }
 
-/// Message-IDs of the original mail inside a bounce or report: attached
-/// `message/rfc822` mails, `text/rfc822-headers` parts and `Message-ID:` lines in
-/// the text body. `own` (the bounce's own id) is left out.
-pub(super) fn returned_message_ids(msg: &Message<'_>, text: &str, own: &str) -> Vec<String> {
-    let mut found = Vec::new();
+/// How deep attached mails are searched for the returned original (a bounce
+/// forwarded as an attachment holds it one level further down).
+const RETURNED_DEPTH: usize = 3;
+
+fn returned_in(msg: &Message<'_>, depth: usize, found: &mut Vec<String>) {
     for part in msg.parts.iter().skip(1) {
         let ctype = part.content_type().map(mime_type).unwrap_or_default();
         match &part.body {
-            PartType::Message(nested) => found.extend(nested.message_id().and_then(clean_id)),
+            PartType::Message(nested) => {
+                found.extend(nested.message_id().and_then(clean_id));
+                if depth > 1 {
+                    returned_in(nested, depth - 1, found);
+                }
+            }
             _ if ctype.ends_with("rfc822-headers")
                 || ctype == "message/global-headers"
                 || ctype == "message/rfc822"
                 || ctype == "message/global" =>
             {
-                found.extend(header_block_id(part.contents()));
+                header_block_ids(part.contents(), found);
+            }
+            // Some mail systems quote the original's headers inside the
+            // delivery-status part or a text part of the report.
+            _ if ctype.ends_with("delivery-status") || ctype.starts_with("text/plain") => {
+                ids_in_text(&String::from_utf8_lossy(part.contents()), found);
             }
             _ => {}
         }
     }
+}
+
+/// Message-IDs of the original mail inside a bounce or report: attached
+/// `message/rfc822` mails (and the mails attached to those, [`RETURNED_DEPTH`]
+/// levels down), `text/rfc822-headers` parts (leading blank lines allowed),
+/// and `Message-ID:` lines in the text body, its text parts and its
+/// delivery-status parts. `own` (the bounce's own id) is left out.
+pub(super) fn returned_message_ids(msg: &Message<'_>, text: &str, own: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    returned_in(msg, RETURNED_DEPTH, &mut found);
     ids_in_text(text, &mut found);
     distinct(
         found.iter().map(String::as_str).filter(|id| *id != own),
@@ -307,5 +339,39 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, vec!["orig@desk.example", "q@x"]);
+    }
+
+    #[test]
+    fn returned_original_found_however_wrapped() {
+        let report = |inner: &str| {
+            format!(
+                "From: MAILER-DAEMON@mx.example\nMessage-ID: <dsn@mx>\n\
+                 Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n\
+                 --b\nContent-Type: text/plain\n\nfailed\n{inner}--b--\n"
+            )
+        };
+        let ids = |raw: &str| {
+            let msg = MessageParser::default().parse(raw.as_bytes()).unwrap();
+            returned_message_ids(&msg, "", "dsn@mx")
+        };
+        // A blank line before the returned headers.
+        let blank = report(
+            "--b\nContent-Type: text/rfc822-headers\n\n\nFrom: us@desk\nMessage-ID: <n1@desk>\n\n",
+        );
+        assert_eq!(ids(&blank), ["n1@desk"]);
+        // Inside the delivery-status part.
+        let in_status = report(
+            "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\n\
+             Final-Recipient: rfc822; a@b.example\nAction: failed\nMessage-ID: <n2@desk>\n\n",
+        );
+        assert_eq!(ids(&in_status), ["n2@desk"]);
+        // A bounce forwarded as an attachment: the original one level deeper.
+        let deeper = "From: a@b.example\nMessage-ID: <fwd@b>\nContent-Type: multipart/mixed; boundary=o\n\n\
+             --o\nContent-Type: text/plain\n\nsee below\n--o\nContent-Type: message/rfc822\n\n\
+             From: MAILER-DAEMON@mx.example\nMessage-ID: <dsn3@mx>\nContent-Type: multipart/mixed; boundary=i\n\n\
+             --i\nContent-Type: text/plain\n\nfailed\n--i\nContent-Type: message/rfc822\n\n\
+             From: us@desk\nMessage-ID: <n3@desk>\n\nhello\n--i--\n--o--\n";
+        let got = ids(deeper);
+        assert!(got.contains(&"n3@desk".to_string()), "{got:?}");
     }
 }

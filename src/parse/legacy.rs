@@ -2,11 +2,16 @@
 //! namely raw 8-bit header lines (no RFC 2047) and text parts whose charset label is
 //! missing, unknown or says UTF-8 while the bytes are not.
 //!
-//! The fallback charset is the first non-UTF-8, ASCII-compatible charset the mail
-//! declares in any part (a raw KOI8-R subject usually comes with a KOI8-R body),
-//! else windows-1252. Raw ISO-2022-JP header lines (ESC sequences) are decoded as
-//! ISO-2022-JP.
+//! Raw 8-bit header bytes outside encoded words, and the payload of an encoded
+//! word whose label names a 7-bit charset while it holds 8-bit bytes, are
+//! decoded by `detect.rs`: the charsets the mail declares are hints, chardetng
+//! judges the bytes. Raw ISO-2022-JP header lines (ESC sequences) are decoded
+//! as ISO-2022-JP. For text parts, the fallback charset is the first
+//! non-UTF-8, ASCII-compatible charset the mail declares in any part, else
+//! windows-1252.
 
+use super::detect::{self, Hints};
+use base64::{engine::general_purpose::STANDARD, Engine};
 use mail_parser::{
     decoders::{
         base64::base64_decode, charsets::map::charset_decoder,
@@ -51,8 +56,71 @@ fn has_iso2022_escape(line: &[u8]) -> bool {
         .any(|w| w[0] == 0x1b && matches!(w[1], b'$' | b'('))
 }
 
+/// What the mail's declared charsets tell about undeclared header bytes.
+pub(super) fn hints(msg: &Message<'_>) -> Hints {
+    Hints::from_labels(
+        msg.parts
+            .iter()
+            .filter_map(|p| p.content_type().and_then(|ct| ct.attribute("charset"))),
+    )
+}
+
 fn line_needs_fix(line: &[u8]) -> bool {
-    std::str::from_utf8(line).is_err() || has_iso2022_escape(line)
+    std::str::from_utf8(line).is_err() || has_iso2022_escape(line) || has_mislabelled_word(line)
+}
+
+/// The payload bytes of the encoded word `word` (`=?cs?X?text?=`) when its
+/// label names a 7-bit charset and the payload holds 8-bit bytes anyway.
+fn mislabelled(word: &[u8]) -> Option<Vec<u8>> {
+    let inner = word.strip_prefix(b"=?")?.strip_suffix(b"?=")?;
+    let mut f = inner.splitn(3, |&b| b == b'?');
+    let (label, enc, text) = (f.next()?, f.next()?, f.next()?);
+    // RFC 2231 adds `*lang` to the label.
+    let label = std::str::from_utf8(label).ok()?.split('*').next()?;
+    if !detect::is_seven_bit(label) {
+        return None;
+    }
+    let bytes = match enc {
+        b"B" | b"b" => base64_decode(text)?,
+        b"Q" | b"q" => {
+            let spaced: Vec<u8> = text
+                .iter()
+                .map(|&b| if b == b'_' { b' ' } else { b })
+                .collect();
+            quoted_printable_decode(&spaced)?
+        }
+        _ => return None,
+    };
+    (!bytes.is_ascii()).then_some(bytes)
+}
+
+fn has_mislabelled_word(line: &[u8]) -> bool {
+    // Cheap tests first: an encoded word and a 7-bit label on the line.
+    if memchr::memmem::find(line, b"=?").is_none() {
+        return false;
+    }
+    let lower = line.to_ascii_lowercase();
+    if find(&lower, 0, b"2022").is_none()
+        && find(&lower, 0, b"ascii").is_none()
+        && find(&lower, 0, b"hz-gb").is_none()
+    {
+        return false;
+    }
+    let mut words = EncodedWords::new(line);
+    let mut i = 0;
+    while i + 1 < line.len() {
+        if line[i] == b'=' && line[i + 1] == b'?' {
+            if let Some(end) = words.end(i) {
+                if mislabelled(&line[i..end]).is_some() {
+                    return true;
+                }
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 /// First position of `pat` in `line` at or after `from`.
@@ -104,12 +172,20 @@ impl<'a> EncodedWords<'a> {
     }
 }
 
-fn fix_line(line: &[u8], charset: &str, out: &mut Vec<u8>) {
-    if has_iso2022_escape(line) && line.is_ascii() {
+/// Undeclared bytes between encoded words as UTF-8 (`detect.rs` decides).
+fn plain(bytes: &[u8], hints: &Hints) -> Vec<u8> {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.to_vec(),
+        Err(_) => detect::decode_header_bytes(bytes, hints).into_bytes(),
+    }
+}
+
+fn fix_line(line: &[u8], hints: &Hints, out: &mut Vec<u8>) {
+    if has_iso2022_escape(line) && line.is_ascii() && !has_mislabelled_word(line) {
         out.extend_from_slice(decode(line, "iso-2022-jp").as_bytes());
         return;
     }
-    if std::str::from_utf8(line).is_ok() {
+    if std::str::from_utf8(line).is_ok() && !has_mislabelled_word(line) {
         out.extend_from_slice(line);
         return;
     }
@@ -121,8 +197,17 @@ fn fix_line(line: &[u8], charset: &str, out: &mut Vec<u8>) {
     while i + 1 < line.len() {
         if line[i] == b'=' && line[i + 1] == b'?' {
             if let Some(end) = words.end(i) {
-                out.extend_from_slice(decode(&line[plain_start..i], charset).as_bytes());
-                out.extend_from_slice(&line[i..end]);
+                out.extend_from_slice(&plain(&line[plain_start..i], hints));
+                match mislabelled(&line[i..end]) {
+                    // Re-labelled as what the bytes are, for mail-parser.
+                    Some(bytes) => {
+                        let text = detect::decode_header_bytes(&bytes, hints);
+                        out.extend_from_slice(b"=?UTF-8?B?");
+                        out.extend_from_slice(STANDARD.encode(text).as_bytes());
+                        out.extend_from_slice(b"?=");
+                    }
+                    None => out.extend_from_slice(&line[i..end]),
+                }
                 plain_start = end;
                 i = end;
                 continue;
@@ -130,7 +215,7 @@ fn fix_line(line: &[u8], charset: &str, out: &mut Vec<u8>) {
         }
         i += 1;
     }
-    out.extend_from_slice(decode(&line[plain_start..], charset).as_bytes());
+    out.extend_from_slice(&plain(&line[plain_start..], hints));
 }
 
 /// A copy of `raw` with the header lines of every MIME part of the top-level
@@ -138,7 +223,7 @@ fn fix_line(line: &[u8], charset: &str, out: &mut Vec<u8>) {
 pub(super) fn transcode_header_lines(
     msg: &Message<'_>,
     raw: &[u8],
-    charset: &str,
+    hints: &Hints,
 ) -> Option<Vec<u8>> {
     let mut ranges: Vec<(usize, usize)> = msg
         .parts
@@ -163,7 +248,7 @@ pub(super) fn transcode_header_lines(
         }
         out.extend_from_slice(&raw[pos..start]);
         for line in raw[start..end].split_inclusive(|&b| b == b'\n') {
-            fix_line(line, charset, &mut out);
+            fix_line(line, hints, &mut out);
         }
         pos = end;
     }
@@ -209,12 +294,12 @@ mod tests {
     fn header_lines_are_transcoded_only_when_needed() {
         let raw = b"Subject: caf\xe9\nFrom: a@b\n\nbody \xe9\n";
         let msg = mail_parser::MessageParser::default().parse(raw).unwrap();
-        let fixed = transcode_header_lines(&msg, raw, "windows-1252").unwrap();
+        let fixed = transcode_header_lines(&msg, raw, &Hints::default()).unwrap();
         // Only the header line changes; the body keeps its raw byte.
         assert_eq!(fixed, b"Subject: caf\xc3\xa9\nFrom: a@b\n\nbody \xe9\n");
         let clean = b"Subject: caf\xc3\xa9\n\nbody\n";
         let msg = mail_parser::MessageParser::default().parse(clean).unwrap();
-        assert!(transcode_header_lines(&msg, clean, "windows-1252").is_none());
+        assert!(transcode_header_lines(&msg, clean, &Hints::default()).is_none());
     }
 
     #[test]
@@ -222,7 +307,7 @@ mod tests {
         let mut out = Vec::new();
         fix_line(
             b"Subject: =?iso-8859-1?Q?Fr\xf6sche?= und M\xe4use\n",
-            "windows-1252",
+            &Hints::from_labels(["windows-1252"]),
             &mut out,
         );
         assert_eq!(
@@ -239,5 +324,27 @@ mod tests {
         assert!(!usable_fallback("us-ascii"));
         assert!(!usable_fallback("iso-2022-jp"));
         assert!(!usable_fallback("x-unknown-charset"));
+    }
+
+    #[test]
+    fn mislabelled_encoded_words_are_relabelled() {
+        // "ツール" in Shift_JIS, labelled ISO-2022-JP (7-bit): base64 and Q.
+        for word in [
+            "=?ISO-2022-JP?B?g2OBW4OL?=",
+            "=?iso-2022-jp?Q?=83c=81[=83=8B?=",
+        ] {
+            let line = format!("Subject: {word} x\n");
+            assert!(has_mislabelled_word(line.as_bytes()), "{word}");
+            let mut out = Vec::new();
+            fix_line(line.as_bytes(), &Hints::default(), &mut out);
+            let raw = [out.as_slice(), b"\nbody\n"].concat();
+            let msg = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            assert_eq!(msg.subject(), Some("ツール x"), "{word}");
+        }
+        // A well-formed ISO-2022-JP word is left to mail-parser.
+        assert!(!has_mislabelled_word(
+            b"Subject: =?ISO-2022-JP?B?GyRCJUQhPCVrGyhC?=\n"
+        ));
+        assert!(!has_mislabelled_word(b"Subject: =?utf-8?B?w6k=?=\n"));
     }
 }

@@ -18,12 +18,16 @@
 //!   declares anywhere, else windows-1252, instead of becoming U+FFFD mojibake.
 //!
 //! # Sender rule
-//! The sender is the first address, in this order, that is syntactically plausible
-//! (it contains `@` with a non-empty local part and a non-empty domain, and no
-//! whitespace or angle brackets):
+//! The sender is the first address, in this order, that is one RFC 5322
+//! addr-spec (one `@` with a non-empty local part and domain; no white space
+//! or angle brackets outside a quoted local part such as `"John Doe"`; see
+//! [`crate::identity::addr_spec`]):
 //! 1. the From addresses, in order;
-//! 2. the Sender address;
-//! 3. the first Reply-To address;
+//! 2. when a From header is there but holds none: an addr-spec a careful
+//!    reader finds in its text (inside angle brackets first, white space
+//!    around the `@` dropped; then a word of the rest), then the first
+//!    Reply-To address, then the Sender address;
+//! 3. without a From header: the Sender address, then the first Reply-To;
 //! 4. the Return-Path address, unless it is the null path `<>`.
 //!
 //! [`ParsedMail::sender_source`] records which one was used. With none, [`parse`]
@@ -44,7 +48,10 @@
 //! delivered to two mailboxes therefore gets the same id.
 
 mod address;
+pub(crate) use address::return_path_address;
 mod body;
+pub mod detect;
+mod dsn;
 mod guard;
 mod headers;
 mod ids;
@@ -54,6 +61,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mail_parser::{Message, MessageParser};
 
+pub use dsn::{FailedRecipient, MAX_FAILED};
 pub use guard::{MAX_MESSAGE_PARTS, MAX_PARAMETER_WORK, MAX_WORD_SCAN_BYTES};
 pub use ids::{generated_message_id, TRACE_HEADERS};
 
@@ -82,6 +90,9 @@ pub struct Mailbox {
 pub enum SenderSource {
     /// The From header (the normal case).
     From,
+    /// Recovered from the text of a From header that holds no well-formed
+    /// address (`From: Test test@example.com`, `<joe @ example.com>`).
+    FromText,
     /// The Sender header, because no From address was usable.
     Sender,
     /// The first Reply-To address, because neither From nor Sender was usable.
@@ -199,6 +210,10 @@ pub struct ParsedMail {
     /// body. Only meaningful when classification says the mail is automatic
     /// (a customer who forwards a mail as an attachment fills it too).
     pub returned_message_ids: Vec<String>,
+    /// The recipients a delivery report says failed (`Final-Recipient` /
+    /// `Original-Recipient` of its delivery-status parts, `X-Failed-Recipients`),
+    /// at most [`MAX_FAILED`]; empty for ordinary mail.
+    pub failed_recipients: Vec<FailedRecipient>,
     /// The raw size in bytes.
     pub size: usize,
 }
@@ -286,7 +301,7 @@ fn parse_unguarded(bytes: &[u8], raw: &[u8]) -> Result<ParsedMail, ParseError> {
     let charset = legacy::guess_charset(&first);
     // Raw 8-bit header lines are transcoded to UTF-8 and the mail parsed again.
     let transcoded: Vec<u8>;
-    let msg = match legacy::transcode_header_lines(&first, bytes, &charset) {
+    let msg = match legacy::transcode_header_lines(&first, bytes, &legacy::hints(&first)) {
         Some(fixed) => {
             transcoded = fixed;
             parser.parse(&transcoded).ok_or_else(unparseable)?
@@ -328,6 +343,7 @@ fn build(msg: &Message<'_>, raw: &[u8], charset: &str) -> Result<ParsedMail, Par
         text,
         headers,
         returned_message_ids,
+        failed_recipients: dsn::failed_recipients(msg),
         message_id,
         message_id_generated,
         size: raw.len(),

@@ -214,3 +214,117 @@ fn parse_deep_nesting_and_huge_html_do_not_hang_or_overflow() {
     assert!(m.text.contains("link 9999"));
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn parse_recovers_the_sender_of_a_broken_from() {
+    let base = "To: support@desk.example\nSubject: hi\n\nbody\n";
+    let sender = |head: &str| {
+        let m = ok(&format!("{head}{base}"));
+        (m.sender.map(|s| s.address), m.sender_source)
+    };
+    use SenderSource::*;
+    for (head, address, source) in [
+        // A quoted local part is a well-formed From, kept as written.
+        (
+            "From: \"John Doe\"@example.com\n",
+            "\"John Doe\"@example.com",
+            From,
+        ),
+        (
+            "From: Joe <\"John Doe\"@example.com>\n",
+            "\"John Doe\"@example.com",
+            From,
+        ),
+        // Broken: the address a careful reader sees, recorded as recovered.
+        (
+            "From: Test test@example.com\n",
+            "test@example.com",
+            FromText,
+        ),
+        (
+            "From: Joe <joe @ example.com>\n",
+            "joe@example.com",
+            FromText,
+        ),
+        // Nothing certain in From: Reply-To before Sender, then Return-Path.
+        (
+            "From: <john doe@example.com>\nSender: s@example.org\nReply-To: r@example.org\n",
+            "r@example.org",
+            ReplyTo,
+        ),
+        (
+            "From: postmaster@xxx.com@xxx.com\nReturn-Path: <rp@example.net>\n",
+            "rp@example.net",
+            ReturnPath,
+        ),
+    ] {
+        assert_eq!(sender(head), (Some(address.to_string()), source), "{head}");
+    }
+    // Two `@` are never an address, wherever they are.
+    let err = parse(
+        format!("From: alice@xxx.com@xxx.com\n{base}").as_bytes(),
+        LIMIT,
+    );
+    assert!(matches!(err, Err(ParseError::NoSender)), "{err:?}");
+}
+
+#[test]
+fn parse_detects_the_charset_of_raw_header_bytes() {
+    // A raw GB2312 subject in a mail that declares nothing.
+    let mut raw = b"From: a@b.example\nSubject: ".to_vec();
+    raw.extend_from_slice(&[
+        0xd7, 0xaa, 0xb7, 0xa2, 0xa3, 0xba, 0xb9, 0xd8, 0xd3, 0xda, 0xbb, 0xe1, 0xd2, 0xe9, 0xb5,
+        0xc4, 0xcd, 0xa8, 0xd6, 0xaa,
+    ]);
+    raw.extend_from_slice(b"\n\nbody\n");
+    assert_eq!(parse(&raw, LIMIT).unwrap().subject, "转发：关于会议的通知");
+    // A raw Shift_JIS subject in a mail whose body is ISO-2022-JP.
+    let mut raw = b"From: a@b.example\nSubject: ".to_vec();
+    raw.extend_from_slice(&[0x83, 0x63, 0x81, 0x5b, 0x83, 0x8b]);
+    raw.extend_from_slice(
+        b"\nContent-Type: text/plain; charset=ISO-2022-JP\n\n\x1b$B%D!<%k\x1b(B\n",
+    );
+    let m = parse(&raw, LIMIT).unwrap();
+    assert_eq!(m.subject, "ツール");
+    assert!(m.text.contains("ツール"), "{:?}", m.text);
+    // An encoded word labelled ISO-2022-JP carrying Shift_JIS bytes.
+    let m = ok("From: a@b.example\nSubject: =?ISO-2022-JP?B?g2OBW4OL?=\n\nbody\n");
+    assert_eq!(m.subject, "ツール");
+}
+
+/// Golden cases: a raw 8-bit subject in each of these charsets (bytes made
+/// by encoding_rs), in a mail that declares nothing (the detector alone) and
+/// in one whose text part declares that charset.
+#[test]
+fn parse_reads_raw_subjects_in_legacy_charsets() {
+    let cases = [
+        ("gbk", "关于发票的问题，请尽快回复"),
+        ("big5", "關於發票的問題，請盡快回覆"),
+        ("shift_jis", "請求書についてのお問い合わせ"),
+        ("euc-jp", "請求書についてのお問い合わせ"),
+        ("euc-kr", "청구서 관련 문의드립니다"),
+        ("koi8-r", "Вопрос по счёту за декабрь"),
+        ("windows-1251", "Вопрос по счёту за декабрь"),
+        ("windows-1250", "Pytanie dotyczące faktury za grudzień"),
+        ("windows-1252", "Question à propos de la facture reçue"),
+        ("windows-1253", "Ερώτηση σχετικά με το τιμολόγιο"),
+    ];
+    for (charset, text) in cases {
+        let encoding = encoding_rs::Encoding::for_label(charset.as_bytes()).unwrap();
+        let (bytes, _, unmappable) = encoding.encode(text);
+        assert!(!unmappable, "{charset}");
+        for declared in [None, Some(charset)] {
+            let mut raw = b"From: a@b.example\nSubject: ".to_vec();
+            raw.extend_from_slice(&bytes);
+            raw.extend_from_slice(b"\nMIME-Version: 1.0\n");
+            if let Some(c) = declared {
+                raw.extend_from_slice(
+                    format!("Content-Type: text/plain; charset={c}\n").as_bytes(),
+                );
+            }
+            raw.extend_from_slice(b"\nbody\n");
+            let m = parse(&raw, LIMIT).unwrap();
+            assert_eq!(m.subject, text, "{charset}, declared {declared:?}");
+        }
+    }
+}

@@ -113,6 +113,11 @@ async fn write(
         tx.mark_bounced(&batch.bounced, now + n.undeliverable_ms)
             .await?;
     }
+    if !batch.failed_recipients.is_empty() {
+        let (since, until) = (now - n.undeliverable_ms, now + n.undeliverable_ms);
+        tx.mark_failed_recipients(&batch.failed_recipients, since, until)
+            .await?;
+    }
     notify(tx, s, batch.events, now).await?;
     Ok(batch.outcomes)
 }

@@ -135,6 +135,7 @@ fn prepare_mail(s: &Settings, m: &RawMail, released: bool) -> Prepared {
         .then(|| crate::forward::find(&mail, s.max_message_bytes))
         .flatten()
         .map(|f| forwarded(s, f, &mail.message_id));
+    let sender_recovered = mail.sender.as_ref().and_then(|_| recovered(&mail, &email));
     Prepared::Message(Box::new(PreparedMessage {
         channel: Channel::Email,
         mailbox: m.mailbox.clone(),
@@ -157,10 +158,39 @@ fn prepare_mail(s: &Settings, m: &RawMail, released: bool) -> Prepared {
         raw: Some(m.raw.clone()),
         received_at: now_ms(),
         returned_message_ids: mail.returned_message_ids.clone(),
+        failed_recipients: mail
+            .failed_recipients
+            .iter()
+            .filter(|f| f.permanent && class == MailClass::Bounce)
+            .filter_map(|f| EmailAddress::parse(&f.address).ok())
+            .map(|e| e.to_string())
+            .collect(),
         may_be_agent,
         forward,
         forwarded_by: None,
+        sender_recovered,
     }))
+}
+
+/// Where a sender that is not the From header's address came from, and what
+/// From said (bounded), for the `sender_recovered` event.
+fn recovered(mail: &crate::parse::ParsedMail, email: &EmailAddress) -> Option<String> {
+    use crate::parse::SenderSource as S;
+    let from = || {
+        let f = clean(mail.headers.from.as_deref().unwrap_or_default());
+        match f.trim() {
+            "" => "no From header".to_string(),
+            f => format!("From was {:?}", crate::parse::truncate_str(f, 200)),
+        }
+    };
+    let place = match mail.sender_source {
+        S::From => return None,
+        S::FromText => "the text of a From header without a well-formed address",
+        S::ReplyTo => "Reply-To",
+        S::Sender => "Sender",
+        S::ReturnPath => "Return-Path",
+    };
+    Some(format!("sender {email} recovered from {place}; {}", from()))
 }
 
 fn stored_attachments(list: &[crate::parse::Attachment]) -> Vec<AttachmentIn> {
@@ -281,8 +311,10 @@ fn prepare_contact(s: &Settings, c: &Contact) -> Prepared {
         raw: None,
         received_at: c.occurred_at.unwrap_or_else(now_ms),
         returned_message_ids: vec![],
+        failed_recipients: vec![],
         may_be_agent: false,
         forward: None,
         forwarded_by: None,
+        sender_recovered: None,
     }))
 }

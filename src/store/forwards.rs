@@ -85,9 +85,11 @@ pub(super) fn expand<'a>(s: &Policy<'_>, known: &Known, items: &'a [Prepared]) -
             raw: f.raw.clone(),
             received_at: f.received_at,
             returned_message_ids: vec![],
+            failed_recipients: vec![],
             may_be_agent: false,
             forward: None,
             forwarded_by: agent,
+            sender_recovered: None,
             ..(**m).clone()
         };
         let note = PreparedMessage {

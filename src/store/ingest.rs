@@ -33,6 +33,8 @@ pub struct StoredBatch {
     pub outcomes: Vec<Outcome>,
     pub events: Vec<EventFacts>,
     pub bounced: Vec<String>,
+    /// Addresses the batch's delivery reports say failed permanently.
+    pub failed_recipients: Vec<String>,
 }
 
 /// Store one batch inside the caller's transaction.
@@ -80,67 +82,19 @@ pub(super) async fn store_batch(
                 continue;
             }
             Prepared::Review(r) => {
-                let o = match known.message_ids.get(&r.message_id) {
-                    // Stored before (before trust was configured, or from a
-                    // copy that passed): a duplicate, not a review.
-                    Some(&(ticket_id, comment_id)) => {
-                        let mut o = Outcome::new(OutcomeKind::Duplicate);
-                        o.ticket_id = Some(ticket_id);
-                        o.comment_id = comment_id;
-                        o.message_id = Some(r.message_id.clone());
-                        o
-                    }
-                    None => super::review::insert(tx, r, now).await?,
-                };
-                if let Some(id) = o.review_id {
-                    known
-                        .review
-                        .entry(r.message_id.clone())
-                        .or_insert((id, "pending".into()));
-                }
-                out.push(o);
+                out.push(super::review_gate::hold(tx, &mut known, r, now).await?);
                 continue;
             }
             Prepared::Message(m) => m.as_ref(),
         };
-        if let Some(&(ticket_id, comment_id)) = known.message_ids.get(&m.message_id) {
-            let mut o = Outcome::new(OutcomeKind::Duplicate);
-            o.ticket_id = Some(ticket_id);
-            o.comment_id = comment_id;
-            o.message_id = Some(m.message_id.clone());
-            tracing::info!(message_id = %m.message_id, ticket_id, "duplicate message skipped");
-            out.push(o);
-            continue;
-        }
-        // In the review queue: a copy that passes is still the held mail
-        // (pending) or a rejected one; only a release stores it, once.
-        let mut released_by = None;
-        if let Some((review_id, status)) = known.review.get(&m.message_id).cloned() {
-            let by = match status.as_str() {
-                "releasing" => super::review::settle_release(tx, review_id, now).await?,
-                _ => None,
-            };
-            match by {
-                Some(by) => {
-                    known
-                        .review
-                        .insert(m.message_id.clone(), (review_id, "released".into()));
-                    released_by = Some((review_id, by));
-                }
-                None => {
-                    let mut o = Outcome::new(if status == "pending" {
-                        OutcomeKind::Review
-                    } else {
-                        OutcomeKind::Duplicate
-                    });
-                    o.review_id = Some(review_id);
-                    o.message_id = Some(m.message_id.clone());
-                    tracing::info!(message_id = %m.message_id, review_id, status, "message in the review queue: not stored");
-                    out.push(o);
-                    continue;
-                }
+        // Stored before, held for review or rejected: not stored again.
+        let released_by = match super::review_gate::gate(tx, &mut known, m, now).await? {
+            super::review_gate::Gate::Done(o) => {
+                out.push(o);
+                continue;
             }
-        }
+            super::review_gate::Gate::Store { released_by } => released_by,
+        };
         let (user_id, user_org) =
             requester.ok_or_else(|| StoreError::conflict("requester of a message not resolved"))?;
         let sender_email = m.contacts.iter().find_map(|c| match c {
@@ -324,6 +278,14 @@ pub(super) async fn store_batch(
                 (ticket_id, public, flag)
             }
         };
+        if let Some(detail) = &m.sender_recovered {
+            events.push(NewEvent {
+                ticket_id,
+                kind: "sender_recovered",
+                comment_of: Some(comments.len()),
+                detail: detail.clone(),
+            });
+        }
         if let Some((review_id, by)) = released_by {
             events.push(NewEvent {
                 ticket_id,
@@ -398,10 +360,15 @@ pub(super) async fn store_batch(
     insert_participants(tx, &new_participants).await?;
     update_tickets(tx, &status_changes, &touched, now).await?;
     let event_ids = insert_events(tx, &events, &ids, now).await?;
-    let bounced: Vec<String> = msgs
-        .iter()
-        .filter(|m| m.class == crate::classify::MailClass::Bounce)
+    let reports = || {
+        msgs.iter()
+            .filter(|m| m.class == crate::classify::MailClass::Bounce)
+    };
+    let bounced = reports()
         .flat_map(|m| m.returned_message_ids.iter().cloned())
+        .collect();
+    let failed_recipients = reports()
+        .flat_map(|m| m.failed_recipients.iter().cloned())
         .collect();
     // Only events some trigger listens to are worth the notifier's time.
     let events = super::events::partial_facts(
@@ -417,5 +384,6 @@ pub(super) async fn store_batch(
         outcomes: super::forwards::merge(out, &expanded.origin),
         events,
         bounced,
+        failed_recipients,
     })
 }

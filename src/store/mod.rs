@@ -32,6 +32,7 @@ mod quarantine;
 pub mod renormalise;
 mod requesters;
 mod review;
+mod review_gate;
 mod sql;
 mod tx;
 mod views;

@@ -73,6 +73,17 @@ impl WriteTx {
         super::bounce::mark_bounced(&mut self.tx, bounced, until).await
     }
 
+    /// Mark undeliverable until `until` the permanently failed recipients
+    /// of delivery reports that we sent a notification to since `since`.
+    pub async fn mark_failed_recipients(
+        &mut self,
+        addresses: &[String],
+        since: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        super::bounce::mark_failed_recipients(&mut self.tx, addresses, since, until).await
+    }
+
     /// Fill in the facts `needs` asks for that memory could not tell
     /// (events gone from the database are dropped); sorted by event id.
     pub async fn complete_facts(

@@ -14,6 +14,7 @@ use support::smtp;
 
 // The engine on both databases.
 mod anchors;
+mod bounce_corpora;
 mod cli;
 mod cli_export;
 mod cli_import;
@@ -66,6 +67,7 @@ mod old_spellings;
 mod own_addresses;
 mod parse_bounds;
 mod review_races;
+mod sender_accuracy;
 mod sender_claims;
 mod storage_faults;
 mod thread_order;

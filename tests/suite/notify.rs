@@ -259,6 +259,55 @@ async fn bounce_marks_undeliverable(db: Db) {
     );
 }
 
+/// A delivery report that returns no Message-ID of ours (its original cut
+/// off by the remote mail system) still names the failed recipients: a
+/// permanent failure for an address we notified marks it undeliverable; an
+/// address we never wrote to, or a mere delay, silences nobody.
+async fn report_without_our_message_id_marks_notified_recipients(db: Db) {
+    let sink = SmtpSink::start();
+    let h = desk(db, sink.port, ACK).await;
+    h.mail(&mail("ada@acme.com", "Hello", "h1@acme.com", "", "x"))
+        .await;
+    h.mail(&mail("carl@acme.com", "Hello", "h3@acme.com", "", "x"))
+        .await;
+    drain_once(h.store(), &h.cfg).await.unwrap();
+    sink.wait_for(2, 5);
+    let report = "From: Mail Delivery System <MAILER-DAEMON@mx.acme.com>\nTo: support@desk.test\n\
+Subject: Undelivered Mail Returned to Sender\nMessage-ID: <dsn2@mx.acme.com>\nMIME-Version: 1.0\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\n\
+gone\n\n--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.acme.com\n\n\
+Final-Recipient: rfc822; ADA@acme.com\nAction: failed\nStatus: 5.1.1\n\n\
+Final-Recipient: rfc822; bob@acme.com\nAction: failed\nStatus: 5.1.1\n\n\
+Final-Recipient: rfc822; carl@acme.com\nAction: delayed\nStatus: 4.4.7\n\n--B--\n";
+    let b = h.mail(report).await;
+    assert_eq!(b.class, Some(intake::classify::MailClass::Bounce));
+    for (who, mid) in [("ada", "h2"), ("bob", "b1"), ("carl", "h4")] {
+        h.mail(&mail(
+            &format!("{who}@acme.com"),
+            "Again",
+            &format!("{mid}@acme.com"),
+            "",
+            "x",
+        ))
+        .await;
+    }
+    drain_once(h.store(), &h.cfg).await.unwrap();
+    let n = notifications(&h.export().await);
+    let status = |to: &str| -> Vec<String> {
+        n.iter()
+            .filter(|x| x["to"] == to)
+            .map(|x| x["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(status("ada@acme.com"), ["sent", "suppressed"], "{n:?}");
+    assert_eq!(
+        status("bob@acme.com"),
+        ["sent"],
+        "never notified before: {n:?}"
+    );
+    assert_eq!(status("carl@acme.com"), ["sent", "sent"], "a delay: {n:?}");
+}
+
 fn desk_config(url: &str, domain: &str, port: u16) -> intake::config::Config {
     let text = format!(
         "[database]\nurl = \"{url}\"\n[desk]\ndomain = \"{domain}\"\naddresses = [\"support@{domain}\"]\n\
@@ -456,6 +505,7 @@ both_backends!(
     reply_threads_by_our_message_id,
     nothing_for_automatic_private_or_internal,
     bounce_marks_undeliverable,
+    report_without_our_message_id_marks_notified_recipients,
     two_desks_stop,
     routing_by_organization,
 );

@@ -1,0 +1,80 @@
+//! Every bounce recognised, on public bounce corpora nobody here wrote:
+//! flufl.bounce's 116 real bounces and delay warnings from GNU Mailman
+//! (`tests/corpora/flufl-bounce/`, Apache-2.0) and its one ordinary mail
+//! that "confused" a detector. (Sisimai's corpus is scored in
+//! `corpora_classify.rs`.) Each bounce must be classified as a bounce or an
+//! automatic reply, never as an ordinary request or list mail; the ordinary
+//! mail stays ordinary. The failed recipients the DSN fields and
+//! `X-Failed-Recipients` name are compared with flufl.bounce's own
+//! expectations and the share found is printed.
+//! `cargo test --test suite bounce_corpora -- --nocapture` prints the table.
+
+use intake::classify::{classify, MailClass, OwnAddresses};
+use std::collections::BTreeSet;
+
+struct Row {
+    file: String,
+    bounce: bool,
+    recipients: BTreeSet<String>,
+}
+
+fn rows() -> Vec<Row> {
+    std::fs::read_to_string("tests/corpora/flufl-bounce/expectations.tsv")
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            Row {
+                file: c[0].to_string(),
+                bounce: c[1] == "bounce",
+                recipients: c[2]
+                    .split(',')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_lowercase)
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_flufl_bounce_is_automatic_and_the_ordinary_mail_is_not() {
+    let own = OwnAddresses::new(["support@desk.example".to_string()], "desk.example");
+    let rows = rows();
+    assert_eq!(rows.len(), 117);
+    let (mut wrong, mut expected, mut found) = (Vec::new(), 0usize, 0usize);
+    let mut classes = std::collections::BTreeMap::new();
+    for r in &rows {
+        let raw = std::fs::read(format!("tests/corpora/flufl-bounce/{}", r.file)).unwrap();
+        let mail = intake::parse::parse(&raw, 64 << 20);
+        let class = match &mail {
+            Ok(m) => classify(m, &own),
+            // Only mail-system mail may lack a sender; anything else is
+            // quarantined, which answers nobody but is no recognition.
+            Err(e) => {
+                wrong.push(format!("{}: {e}", r.file));
+                continue;
+            }
+        };
+        *classes.entry(class.as_str()).or_insert(0) += 1;
+        let automatic = matches!(class, MailClass::Bounce | MailClass::AutoReply);
+        if automatic != r.bounce {
+            wrong.push(format!("{}: {class:?}", r.file));
+        }
+        if let Ok(m) = &mail {
+            let got: BTreeSet<String> = m
+                .failed_recipients
+                .iter()
+                .map(|f| f.address.to_lowercase())
+                .collect();
+            expected += r.recipients.len();
+            found += r.recipients.intersection(&got).count();
+        }
+    }
+    println!("flufl.bounce corpus: {classes:?}; wrong: {}", wrong.len());
+    println!(
+        "failed recipients found from DSN fields and X-Failed-Recipients: {found} of {expected}"
+    );
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
