@@ -222,6 +222,7 @@ impl Signals {
         let h: &ClassHeaders = &mail.headers;
         let subject = mail.subject.to_lowercase();
         let report = lower(&h.report_type).filter(|_| h.content_type == "multipart/report");
+        let bounce_subject = contains_any(&subject, BOUNCE_SUBJECTS);
         let (local, name) = match &mail.sender {
             Some(s) => (
                 s.address
@@ -265,17 +266,19 @@ impl Signals {
             precedence: lower(&h.precedence),
             weak_auto_reply_header: h.x_auto_response_suppress.is_some()
                 || h.x_ms_exchange_inbox_rules_loop.is_some(),
-            bounce_subject: contains_any(&subject, BOUNCE_SUBJECTS),
+            bounce_subject,
             forwarded: FORWARD_PREFIXES
                 .iter()
                 .any(|p| subject.trim_start().starts_with(p)),
-            system_token: has_system_token(&local)
-                || h.return_path.as_deref().is_some_and(|rp| {
-                    crate::parse::return_path_address(rp).is_some_and(|a| {
-                        has_system_token(a.rsplit_once('@').map_or("", |(l, _)| l))
-                    })
-                }),
-            bounce_body: has_bounce_body(&mail.text, h.has_returned_message_part),
+            // Only a bounce subject makes these worth looking for.
+            system_token: bounce_subject
+                && (has_system_token(&local)
+                    || h.return_path.as_deref().is_some_and(|rp| {
+                        crate::parse::return_path_address(rp).is_some_and(|a| {
+                            has_system_token(a.rsplit_once('@').map_or("", |(l, _)| l))
+                        })
+                    })),
+            bounce_body: bounce_subject && has_bounce_body(&mail.text, h.has_returned_message_part),
             auto_reply_subject: contains_any(&subject, AUTO_REPLY_SUBJECTS),
             list: h.list_id.is_some()
                 || h.list_unsubscribe.is_some()

@@ -34,7 +34,9 @@ pub fn split(s: &str) -> Option<(&str, &str)> {
 }
 
 fn bad_unquoted(c: char) -> bool {
-    c.is_whitespace() || c.is_control() || "<>,;()[]\\".contains(c)
+    matches!(c, '<' | '>' | ',' | ';' | '(' | ')' | '[' | ']' | '\\')
+        || c.is_whitespace()
+        || c.is_control()
 }
 
 /// The byte index just past the closing quote of the quoted string `s`

@@ -84,7 +84,11 @@ pub fn decode_header_bytes(bytes: &[u8], hints: &Hints) -> String {
 
 /// True for a charset label that cannot carry 8-bit bytes.
 pub fn is_seven_bit(label: &str) -> bool {
-    let l = label.to_ascii_lowercase();
+    let l = label
+        .split('*')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     l.contains("2022") || l.contains("ascii") || l.contains("hz-gb") || l == "utf-7"
 }
 

@@ -216,8 +216,8 @@ fn returned_in(msg: &Message<'_>, depth: usize, found: &mut Vec<String>) {
                 header_block_ids(part.contents(), found);
             }
             // Some mail systems quote the original's headers inside the
-            // delivery-status part or a text part of the report.
-            _ if ctype.ends_with("delivery-status") || ctype.starts_with("text/plain") => {
+            // delivery-status part.
+            _ if ctype.ends_with("delivery-status") => {
                 ids_in_text(&String::from_utf8_lossy(part.contents()), found);
             }
             _ => {}
@@ -228,8 +228,8 @@ fn returned_in(msg: &Message<'_>, depth: usize, found: &mut Vec<String>) {
 /// Message-IDs of the original mail inside a bounce or report: attached
 /// `message/rfc822` mails (and the mails attached to those, [`RETURNED_DEPTH`]
 /// levels down), `text/rfc822-headers` parts (leading blank lines allowed),
-/// and `Message-ID:` lines in the text body, its text parts and its
-/// delivery-status parts. `own` (the bounce's own id) is left out.
+/// and `Message-ID:` lines in the text body and in delivery-status parts.
+/// `own` (the bounce's own id) is left out.
 pub(super) fn returned_message_ids(msg: &Message<'_>, text: &str, own: &str) -> Vec<String> {
     let mut found = Vec::new();
     returned_in(msg, RETURNED_DEPTH, &mut found);

@@ -95,15 +95,16 @@ fn mislabelled(word: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn has_mislabelled_word(line: &[u8]) -> bool {
-    // Cheap tests first: an encoded word and a 7-bit label on the line.
-    if memchr::memmem::find(line, b"=?").is_none() {
-        return false;
-    }
-    let lower = line.to_ascii_lowercase();
-    if find(&lower, 0, b"2022").is_none()
-        && find(&lower, 0, b"ascii").is_none()
-        && find(&lower, 0, b"hz-gb").is_none()
-    {
+    // Only the labels are read until one names a 7-bit charset: most lines
+    // have no encoded word, most encoded words a label that can hold 8 bits.
+    static OPEN: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"=?"));
+    let seven_bit_label = OPEN.find_iter(line).any(|start| {
+        let label = &line[start + 2..line.len().min(start + 2 + 64)];
+        let label = label.split(|&b| b == b'?').next().unwrap_or_default();
+        std::str::from_utf8(label).is_ok_and(detect::is_seven_bit)
+    });
+    if !seven_bit_label {
         return false;
     }
     let mut words = EncodedWords::new(line);

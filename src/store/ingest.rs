@@ -306,7 +306,9 @@ pub(super) async fn store_batch(
         // by it.
         known.refs.insert(m.message_id.clone(), ticket_id);
         new_refs.push((m.message_id.clone(), ticket_id));
-        for n in kept_names(&m.refs) {
+        // A name that is a stored message's own id is found by that id
+        // (thread_refs): only names of absent messages are kept.
+        for n in kept_names(&m.refs).filter(|n| !known.refs.contains_key(*n)) {
             let list = known.named.entry(n.clone()).or_default();
             if !list.contains(&ticket_id) {
                 list.push(ticket_id);
