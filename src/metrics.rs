@@ -51,6 +51,7 @@ pub fn record_outcomes(mailbox: &str, outcomes: &[crate::model::Outcome]) {
             Duplicate => "intake_messages_duplicates_total",
             Quarantined => "intake_messages_quarantined_total",
             Review => "intake_messages_review_total",
+            Kept => "intake_bounces_kept_total",
         };
         metrics::counter!(name, "mailbox" => mailbox.to_string(), "class" => class).increment(1);
     }
@@ -59,7 +60,7 @@ pub fn record_outcomes(mailbox: &str, outcomes: &[crate::model::Outcome]) {
         now_ms(),
         count(Created) + count(Appended),
         count(Duplicate),
-        count(Quarantined) + count(Review),
+        count(Quarantined) + count(Review) + count(Kept),
     );
 }
 

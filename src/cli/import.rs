@@ -19,6 +19,7 @@ pub struct Summary {
     pub duplicates: u64,
     pub quarantined: u64,
     pub review: u64,
+    pub kept: u64,
 }
 
 impl Summary {
@@ -29,6 +30,7 @@ impl Summary {
             OutcomeKind::Duplicate => self.duplicates += 1,
             OutcomeKind::Quarantined => self.quarantined += 1,
             OutcomeKind::Review => self.review += 1,
+            OutcomeKind::Kept => self.kept += 1,
         }
     }
 
@@ -44,6 +46,10 @@ impl Summary {
             self.quarantined,
             if self.review > 0 {
                 format!(", {} held for review", self.review)
+            } else {
+                String::new()
+            } + &if self.kept > 0 {
+                format!(", {} delivery reports kept under bounces", self.kept)
             } else {
                 String::new()
             }

@@ -290,7 +290,7 @@ async fn answer(p: &Pipeline, out: crate::model::Outcome) -> Result<(u16, String
         // the desk's own addresses): the request itself cannot be stored.
         // Contacts are never held for review (only mail is judged), but
         // were one, it is not stored either.
-        OutcomeKind::Quarantined | OutcomeKind::Review => {
+        OutcomeKind::Quarantined | OutcomeKind::Review | OutcomeKind::Kept => {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("contact quarantined: {}", out.reason.unwrap_or_default()),

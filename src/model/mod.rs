@@ -193,6 +193,9 @@ pub enum OutcomeKind {
     Quarantined,
     /// Held in the review queue.
     Review,
+    /// A delivery report not linked to any notification of ours: kept for
+    /// ops (`bounces` in the export), never a user, organization or ticket.
+    Kept,
 }
 
 /// The result reported for one inbound message.
@@ -221,6 +224,8 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounce_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
@@ -238,6 +243,7 @@ impl Outcome {
             follow_up_of: None,
             quarantine_id: None,
             review_id: None,
+            bounce_id: None,
             reason: None,
         }
     }

@@ -3,7 +3,7 @@
 //! they come, so memory stays flat whatever the store's size.
 //!
 //! The document: `organizations`, `users`, `tickets` (with their comments,
-//! attachments and events), `quarantine`, `review`, `notifications`, and
+//! attachments and events), `quarantine`, `review`, `bounces`, `notifications`, and
 //! `normalisation_conflicts` when there are any. With a filter the tickets
 //! are those it selects, `users` and `organizations` those the tickets
 //! name (requesters, comment authors and their organizations), the
@@ -163,6 +163,10 @@ impl Store {
         let mut l = List::open(l.w, "review", false)?;
         self.pages(&format!("SELECT {} FROM review WHERE {quarantine_where} AND id > {{after}} ORDER BY id LIMIT {PAGE}", super::review::COLUMNS), |_, page| async move {
             Ok(page.iter().map(|r| serde_json::to_value(super::review::entry(r)).unwrap_or(Value::Null)).collect())
+        }, &mut l).await?;
+        let mut l = List::open(l.w, "bounces", false)?;
+        self.pages(&format!("SELECT {} FROM bounces WHERE {quarantine_where} AND id > {{after}} ORDER BY id LIMIT {PAGE}", super::bounces::COLUMNS), |_, page| async move {
+            Ok(page.iter().map(|r| serde_json::to_value(super::bounces::entry(r)).unwrap_or(Value::Null)).collect())
         }, &mut l).await?;
         let outbox_where = if f.is_all() {
             "1 = 1".to_string()

@@ -12,7 +12,7 @@
 //! updates) is taken in the order of its key, so concurrent batches never
 //! deadlock.
 
-use super::lookup;
+use super::lookup::{self, Known};
 use super::requesters::Policy;
 use super::write::*;
 use super::{now_ms, StoreError};
@@ -73,6 +73,7 @@ pub(super) async fn store_batch(
     let mut new_links: std::collections::BTreeSet<(i64, i64)> = Default::default();
     let mut new_participants: Vec<(i64, String)> = Vec::new();
     let mut new_tickets: std::collections::HashSet<i64> = Default::default();
+    keep_unlinked_bounces(&mut known, items);
     let requesters = super::requesters::resolve(tx, s, &mut known, items, now).await?;
 
     for (item, requester) in items.iter().zip(requesters) {
@@ -95,6 +96,10 @@ pub(super) async fn store_batch(
             }
             super::review_gate::Gate::Store { released_by } => released_by,
         };
+        if known.kept.contains(&m.message_id) {
+            out.push(super::bounces::keep(tx, m, now).await?);
+            continue;
+        }
         let (user_id, user_org) =
             requester.ok_or_else(|| StoreError::conflict("requester of a message not resolved"))?;
         let sender_email = m.contacts.iter().find_map(|c| match c {
@@ -388,4 +393,22 @@ pub(super) async fn store_batch(
         bounced,
         failed_recipients,
     })
+}
+
+/// A delivery report that names none of our notifications (by a returned
+/// Message-ID, a reference or our subject tag) is kept for ops: it never
+/// becomes a user, an organization or a ticket.
+fn keep_unlinked_bounces(known: &mut Known, items: &[Prepared]) {
+    for item in items {
+        let Prepared::Message(m) = item else { continue };
+        let linked = m.tag_ticket.is_some()
+            || m.conversation_key.is_some()
+            || m.refs.iter().any(|r| known.ours.contains(r));
+        if m.class == crate::classify::MailClass::Bounce
+            && !linked
+            && !known.message_ids.contains_key(&m.message_id)
+        {
+            known.kept.insert(m.message_id.clone());
+        }
+    }
 }

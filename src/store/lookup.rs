@@ -39,6 +39,11 @@ pub struct Known {
     pub named: HashMap<String, Vec<i64>>,
     /// Closed ticket → its newest follow-up that is not closed.
     pub open_follow_up: HashMap<i64, i64>,
+    /// Message-IDs of our own notifications the batch names.
+    pub ours: std::collections::HashSet<String>,
+    /// Message-IDs of kept bounces (stored before, or bound to be kept in
+    /// this batch).
+    pub kept: std::collections::HashSet<String>,
 }
 
 /// A ticket's channel and tags (for trigger conditions and `set` actions).
@@ -78,13 +83,18 @@ pub async fn load(
     // review or rejected, once.
     for chunk in mids.chunks(500) {
         let mut marks = super::sql::Marks::new(tx);
-        let (a, b) = (marks.list(chunk.len()), marks.list(chunk.len()));
+        let (a, b, c) = (
+            marks.list(chunk.len()),
+            marks.list(chunk.len()),
+            marks.list(chunk.len()),
+        );
         let sql = format!(
             "SELECT message_id, ticket_id, id, '' AS status FROM comments WHERE message_id IN ({a}) \
-             UNION ALL SELECT message_id, 0 AS ticket_id, id, status FROM review WHERE message_id IN ({b})"
+             UNION ALL SELECT message_id, 0 AS ticket_id, id, status FROM review WHERE message_id IN ({b}) \
+             UNION ALL SELECT message_id, 0 AS ticket_id, id, 'kept' AS status FROM bounces WHERE message_id IN ({c})"
         );
         let mut q = sqlx::query(&sql);
-        for m in chunk.iter().chain(chunk) {
+        for m in chunk.iter().chain(chunk).chain(chunk) {
             q = q.bind(m.clone());
         }
         for r in q.fetch_all(&mut **tx).await? {
@@ -93,6 +103,9 @@ pub async fn load(
                 st if st.is_empty() => {
                     k.message_ids
                         .insert(mid, (get_i64(&r, "ticket_id"), Some(id)));
+                }
+                st if st == "kept" => {
+                    k.kept.insert(mid);
                 }
                 st => {
                     k.review.insert(mid, (id, st));
@@ -131,11 +144,14 @@ pub async fn load(
         &refs,
     )
     .await?
-    .into_iter()
-    .chain(super::outbox_write::by_message_id(tx, "message_id, ticket_id", &refs).await?)
     {
         k.refs
             .insert(get_str(&r, "message_id"), get_i64(&r, "ticket_id"));
+    }
+    for r in super::outbox_write::by_message_id(tx, "message_id, ticket_id", &refs).await? {
+        let mid = get_str(&r, "message_id");
+        k.ours.insert(mid.clone());
+        k.refs.insert(mid, get_i64(&r, "ticket_id"));
     }
     // Names stored messages hold: the batch's own ids (a late parent) and
     // the ids it names (a shared ancestor).

@@ -12,6 +12,7 @@
 mod admin;
 mod agents;
 mod bounce;
+mod bounces;
 mod checkpoints;
 mod event_facts;
 mod events;

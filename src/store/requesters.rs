@@ -103,8 +103,8 @@ pub(super) async fn resolve(
     let mut users: Vec<NewUser> = Vec::new();
     let mut authors: Vec<Option<Author>> = Vec::with_capacity(items.len());
     // Mail held for review (before this batch, unless being released, or
-    // earlier in it) acts as nobody: no user comes from it. The walk in
-    // `ingest.rs` applies the same rule.
+    // earlier in it) acts as nobody: no user comes from it, nor from a kept
+    // bounce. The walk in `ingest.rs` applies the same rule.
     let mut held: HashSet<&str> = items
         .iter()
         .filter_map(|p| match p {
@@ -126,6 +126,7 @@ pub(super) async fn resolve(
             Prepared::Message(m)
                 if !known.message_ids.contains_key(&m.message_id)
                     && !held.contains(m.message_id.as_str())
+                    && !known.kept.contains(&m.message_id)
                     && seen.insert(m.message_id.as_str()) =>
             {
                 m.as_ref()

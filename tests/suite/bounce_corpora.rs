@@ -78,3 +78,80 @@ fn every_flufl_bounce_is_automatic_and_the_ordinary_mail_is_not() {
     );
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// The whole flufl.bounce corpus through the pipeline, on both databases:
+/// no delivery report becomes a customer. Each is kept for ops (listed under
+/// `bounces` with its failed recipients), creates no user, organization or
+/// ticket, and comes back as a duplicate when delivered again. Only the
+/// ordinary mail and the automatic replies open tickets.
+async fn no_bounce_becomes_a_customer(db: crate::common::Db) {
+    use intake::model::{Inbound, OutcomeKind, RawMail};
+    let h = crate::common::Harness::new(db).await;
+    let items = |rows: &[Row]| -> Vec<Inbound> {
+        rows.iter()
+            .map(|r| {
+                Inbound::Mail(RawMail {
+                    raw: std::fs::read(format!("tests/corpora/flufl-bounce/{}", r.file)).unwrap(),
+                    mailbox: Some("support".into()),
+                    source: "test".into(),
+                })
+            })
+            .collect()
+    };
+    let rows = rows();
+    let outcomes = h.pipeline.ingest(items(&rows), None).await.unwrap();
+    let kept = outcomes
+        .iter()
+        .filter(|o| o.outcome == OutcomeKind::Kept)
+        .count();
+    let bounces = outcomes
+        .iter()
+        .filter(|o| o.class == Some(MailClass::Bounce))
+        .count();
+    let others = outcomes
+        .iter()
+        .filter(|o| matches!(o.outcome, OutcomeKind::Created | OutcomeKind::Appended))
+        .count();
+    println!(
+        "flufl.bounce through the pipeline: {kept} kept, {others} stored as tickets or comments"
+    );
+    // Distinct Message-IDs: a few reports in the corpus are copies.
+    assert!(kept > 100 && kept <= bounces, "{kept} of {bounces}");
+    for o in &outcomes {
+        if o.class == Some(MailClass::Bounce) {
+            assert!(
+                matches!(o.outcome, OutcomeKind::Kept | OutcomeKind::Duplicate),
+                "{o:?}"
+            );
+            assert_eq!((o.user_id, o.ticket_id), (None, None), "{o:?}");
+        }
+    }
+    let doc = h.export().await;
+    let listed = doc["bounces"].as_array().unwrap();
+    assert_eq!(listed.len(), kept);
+    assert!(listed
+        .iter()
+        .all(|b| b["reason"].as_str().unwrap().contains("not linked")));
+    assert!(
+        listed
+            .iter()
+            .any(|b| b["recipients"] == serde_json::json!(["userx@example.com"])),
+        "failed recipients listed"
+    );
+    let tickets = doc["tickets"].as_array().unwrap().len();
+    assert_eq!(
+        tickets, others,
+        "only the ordinary mail and automatic replies open tickets"
+    );
+    assert!(doc["users"].as_array().unwrap().len() <= others);
+    assert!(doc["organizations"].as_array().unwrap().len() <= others);
+    // Delivered again: duplicates, nothing new.
+    let again = h.pipeline.ingest(items(&rows), None).await.unwrap();
+    assert!(
+        again.iter().all(|o| o.outcome == OutcomeKind::Duplicate),
+        "{again:?}"
+    );
+    assert_eq!(h.export().await["bounces"].as_array().unwrap().len(), kept);
+}
+
+crate::both_backends!(no_bounce_becomes_a_customer);

@@ -121,7 +121,8 @@ async fn nothing_for_automatic_private_or_internal(db: Db) {
         .await
         .unwrap()
         .remove(0);
-    // Out-of-office, DSN and list mail open tickets but never notify.
+    // Out-of-office and list mail open tickets but never notify; a DSN that
+    // returns none of our notifications is kept for ops, no ticket.
     let ooo = h
         .mail(&mail(
             "bob@beta.test",
@@ -149,9 +150,14 @@ async fn nothing_for_automatic_private_or_internal(db: Db) {
             "could not deliver",
         ))
         .await;
-    for o in [&ooo, &list, &dsn] {
+    for o in [&ooo, &list] {
         assert!(o.ticket_id.is_some(), "{o:?}");
     }
+    assert_eq!(
+        (dsn.outcome, dsn.ticket_id),
+        (OutcomeKind::Kept, None),
+        "{dsn:?}"
+    );
     assert_eq!(
         h.export().await["notifications"].as_array().unwrap().len(),
         0,

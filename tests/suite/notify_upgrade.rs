@@ -61,7 +61,7 @@ async fn outbox_from_0007(db: Db) {
     migrate_to(&old, db, 7).await;
     // Today's ingest writes comments.role and comments.forwarded_by
     // (migrations 0014, 0015) and reads the review table (0013) and
-    // thread_names (0016): they are
+    // thread_names (0016) and bounces (0017): they are
     // lent to the old schema for these two mails and taken back before the
     // upgrade, which adds them again.
     let lend = |sql: &'static str| {
@@ -72,6 +72,7 @@ async fn outbox_from_0007(db: Db) {
     lend("ALTER TABLE comments ADD COLUMN forwarded_by TEXT").await;
     lend("CREATE TABLE review (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL)").await;
     lend("CREATE TABLE thread_names (message_id TEXT NOT NULL, ticket_id BIGINT NOT NULL, PRIMARY KEY (message_id, ticket_id))").await;
+    lend("CREATE TABLE bounces (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL)").await;
     let p = Pipeline::new(old.clone(), Settings::from_config(&cfg));
     let t = ingest(&p, &mail("ada@acme.com", "First", "u1@acme.com", "", "x"))
         .await
@@ -106,6 +107,7 @@ async fn outbox_from_0007(db: Db) {
     lend("ALTER TABLE comments DROP COLUMN forwarded_by").await;
     lend("DROP TABLE review").await;
     lend("DROP TABLE thread_names").await;
+    lend("DROP TABLE bounces").await;
     old.close().await;
 
     let store = Store::open(&url, 4).await.unwrap();

@@ -239,30 +239,35 @@ async fn replay(
         return forbidden("no such quarantine entry");
     };
     let (msg, error) = match st.pipeline.replay(id).await {
-        Ok(o) => (
-            match o.outcome {
-                OutcomeKind::Created => format!(
-                    "Quarantine entry #{id} replayed: a new ticket #{}.",
-                    o.ticket_id.unwrap_or_default()
-                ),
-                OutcomeKind::Appended => format!(
-                    "Quarantine entry #{id} replayed: added to ticket #{}.",
-                    o.ticket_id.unwrap_or_default()
-                ),
-                OutcomeKind::Duplicate => {
-                    format!("Quarantine entry #{id} replayed: it was already stored.")
-                }
-                OutcomeKind::Review => format!(
-                    "Quarantine entry #{id} replayed: held for review ({}).",
-                    o.reason.unwrap_or_default()
-                ),
-                OutcomeKind::Quarantined => format!(
-                    "Replay of #{id} quarantined it again: {}",
-                    o.reason.unwrap_or_default()
-                ),
-            },
-            o.outcome == OutcomeKind::Quarantined,
-        ),
+        Ok(o) => {
+            (
+                match o.outcome {
+                    OutcomeKind::Created => format!(
+                        "Quarantine entry #{id} replayed: a new ticket #{}.",
+                        o.ticket_id.unwrap_or_default()
+                    ),
+                    OutcomeKind::Appended => format!(
+                        "Quarantine entry #{id} replayed: added to ticket #{}.",
+                        o.ticket_id.unwrap_or_default()
+                    ),
+                    OutcomeKind::Duplicate => {
+                        format!("Quarantine entry #{id} replayed: it was already stored.")
+                    }
+                    OutcomeKind::Review => format!(
+                        "Quarantine entry #{id} replayed: held for review ({}).",
+                        o.reason.unwrap_or_default()
+                    ),
+                    OutcomeKind::Quarantined => format!(
+                        "Replay of #{id} quarantined it again: {}",
+                        o.reason.unwrap_or_default()
+                    ),
+                    OutcomeKind::Kept => {
+                        format!("Quarantine entry #{id} replayed: a delivery report, kept under bounces.")
+                    }
+                },
+                o.outcome == OutcomeKind::Quarantined,
+            )
+        }
         Err(e) => (format!("Replay of #{id} failed: {e}"), true),
     };
     tracing::info!(quarantine_id = id, result = %msg, "quarantine replayed from the status page");
