@@ -31,6 +31,7 @@ pub mod model;
 pub mod notify;
 pub mod parse;
 pub mod pipeline;
+pub mod reply;
 pub mod sanitize;
 pub mod sources;
 pub mod status;

@@ -4,7 +4,7 @@
 //! Mail), `Montag, 1. Dezember 2026 10:00` (German), `lun. 1 déc. 2026 à
 //! 10:00` (French), RFC 5322 dates (Thunderbird), and numeric `01.12.2026
 //! 10:00` / `2026-12-01 10:00` forms. Month names in the seven languages
-//! of `markers.rs`. A zone written as `+0100` or `GMT+1` is applied;
+//! of `crate::reply::markers`. A zone written as `+0100` or `GMT+1` is applied;
 //! without one the time is taken as UTC. Unparseable: `None` (the
 //! forward's own date is used instead).
 

@@ -2,8 +2,8 @@
 //! block, the block's fields (From, Date, Subject, …), the forwarded text
 //! after it, and the agent's own text before it. One pass over the lines.
 
-use super::markers::{field, separator, Field, Separator};
 use crate::parse::Mailbox;
+use crate::reply::markers::{field, separator, Field, Separator};
 
 /// The parts of an inline forward.
 #[derive(Debug, Clone, PartialEq, Eq)]

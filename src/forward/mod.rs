@@ -2,7 +2,7 @@
 //! the agent's mail. A pure stage over a [`ParsedMail`]: a forwarded
 //! `message/rfc822` attachment (parsed like any mail), or an inline forward
 //! block of Gmail, Outlook/Exchange, Apple Mail or Thunderbird in seven
-//! languages (`markers.rs`), in the text part or the text of an HTML-only
+//! languages (`crate::reply::markers`), in the text part or the text of an HTML-only
 //! mail. The store decides whether the sender is an agent; this module only
 //! says what was forwarded, or that the mail looks forwarded but its
 //! original sender cannot be told with confidence (never a guess).
@@ -12,12 +12,12 @@
 
 mod date;
 mod inline;
-mod markers;
+
 #[cfg(test)]
 mod tests;
 
 use crate::parse::{Attachment, Mailbox, ParsedMail};
-pub use markers::strip_prefixes;
+pub use crate::reply::markers::strip_prefixes;
 
 /// The forwarded message, found with confidence.
 #[derive(Debug, Clone)]
@@ -94,6 +94,11 @@ pub fn find(mail: &ParsedMail, max_bytes: usize) -> Option<Forward> {
             note: mail.text.trim().to_string(),
             note_attachments,
         })));
+    }
+    // Without a forward prefix, only a separator, header block or quote
+    // container that parsing found can introduce a forward.
+    if !forward_subject && !mail.history_block {
+        return None;
     }
     let Some(block) = inline::find(&mail.text, forward_subject) else {
         return forward_subject.then_some(Forward::Unsure(NO_BLOCK));

@@ -84,6 +84,9 @@ pub struct PreparedMessage {
     pub sender_name: Option<String>,
     pub subject: String,
     pub body: String,
+    /// The body without quoted history, forwarded header blocks and
+    /// signature, when that differs from `body` (see `crate::reply`).
+    pub visible_body: Option<String>,
     pub class: MailClass,
     /// In-Reply-To first, then References newest first.
     pub refs: Vec<String>,
@@ -139,6 +142,8 @@ pub struct ForwardedIn {
     pub sender_name: Option<String>,
     pub subject: String,
     pub body: String,
+    /// Its visible text, when that differs from `body`.
+    pub visible_body: Option<String>,
     /// Its own date (unix ms), else the agent's mail's arrival.
     pub received_at: i64,
     pub attachments: Vec<AttachmentIn>,

@@ -36,8 +36,10 @@ pub struct SendContext {
     /// The requester's first email address.
     pub requester_email: Option<String>,
     pub org_name: Option<String>,
-    /// The comment the notification quotes.
+    /// The comment the notification quotes: its visible text.
     pub comment_body: Option<String>,
+    /// The comment's whole text.
+    pub comment_full_body: Option<String>,
     pub comment_message_id: Option<String>,
     /// The comment arrived by email.
     pub comment_by_email: bool,

@@ -116,6 +116,7 @@ fn render(
         organization: r.org_name.clone().map(|name| OrgVars { name }),
         comment: CommentVars {
             body: r.comment_body.clone().unwrap_or_default(),
+            full_body: r.comment_full_body.clone().unwrap_or_default(),
         },
     };
     let (subject, text, html) = n

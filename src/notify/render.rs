@@ -107,6 +107,6 @@ fn sample() -> minijinja::Value {
         ticket => minijinja::context! { id => 1, tag => "[#1]", subject => "subject", status => "new", url => "https://desk.example/1" },
         requester => minijinja::context! { name => "Name", email => "name@example.com" },
         organization => minijinja::context! { name => "Org" },
-        comment => minijinja::context! { body => "body" },
+        comment => minijinja::context! { body => "body", full_body => "body\n> quote" },
     }
 }

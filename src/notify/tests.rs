@@ -32,6 +32,7 @@ fn ctx(kind: EventKind, org: Option<&str>, new: bool, class: &str) -> EventConte
         organization: org.map(|n| OrgVars { name: n.into() }),
         comment: CommentVars {
             body: "help".into(),
+            full_body: "help\n\n> earlier".into(),
         },
     }
 }

@@ -126,7 +126,11 @@ pub struct OrgVars {
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CommentVars {
+    /// The comment's visible text: without quoted history, forwarded
+    /// header blocks and signature.
     pub body: String,
+    /// The comment's whole text, as received.
+    pub full_body: String,
 }
 
 /// A rendered notification, before the notifier's own checks.

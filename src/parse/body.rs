@@ -5,43 +5,78 @@ use std::borrow::Cow;
 use mail_parser::{decoders::html::html_to_text, Message, MessagePart, MimeHeaders, PartType};
 
 use super::{headers::mime_type, legacy, truncate_str, Attachment, MAX_TEXT_BYTES};
+use crate::reply::{self, Visible};
 use crate::sanitize::clean_filename;
 
-fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8], charset: &str) -> Cow<'a, str> {
+/// A part's text, and its visible text when that differs (see
+/// [`crate::reply`]); `block` says whether a separator, header block or
+/// quote container was found.
+fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8], charset: &str) -> (Cow<'a, str>, Visible) {
+    let fixed = legacy::redecode(part, raw, charset);
     let is_html = matches!(part.body, PartType::Html(_));
-    if let Some(fixed) = legacy::redecode(part, raw, charset) {
-        return if is_html {
-            html_to_text(&fixed).into()
-        } else {
-            fixed.into()
+    if is_html {
+        let source = match (&fixed, &part.body) {
+            (Some(f), _) => f.as_str(),
+            (None, PartType::Html(t)) => t.as_ref(),
+            _ => "",
         };
+        let text = html_to_text(source);
+        let visible = reply::of_html(source, &text);
+        return (crlf(Cow::Owned(text)), visible);
     }
-    match &part.body {
-        PartType::Text(text) => Cow::Borrowed(text.as_ref()),
-        PartType::Html(html) => html_to_text(html).into(),
-        _ => Cow::Borrowed(""),
+    let text = match (fixed, &part.body) {
+        (Some(f), _) => crlf(Cow::Owned(f)),
+        (None, PartType::Text(t)) => crlf(Cow::Borrowed(t.as_ref())),
+        _ => return (Cow::Borrowed(""), Visible::default()),
+    };
+    let visible = reply::of_text(&text);
+    (text, visible)
+}
+
+fn crlf(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        text
     }
 }
 
 /// Every text body part joined by a newline (HTML converted to text when a part
-/// has no plain alternative), with CRLF turned into LF, cut to [`MAX_TEXT_BYTES`].
-pub(super) fn text(msg: &Message<'_>, charset: &str) -> String {
-    let mut out = String::new();
+/// has no plain alternative), with CRLF turned into LF, cut to [`MAX_TEXT_BYTES`];
+/// and its visible text, the parts' visible texts joined alike.
+pub(super) fn text(msg: &Message<'_>, charset: &str) -> (String, Visible) {
+    let mut pieces = Vec::with_capacity(msg.text_body.len());
     for &id in &msg.text_body {
-        let Some(part) = msg.parts.get(id as usize) else {
-            continue;
-        };
-        let piece = part_text(part, &msg.raw_message, charset);
-        let piece = if piece.contains('\r') {
-            Cow::Owned(piece.replace("\r\n", "\n"))
-        } else {
-            piece
-        };
+        if let Some(part) = msg.parts.get(id as usize) {
+            pieces.push(part_text(part, &msg.raw_message, charset));
+        }
+    }
+    let out = join(pieces.iter().map(|(t, _)| t.as_ref()));
+    let block = pieces.iter().any(|(_, v)| v.block);
+    if pieces.iter().all(|(_, v)| v.text.is_none()) {
+        return (out, Visible { text: None, block });
+    }
+    let seen = pieces
+        .iter()
+        .map(|(t, v)| v.text.as_deref().unwrap_or(t.as_ref()));
+    (
+        out,
+        Visible {
+            text: Some(join(seen)),
+            block,
+        },
+    )
+}
+
+/// Pieces joined by a newline (empty ones skipped), cut to [`MAX_TEXT_BYTES`].
+fn join<'a>(pieces: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for piece in pieces {
         if !out.is_empty() && !piece.is_empty() {
             out.push('\n');
         }
         out.push_str(truncate_str(
-            &piece,
+            piece,
             MAX_TEXT_BYTES.saturating_sub(out.len()),
         ));
         if out.len() >= MAX_TEXT_BYTES {

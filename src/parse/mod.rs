@@ -201,6 +201,12 @@ pub struct ParsedMail {
     /// The text body (HTML converted when there is no text part), line ends as LF,
     /// at most [`MAX_TEXT_BYTES`].
     pub text: String,
+    /// The visible text, when it differs from `text`: without quoted
+    /// history, forwarded header blocks and signature (see [`crate::reply`]).
+    pub visible: Option<String>,
+    /// Whether the text holds a separator, a header block or an HTML quote
+    /// container (so it may forward a message).
+    pub history_block: bool,
     /// Every non-body part.
     pub attachments: Vec<Attachment>,
     /// Header fields for classification.
@@ -323,7 +329,7 @@ fn build(msg: &Message<'_>, raw: &[u8], charset: &str) -> Result<ParsedMail, Par
         Some(id) => (id, false),
         None => (generated_message_id(raw), true),
     };
-    let text = body::text(msg, charset);
+    let (text, visible) = body::text(msg, charset);
     let returned_message_ids = ids::returned_message_ids(msg, &text, &message_id);
     Ok(ParsedMail {
         sender,
@@ -341,6 +347,8 @@ fn build(msg: &Message<'_>, raw: &[u8], charset: &str) -> Result<ParsedMail, Par
             .map(|d| d.to_timestamp()),
         attachments: body::attachments(msg),
         text,
+        visible: visible.text,
+        history_block: visible.block,
         headers,
         returned_message_ids,
         failed_recipients: dsn::failed_recipients(msg),

@@ -149,6 +149,7 @@ fn prepare_mail(s: &Settings, m: &RawMail, released: bool) -> Prepared {
         tag_ticket: s.tag.find(&mail.subject),
         subject: clean(&mail.subject),
         body: clean(&mail.text),
+        visible_body: mail.visible.as_deref().map(clean),
         class,
         refs,
         conversation_key: None,
@@ -240,6 +241,7 @@ fn forwarded(s: &Settings, f: crate::forward::Forward, outer_id: &str) -> Forwar
             .map(clean)
             .filter(|n| !n.trim().is_empty()),
         subject: clean(&o.subject),
+        visible_body: crate::reply::of_text(&o.text).text.map(|v| clean(&v)),
         body: clean(&o.text),
         received_at: o.date.filter(|d| *d > 0).unwrap_or_else(now_ms),
         attachments: stored_attachments(&o.attachments),
@@ -288,6 +290,7 @@ fn prepare_contact(s: &Settings, c: &Contact) -> Prepared {
             .filter(|n| !n.trim().is_empty()),
         subject: clean(&c.subject),
         body: clean(&c.message),
+        visible_body: None,
         class: MailClass::Normal,
         refs: vec![],
         tag_ticket: None,

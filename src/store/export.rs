@@ -264,7 +264,7 @@ impl Store {
     async fn ticket_page(&self, page: Vec<AnyRow>) -> Result<Vec<Value>, StoreError> {
         let ids: Vec<i64> = page.iter().map(|r| get_i64(r, "id")).collect();
         let comment_rows = sqlx::query(&format!(
-            "SELECT id, ticket_id, author_id, role, forwarded_by, public, channel, message_id, class, flag, body, mailbox, created_at FROM comments WHERE ticket_id IN ({}) ORDER BY id",
+            "SELECT id, ticket_id, author_id, role, forwarded_by, public, channel, message_id, class, flag, body, COALESCE(visible_body, body) AS visible_body, mailbox, created_at FROM comments WHERE ticket_id IN ({}) ORDER BY id",
             ints(&ids)
         ))
         .fetch_all(&self.pool)
@@ -283,7 +283,7 @@ impl Store {
                 "id": id, "author_id": get_i64(r, "author_id"), "role": get_str(r, "role"), "forwarded_by": get_opt_str(r, "forwarded_by"), "public": get_i64(r, "public") != 0,
                 "channel": get_str(r, "channel"), "message_id": get_str(r, "message_id"),
                 "class": get_str(r, "class"), "flag": get_opt_str(r, "flag"), "body": get_str(r, "body"),
-                "mailbox": get_opt_str(r, "mailbox"), "created_at": get_i64(r, "created_at"),
+                "visible_body": get_str(r, "visible_body"), "mailbox": get_opt_str(r, "mailbox"), "created_at": get_i64(r, "created_at"),
                 "attachments": atts.remove(&id).unwrap_or_default()}));
         }
         let mut events = self.grouped("SELECT ticket_id AS k, kind, comment_id, detail FROM ticket_events WHERE ticket_id IN", &ids, "ORDER BY id", |r| json!({

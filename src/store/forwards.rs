@@ -78,6 +78,7 @@ pub(super) fn expand<'a>(s: &Policy<'_>, known: &Known, items: &'a [Prepared]) -
             sender_name: f.sender_name.clone(),
             subject: f.subject.clone(),
             body: f.body.clone(),
+            visible_body: f.visible_body.clone(),
             refs: vec![],
             tag_ticket: None,
             copied: vec![],
@@ -94,6 +95,7 @@ pub(super) fn expand<'a>(s: &Policy<'_>, known: &Known, items: &'a [Prepared]) -
         };
         let note = PreparedMessage {
             body: f.note.clone(),
+            visible_body: None,
             refs: vec![f.message_id.clone()],
             attachments: f.note_attachments.clone(),
             public: false,

@@ -143,7 +143,7 @@ impl Store {
 }
 
 const CONTEXT_SQL: &str = "SELECT x.id, t.id AS ticket_id, t.public, t.subject, t.status, t.mailbox, u.name AS r_name, o.name AS org_name, \
-    c.body, c.message_id AS c_mid, c.channel AS c_channel, \
+    c.body, COALESCE(c.visible_body, c.body) AS visible_body, c.message_id AS c_mid, c.channel AS c_channel, \
     (SELECT i.value FROM identities i WHERE i.user_id = t.requester_id AND i.kind = 'email' ORDER BY i.id LIMIT 1) AS r_email \
     FROM outbox x JOIN tickets t ON t.id = x.ticket_id JOIN users u ON u.id = t.requester_id \
     LEFT JOIN organizations o ON o.id = t.organization_id LEFT JOIN comments c ON c.id = x.comment_id \
@@ -159,7 +159,8 @@ fn context(r: &AnyRow) -> SendContext {
         requester_name: get_str(r, "r_name"),
         requester_email: get_opt_str(r, "r_email"),
         org_name: get_opt_str(r, "org_name"),
-        comment_body: get_opt_str(r, "body"),
+        comment_body: get_opt_str(r, "visible_body"),
+        comment_full_body: get_opt_str(r, "body"),
         comment_message_id: get_opt_str(r, "c_mid"),
         comment_by_email: get_opt_str(r, "c_channel")
             .is_some_and(|c| Channel::named(&c).is_email()),

@@ -82,7 +82,7 @@ impl Store {
         .fetch_all(p)
         .await?;
         let comments: Vec<Value> = sqlx::query(
-            "SELECT id, author_id, role, forwarded_by, public, channel, message_id, class, flag, subject, body, created_at FROM comments WHERE ticket_id = $1 ORDER BY id",
+            "SELECT id, author_id, role, forwarded_by, public, channel, message_id, class, flag, subject, body, COALESCE(visible_body, body) AS visible_body, created_at FROM comments WHERE ticket_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(p)
@@ -101,7 +101,7 @@ impl Store {
             json!({"id": cid, "author_id": get_i64(r, "author_id"), "role": get_str(r, "role"), "forwarded_by": get_opt_str(r, "forwarded_by"), "public": get_i64(r, "public") != 0,
                    "channel": get_str(r, "channel"), "message_id": get_str(r, "message_id"),
                    "class": get_str(r, "class"), "flag": get_opt_str(r, "flag"), "subject": get_str(r, "subject"),
-                   "body": get_str(r, "body"), "created_at": get_i64(r, "created_at"), "attachments": attachments})
+                   "body": get_str(r, "body"), "visible_body": get_str(r, "visible_body"), "created_at": get_i64(r, "created_at"), "attachments": attachments})
         })
         .collect();
         let events: Vec<Value> = sqlx::query(

@@ -70,11 +70,11 @@ pub(super) async fn insert_comments(
     comments: &[NewComment<'_>],
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    const COLS: usize = 14;
+    const COLS: usize = 15;
     let mut ids = Vec::with_capacity(comments.len());
     for chunk in comments.chunks(200) {
         let sql = format!(
-            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw, created_at, role, forwarded_by) VALUES {} RETURNING id, message_id",
+            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw, created_at, role, forwarded_by, visible_body) VALUES {} RETURNING id, message_id",
             rows_sql(tx, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -98,7 +98,8 @@ pub(super) async fn insert_comments(
                     now
                 })
                 .bind(c.role)
-                .bind(m.forwarded_by.clone());
+                .bind(m.forwarded_by.clone())
+                .bind(m.visible_body.clone());
         }
         let rows = q.fetch_all(&mut **tx).await?;
         let by_mid: HashMap<String, i64> = rows

@@ -24,6 +24,7 @@ mod corpora_classify;
 mod golden;
 mod ingest;
 mod layering;
+mod readable_replies;
 mod readme_tour;
 mod status_page;
 mod store_locking;

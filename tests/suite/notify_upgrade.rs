@@ -59,8 +59,8 @@ async fn outbox_from_0007(db: Db) {
     // sent a minute ago, one still pending, both to the same customer.
     let old = Store::connect(&url, 4).await.unwrap();
     migrate_to(&old, db, 7).await;
-    // Today's ingest writes comments.role and comments.forwarded_by
-    // (migrations 0014, 0015) and reads the review table (0013) and
+    // Today's ingest writes comments.role, comments.forwarded_by and
+    // comments.visible_body (migrations 0014, 0015, 0018) and reads the review table (0013) and
     // thread_names (0016) and bounces (0017): they are
     // lent to the old schema for these two mails and taken back before the
     // upgrade, which adds them again.
@@ -70,6 +70,7 @@ async fn outbox_from_0007(db: Db) {
     };
     lend("ALTER TABLE comments ADD COLUMN role TEXT NOT NULL DEFAULT 'end_user'").await;
     lend("ALTER TABLE comments ADD COLUMN forwarded_by TEXT").await;
+    lend("ALTER TABLE comments ADD COLUMN visible_body TEXT").await;
     lend("CREATE TABLE review (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL)").await;
     lend("CREATE TABLE thread_names (message_id TEXT NOT NULL, ticket_id BIGINT NOT NULL, PRIMARY KEY (message_id, ticket_id))").await;
     lend("CREATE TABLE bounces (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL)").await;
@@ -105,6 +106,7 @@ async fn outbox_from_0007(db: Db) {
     };
     lend("ALTER TABLE comments DROP COLUMN role").await;
     lend("ALTER TABLE comments DROP COLUMN forwarded_by").await;
+    lend("ALTER TABLE comments DROP COLUMN visible_body").await;
     lend("DROP TABLE review").await;
     lend("DROP TABLE thread_names").await;
     lend("DROP TABLE bounces").await;

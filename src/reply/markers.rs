@@ -1,7 +1,8 @@
-//! What forwarding mail clients write, in the languages the desk's agents
-//! use (English, German, French, Spanish, Italian, Portuguese, Dutch): the
-//! subject prefixes, the separator lines, and the field names of the
-//! header block that introduces the forwarded message.
+//! What forwarding and replying mail clients write: the subject prefixes
+//! and separator lines of a forward (English, German, French, Spanish,
+//! Italian, Portuguese, Dutch), and the field names of the header block
+//! that introduces a forwarded or quoted message (those seven languages and
+//! Swedish, Polish, Japanese and Chinese).
 
 /// Subject prefixes of a forward (compared case-insensitively, before a
 /// colon): Fwd/Fw (en), WG (de), TR (fr), RV (es), I (it), ENC (pt),
@@ -112,20 +113,23 @@ pub enum Field {
     Other,
 }
 
-/// The field a header-block name stands for, in seven languages (Outlook,
-/// Gmail, Apple Mail and Thunderbird spellings), lower-cased.
+/// The field a header-block name stands for (Outlook, Gmail, Apple Mail
+/// and Thunderbird spellings, in eleven languages), compared lower-cased.
 pub fn field(name: &str) -> Option<Field> {
     let n = name.trim().trim_matches('*').trim().to_lowercase();
     Some(match n.as_str() {
-        "from" | "von" | "de" | "da" | "van" => Field::From,
+        "from" | "von" | "de" | "da" | "van" | "från" | "od" | "差出人" | "发件人" | "寄件者"
+        | "寄件人" => Field::From,
         "date" | "sent" | "datum" | "gesendet" | "envoyé" | "envoye" | "enviado" | "enviado el"
-        | "enviada" | "inviato" | "verzonden" | "data" | "fecha" | "envoyé le" => Field::Date,
-        "subject" | "betreff" | "objet" | "asunto" | "oggetto" | "assunto" | "onderwerp" => {
-            Field::Subject
-        }
+        | "enviada" | "enviada em" | "inviato" | "verzonden" | "data" | "fecha" | "envoyé le"
+        | "skickat" | "wysłano" | "wysłane" | "送信日時" | "日付" | "发送时间" | "日期"
+        | "寄件日期" | "時間" => Field::Date,
+        "subject" | "betreff" | "objet" | "asunto" | "oggetto" | "assunto" | "onderwerp"
+        | "ämne" | "temat" | "件名" | "主题" | "主旨" => Field::Subject,
         "to" | "cc" | "bcc" | "an" | "kopie" | "à" | "a" | "para" | "aan" | "reply-to"
         | "antwort an" | "répondre à" | "responder a" | "rispondi a" | "importance"
-        | "wichtigkeit" | "priorité" => Field::Other,
+        | "wichtigkeit" | "priorité" | "till" | "kopia" | "do" | "dw" | "宛先" | "收件人"
+        | "抄送" | "收件者" | "副本" => Field::Other,
         _ => return None,
     })
 }

@@ -1,0 +1,223 @@
+//! Quote containers in a reply's HTML, removed before it becomes text:
+//! Gmail's `gmail_quote`, Apple Mail's and Thunderbird's `<blockquote
+//! type="cite">` (and Thunderbird's `moz-cite-prefix` attribution),
+//! Yahoo's and Proton's quote divs, and Outlook's reply header (`divRplyFwdMsg`,
+//! `appendonsend`, the bordered header of Outlook for Windows and Mac),
+//! after which everything is the quoted message; signature containers
+//! (`gmail_signature`, `moz-signature`) too. One pass over the tags.
+
+/// What a container asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// Quoted history: removed, leaving a quote mark (`>`) in its place so
+    /// that the text pass knows an attribution above it introduced a quote.
+    Quote,
+    /// Attribution or signature: removed.
+    Drop,
+    /// Outlook's reply header: it and everything after it are history.
+    Cut,
+}
+
+/// The elements that may be containers.
+const CONTAINERS: [&str; 4] = ["div", "blockquote", "pre", "hr"];
+
+/// Longest attribute text looked at, in bytes.
+const MAX_ATTRS: usize = 1024;
+
+/// What the opening tag `name` with (lower-cased) attributes `attrs` is.
+fn action(name: &str, attrs: &str) -> Option<Action> {
+    let has = |s: &str| attrs.contains(s);
+    match name {
+        "blockquote" if has("type=\"cite\"") || has("type=cite") || has("gmail_quote") => {
+            Some(Action::Quote)
+        }
+        "div" if has("gmail_quote") || has("yahoo_quoted") || has("protonmail_quote") => {
+            Some(Action::Quote)
+        }
+        "div" if has("moz-cite-prefix") || has("gmail_signature") || has("moz-signature") => {
+            Some(Action::Drop)
+        }
+        "pre" if has("moz-signature") => Some(Action::Drop),
+        "div"
+            if has("divrplyfwdmsg")
+                || has("appendonsend")
+                || has("mail-editor-reference-message-container")
+                || has("outlookmessageheader")
+                || (has("border:none") && has("border-top:solid")) =>
+        {
+            Some(Action::Cut)
+        }
+        "hr" if has("stopspelling") => Some(Action::Cut),
+        _ => None,
+    }
+}
+
+/// One tag: where it ends (after `>`), its name as written, whether it
+/// closes, and its attribute text.
+struct Tag<'a> {
+    end: usize,
+    name: &'a str,
+    closing: bool,
+    attrs: &'a str,
+}
+
+/// The tag starting at `at` (a `<`); comments and declarations come back
+/// with an empty name. Quoted attribute values may hold `>`.
+fn tag(html: &str, at: usize) -> Tag<'_> {
+    let b = html.as_bytes();
+    if html[at..].starts_with("<!--") {
+        let end = html[at + 4..]
+            .find("-->")
+            .map_or(html.len(), |e| at + 4 + e + 3);
+        return Tag {
+            end,
+            name: "",
+            closing: false,
+            attrs: "",
+        };
+    }
+    let mut i = at + 1;
+    let closing = b.get(i) == Some(&b'/');
+    if closing {
+        i += 1;
+    }
+    let name_start = i;
+    while i < b.len() && b[i].is_ascii_alphanumeric() {
+        i += 1;
+    }
+    let name = &html[name_start..i];
+    let attrs_start = i;
+    let mut quote = None;
+    while i < b.len() {
+        match (b[i], quote) {
+            (b'"' | b'\'', None) => quote = Some(b[i]),
+            (c, Some(q)) if c == q => quote = None,
+            (b'>', None) => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    Tag {
+        end: (i + 1).min(b.len()),
+        name,
+        closing,
+        attrs: &html[attrs_start..i.min(b.len())],
+    }
+}
+
+/// Where the element whose opening tag `name` ends at `from` ends: after
+/// its matching closing tag, or at the end of the document.
+fn element_end(html: &str, name: &str, from: usize) -> usize {
+    let mut depth = 1usize;
+    let mut pos = from;
+    while let Some(off) = html[pos..].find('<') {
+        let t = tag(html, pos + off);
+        pos = t.end;
+        if t.name.eq_ignore_ascii_case(name) {
+            if t.closing {
+                depth -= 1;
+                if depth == 0 {
+                    return pos;
+                }
+            } else if !t.attrs.trim_end().ends_with('/') {
+                depth += 1;
+            }
+        }
+    }
+    html.len()
+}
+
+/// Elements that start a new line when shown (`br` and `</p>` already do
+/// in the text conversion).
+const BLOCKS: [&str; 14] = [
+    "div",
+    "blockquote",
+    "li",
+    "tr",
+    "table",
+    "ul",
+    "ol",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+];
+
+/// The container an opening tag is, if any.
+fn container(t: &Tag<'_>) -> Option<(&'static str, Action)> {
+    if t.closing || t.attrs.len() < 6 {
+        return None;
+    }
+    let name = CONTAINERS.iter().find(|c| t.name.eq_ignore_ascii_case(c))?;
+    let attrs = &t.attrs[..floor(t.attrs, MAX_ATTRS)];
+    action(name, &attrs.to_ascii_lowercase()).map(|a| (*name, a))
+}
+
+/// Whether the HTML has a container at all (one pass, nothing copied).
+fn has_container(html: &str) -> bool {
+    let mut pos = 0;
+    while let Some(off) = html[pos..].find('<') {
+        let t = tag(html, pos + off);
+        pos = t.end;
+        if container(&t).is_some() {
+            return true;
+        }
+    }
+    false
+}
+
+/// The HTML without its quote and signature containers, a line break
+/// before each block element (so that the text keeps the lines a reader
+/// sees), and whether a quote or Outlook header was among them; `None`
+/// when it has no container. Linear in the HTML's length.
+pub fn strip(html: &str) -> Option<(String, bool)> {
+    if !has_container(html) {
+        return None;
+    }
+    let mut out = String::with_capacity(html.len());
+    let (mut copied, mut pos, mut quoted) = (0, 0, false);
+    while let Some(off) = html[pos..].find('<') {
+        let at = pos + off;
+        let t = tag(html, at);
+        pos = t.end;
+        let Some((name, act)) = container(&t) else {
+            if BLOCKS.iter().any(|b| t.name.eq_ignore_ascii_case(b)) {
+                out.push_str(&html[copied..at]);
+                out.push_str("<br>");
+                copied = at;
+            }
+            continue;
+        };
+        out.push_str(&html[copied..at]);
+        match act {
+            Action::Cut => {
+                copied = html.len();
+                quoted = true;
+                break;
+            }
+            Action::Quote | Action::Drop => {
+                pos = element_end(html, name, t.end);
+                copied = pos;
+                out.push_str("<br>");
+                if act == Action::Quote {
+                    out.push_str("&gt;<br>");
+                    quoted = true;
+                }
+            }
+        }
+    }
+    out.push_str(&html[copied..]);
+    Some((out, quoted))
+}
+
+/// The largest char boundary of `s` at or below `max`.
+fn floor(s: &str, max: usize) -> usize {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}

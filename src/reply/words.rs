@@ -1,0 +1,111 @@
+//! What mail clients write above quoted history and below a reply: the
+//! attribution line ("On … wrote:") in eleven languages, and the "Sent from
+//! my …" lines of phones and mail apps.
+
+/// The verbs of an attribution line, lower-cased: Gmail, Apple Mail,
+/// Thunderbird and Outlook in English, German, French, Spanish, Italian,
+/// Portuguese, Dutch, Swedish, Polish, Japanese and Chinese (simplified and
+/// traditional), and a few more languages clients ship.
+const VERBS: &[&str] = &[
+    "wrote",
+    "schrieb",
+    "a écrit",
+    "escribió",
+    "escribio",
+    "ha scritto",
+    "scrisse",
+    "escreveu",
+    "schreef",
+    "skrev",
+    "napisał",
+    "napisała",
+    "napisal",
+    "写道",
+    "寫道",
+    "書きました",
+    "kirjoitti",
+    "написал",
+    "yazdı",
+    "írta",
+];
+
+/// Longest attribution line looked at, in bytes (Gmail's with a long name
+/// and address is under 200).
+pub const MAX_ATTRIBUTION_BYTES: usize = 400;
+
+/// Whether `s` (one line, or a wrapped line joined with a space) is an
+/// attribution line: it ends with a colon and names a verb of writing, or
+/// is Japanese Gmail's `2024年3月5日(火) 10:00 Name <address>:`.
+pub fn is_attribution(s: &str) -> bool {
+    let t = s.trim();
+    if t.len() > MAX_ATTRIBUTION_BYTES {
+        return false;
+    }
+    let Some(body) = t.strip_suffix(':').or_else(|| t.strip_suffix('：')) else {
+        return false;
+    };
+    let body = body.trim_end();
+    if body.ends_with('>') && body.contains('年') && body.contains('日') {
+        return true;
+    }
+    let lower = body.to_lowercase();
+    VERBS.iter().any(|v| lower.contains(v))
+}
+
+/// Openers of an attribution line ("On", "Am", "Le", …): a wrapped
+/// attribution is joined back from the line that starts with one.
+const OPENERS: &[&str] = &[
+    "on ", "am ", "le ", "el ", "il ", "em ", "op ", "den ", "dnia ", "w dniu ",
+];
+
+/// Whether a line may start an attribution that wraps onto the next line.
+pub fn opens_attribution(line: &str) -> bool {
+    let t = line.trim_start();
+    let head = t.get(..t.len().min(8)).unwrap_or(t).to_lowercase();
+    OPENERS.iter().any(|o| head.starts_with(o)) || t.contains('年')
+}
+
+/// Lower-cased starts of the lines phones and mail apps add below a reply.
+const SENT_FROM: &[&str] = &[
+    "sent from my ",
+    "sent from mail for windows",
+    "sent from outlook",
+    "sent from yahoo mail",
+    "sent from the all new aol app",
+    "get outlook for ",
+    "von meinem ",
+    "gesendet von meinem ",
+    "gesendet mit ",
+    "envoyé de mon ",
+    "envoyé depuis mon ",
+    "envoyé de l'application",
+    "enviado desde mi ",
+    "enviado do meu ",
+    "enviado a partir do meu ",
+    "inviato da ",
+    "verzonden vanaf mijn ",
+    "verstuurd vanaf mijn ",
+    "verzonden met ",
+    "skickat från min ",
+    "skickat från ",
+    "wysłane z mojego ",
+    "wysłano z mojego ",
+    "iphoneから送信",
+    "ipadから送信",
+    "androidから送信",
+    "发自我的",
+    "從我的",
+    "發自我的",
+];
+
+/// Longest "Sent from my …" line, in bytes.
+const MAX_SENT_FROM_BYTES: usize = 80;
+
+/// Whether `t` (a trimmed line) is a "Sent from my …" line.
+pub fn is_sent_from(t: &str) -> bool {
+    if t.len() > MAX_SENT_FROM_BYTES || t.len() < 6 {
+        return false;
+    }
+    let lower = t.to_lowercase();
+    SENT_FROM.iter().any(|s| lower.starts_with(s))
+}
