@@ -20,7 +20,7 @@ fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8], charset: &str) -> (Cow<'
             (None, PartType::Html(t)) => t.as_ref(),
             _ => "",
         };
-        let text = html_to_text(source);
+        let text = html_to_text(&reply::html_lines(source));
         let visible = reply::of_html(source, &text);
         return (crlf(Cow::Owned(text)), visible);
     }

@@ -6,6 +6,8 @@
 //! after which everything is the quoted message; signature containers
 //! (`gmail_signature`, `moz-signature`) too. One pass over the tags.
 
+use std::borrow::Cow;
+
 /// What a container asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -169,10 +171,36 @@ fn has_container(html: &str) -> bool {
     false
 }
 
-/// The HTML without its quote and signature containers, a line break
-/// before each block element (so that the text keeps the lines a reader
-/// sees), and whether a quote or Outlook header was among them; `None`
-/// when it has no container. Linear in the HTML's length.
+/// The HTML with `<br>` before a block element's tag (opening or closing)
+/// that follows text; borrowed when it needs none. Linear in its length.
+pub fn lines(html: &str) -> Cow<'_, str> {
+    let mut out: Option<String> = None;
+    let (mut copied, mut pos, mut text) = (0, 0, false);
+    while let Some(off) = html[pos..].find('<') {
+        let at = pos + off;
+        text |= !html[pos..at].trim().is_empty();
+        let t = tag(html, at);
+        pos = t.end;
+        if text && BLOCKS.iter().any(|b| t.name.eq_ignore_ascii_case(b)) {
+            let o = out.get_or_insert_with(|| String::with_capacity(html.len() + html.len() / 8));
+            o.push_str(&html[copied..at]);
+            o.push_str("<br>");
+            copied = at;
+            text = false;
+        }
+    }
+    match out {
+        None => Cow::Borrowed(html),
+        Some(mut o) => {
+            o.push_str(&html[copied..]);
+            Cow::Owned(o)
+        }
+    }
+}
+
+/// The HTML without its quote and signature containers (a quote leaves a
+/// `>` line in its place), and whether a quote or Outlook header was among
+/// them; `None` when it has no container. Linear in the HTML's length.
 pub fn strip(html: &str) -> Option<(String, bool)> {
     if !has_container(html) {
         return None;
@@ -184,11 +212,6 @@ pub fn strip(html: &str) -> Option<(String, bool)> {
         let t = tag(html, at);
         pos = t.end;
         let Some((name, act)) = container(&t) else {
-            if BLOCKS.iter().any(|b| t.name.eq_ignore_ascii_case(b)) {
-                out.push_str(&html[copied..at]);
-                out.push_str("<br>");
-                copied = at;
-            }
             continue;
         };
         out.push_str(&html[copied..at]);

@@ -14,7 +14,8 @@ const BLOCK_LOOKAHEAD: usize = 6;
 /// What one pass found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Visible {
-    /// The visible text, when anything was removed.
+    /// The visible text, when anything was removed (empty when everything
+    /// was).
     pub text: Option<String>,
     /// A separator or header block was found: the mail may forward one.
     pub block: bool,
@@ -30,32 +31,81 @@ fn line_field(t: &str) -> Option<Field> {
     field(&t[..at])
 }
 
-/// Whether a header block (From, then a date and a subject or recipient
-/// among the next lines) starts at line `i`.
+/// Whether a header block starts at line `i`: a From (or Date) field,
+/// then at least two more fields among the next lines, one of them a date
+/// or a subject (Outlook, Gmail and Apple Mail blocks in the languages of
+/// [`field`]).
 fn header_block_at(lines: &[&str], i: usize) -> bool {
-    if line_field(lines[i].trim()) != Some(Field::From) {
+    let first = line_field(lines[i].trim());
+    if !matches!(first, Some(Field::From | Field::Date)) {
         return false;
     }
-    let (mut date, mut other) = (false, false);
+    let (mut fields, mut dated) = (0, false);
     for l in lines[i + 1..].iter().take(BLOCK_LOOKAHEAD) {
         match line_field(l.trim()) {
-            Some(Field::Date) => date = true,
-            Some(Field::Subject | Field::Other) => other = true,
-            _ => {}
+            Some(f) => {
+                fields += 1;
+                dated |= matches!(f, Field::Date | Field::Subject);
+            }
+            None if fields == 0 && l.trim().is_empty() => return false,
+            None => {}
         }
     }
-    date && other
+    fields >= 2 && (dated || first == Some(Field::Date))
+}
+
+/// Words of a dashed title line that introduces an earlier message
+/// (`-----Reply Message-----`, `-------- Oprindelig besked --------`,
+/// `---- John wrote ----`), lower-cased.
+const TITLE_WORDS: &[&str] = &[
+    "message",
+    "nachricht",
+    "besked",
+    "meddelelse",
+    "melding",
+    "meddelande",
+    "bericht",
+    "mensaje",
+    "messaggio",
+    "mensagem",
+    "wiadomość",
+    "сообщение",
+    "viesti",
+    "wrote",
+    "schrieb",
+    "a écrit",
+    "skrev",
+    "escribió",
+    "ha scritto",
+    "escreveu",
+    "kirjoitti",
+];
+
+/// Whether `t` (trimmed, starting with dashes) is a dashed title line
+/// naming an earlier message.
+fn dashed_title(t: &str) -> bool {
+    let inner = t.trim_matches(|c: char| c == '-' || c.is_whitespace());
+    if !t.starts_with("---") || inner.is_empty() || inner.len() > 120 {
+        return false;
+    }
+    let lower = inner.to_lowercase();
+    TITLE_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// The first line of an attribution ending at line `i`: a wrapped one
-/// joined back from a line that opens it (up to two lines up), else line
-/// `i` alone. `kept_to` says whether line `j` is kept and not blank.
+/// joined back (up to two lines up) from a line that opens it or whose
+/// continuation starts with `<` or `>`, else line `i` alone. `kept_to`
+/// says whether line `j` is kept and not blank.
 fn attribution_at(lines: &[&str], i: usize, kept_to: impl Fn(usize) -> bool) -> Option<usize> {
     for k in [2usize, 1] {
         let Some(first) = i.checked_sub(k) else {
             continue;
         };
-        if (first..i).all(&kept_to) && opens_attribution(lines[first]) {
+        let wrapped = lines[first + 1..=i]
+            .iter()
+            .any(|l| l.trim_start().starts_with(['<', '>']))
+            || lines[first].trim_end().ends_with('<');
+        if (first..i).all(&kept_to) && (opens_attribution(lines[first]) || wrapped) {
             let joined = lines[first..=i]
                 .iter()
                 .map(|l| l.trim())
@@ -99,7 +149,9 @@ pub fn visible(text: &str) -> Visible {
             i += 1;
             continue;
         };
-        if first == b'>' {
+        // `>:` ends an attribution whose address wrapped; any other `>`
+        // line is quoted.
+        if first == b'>' && !t.starts_with(">:") {
             changed = true;
             i += 1;
             continue;
@@ -110,9 +162,11 @@ pub fn visible(text: &str) -> Visible {
                 i += 1;
                 continue;
             }
-            let rule = t.len() >= 10 && t.bytes().all(|c| c == b'_');
+            let rule = t.len() >= 2 && t.bytes().all(|c| c == b'_');
             if separator(t).is_some()
+                || dashed_title(t)
                 || (rule
+                    && t.len() >= 10
                     && lines
                         .get(i + 1)
                         .is_some_and(|_| header_block_at(&lines, i + 1)))
@@ -120,8 +174,17 @@ pub fn visible(text: &str) -> Visible {
                 (changed, block) = (true, true);
                 break;
             }
+            // A mailing list's footer below its rule.
+            if rule && next_text(&lines, i).is_some_and(|n| n.contains("mailing list")) {
+                changed = true;
+                break;
+            }
         }
-        if t.ends_with(':') || t.ends_with('：') {
+        // "On … wrote" without its colon.
+        let wrote = t.len() > 20
+            && t.is_char_boundary(t.len() - 5)
+            && t[t.len() - 5..].eq_ignore_ascii_case("wrote");
+        if t.ends_with(':') || t.ends_with('：') || wrote {
             if separator(t).is_some() {
                 (changed, block) = (true, true);
                 break;
@@ -151,6 +214,16 @@ pub fn visible(text: &str) -> Visible {
                 }
             }
         }
+        // Older Gmail: `2011/4/7 Name <address>` above the quote, no colon.
+        if t.ends_with('>')
+            && first.is_ascii_digit()
+            && t.contains('@')
+            && next_text(&lines, i).is_some_and(|n| n.starts_with('>'))
+        {
+            changed = true;
+            i += 1;
+            continue;
+        }
         if header_block_at(&lines, i) {
             (changed, block) = (true, true);
             break;
@@ -171,15 +244,20 @@ pub fn visible(text: &str) -> Visible {
         kept.pop();
     }
     let start = kept.iter().position(|&k| !lines[k].trim().is_empty());
-    let body: Vec<&str> = kept[start.unwrap_or(kept.len())..]
-        .iter()
-        .map(|&k| lines[k].trim_end())
-        .collect();
+    let mut body: Vec<&str> = Vec::with_capacity(kept.len());
+    let mut last = usize::MAX;
+    for &k in &kept[start.unwrap_or(kept.len())..] {
+        let l = lines[k].trim_end();
+        // Where quoted lines went, the blank lines around them are one.
+        let gap = last != usize::MAX && k != last + 1;
+        if !(gap && l.is_empty() && body.last().is_some_and(|p| p.is_empty())) {
+            body.push(l);
+        }
+        last = k;
+    }
     let text = body.join("\n");
     Visible {
-        // Nothing left (a quote or a forward without a word of its own):
-        // the whole text is what the writer sent.
-        text: (!text.trim().is_empty()).then_some(text),
+        text: Some(text),
         block,
     }
 }

@@ -119,17 +119,47 @@ pub fn field(name: &str) -> Option<Field> {
     let n = name.trim().trim_matches('*').trim().to_lowercase();
     Some(match n.as_str() {
         "from" | "von" | "de" | "da" | "van" | "från" | "od" | "差出人" | "发件人" | "寄件者"
-        | "寄件人" => Field::From,
-        "date" | "sent" | "datum" | "gesendet" | "envoyé" | "envoye" | "enviado" | "enviado el"
-        | "enviada" | "enviada em" | "inviato" | "verzonden" | "data" | "fecha" | "envoyé le"
-        | "skickat" | "wysłano" | "wysłane" | "送信日時" | "日付" | "发送时间" | "日期"
-        | "寄件日期" | "時間" => Field::Date,
+        | "寄件人" | "fra" | "от" | "lähettäjä" => Field::From,
+        "date"
+        | "sent"
+        | "datum"
+        | "gesendet"
+        | "envoyé"
+        | "envoye"
+        | "enviado"
+        | "enviado el"
+        | "enviada"
+        | "enviada em"
+        | "inviato"
+        | "verzonden"
+        | "data"
+        | "fecha"
+        | "envoyé le"
+        | "skickat"
+        | "wysłano"
+        | "wysłane"
+        | "送信日時"
+        | "日付"
+        | "发送时间"
+        | "日期"
+        | "寄件日期"
+        | "時間"
+        | "sendt"
+        | "dato"
+        | "message du"
+        | "отправлено"
+        | "дата"
+        | "lähetetty"
+        | "päivämäärä" => Field::Date,
         "subject" | "betreff" | "objet" | "asunto" | "oggetto" | "assunto" | "onderwerp"
-        | "ämne" | "temat" | "件名" | "主题" | "主旨" => Field::Subject,
+        | "ämne" | "temat" | "件名" | "主题" | "主旨" | "emne" | "тема" | "aihe" => {
+            Field::Subject
+        }
         "to" | "cc" | "bcc" | "an" | "kopie" | "à" | "a" | "para" | "aan" | "reply-to"
         | "antwort an" | "répondre à" | "responder a" | "rispondi a" | "importance"
         | "wichtigkeit" | "priorité" | "till" | "kopia" | "do" | "dw" | "宛先" | "收件人"
-        | "抄送" | "收件者" | "副本" => Field::Other,
+        | "抄送" | "收件者" | "副本" | "til" | "kopi" | "copie à" | "кому" | "копия"
+        | "vastaanottaja" => Field::Other,
         _ => return None,
     })
 }

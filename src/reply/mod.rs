@@ -33,25 +33,41 @@ pub mod markers;
 mod tests;
 mod words;
 
+use std::borrow::Cow;
+
 pub use lines::Visible;
 
 /// The visible text of a plain-text part.
 pub fn of_text(text: &str) -> Visible {
-    lines::visible(text)
+    let v = lines::visible(text);
+    Visible {
+        text: v.text.filter(|t| !t.trim().is_empty()),
+        block: v.block,
+    }
+}
+
+/// The HTML with a line break before each block element, so that its text
+/// keeps the lines a reader sees (the text conversion breaks lines only at
+/// `<br>` and `</p>`).
+pub fn html_lines(html: &str) -> Cow<'_, str> {
+    html::lines(html)
 }
 
 /// The visible text of an HTML part, `text` being the whole part as text
-/// (converted once already by the caller).
+/// (converted by the caller from [`html_lines`]).
 pub fn of_html(html: &str, text: &str) -> Visible {
     let Some((stripped, quoted)) = html::strip(html) else {
-        return lines::visible(text);
+        return of_text(text);
     };
-    let converted = mail_parser::decoders::html::html_to_text(&stripped);
+    let converted = mail_parser::decoders::html::html_to_text(&html::lines(&stripped));
     let v = lines::visible(&converted);
-    let text = v.text.or_else(|| {
-        let t = converted.trim();
-        (!t.is_empty()).then(|| t.to_string())
-    });
+    let text = match v.text {
+        Some(t) if !t.trim().is_empty() => Some(t),
+        // Everything was history: the whole text is what was sent.
+        Some(_) => None,
+        // Only a signature container went.
+        None => Some(converted.trim().to_string()).filter(|t| !t.is_empty()),
+    };
     Visible {
         text,
         block: quoted || v.block,

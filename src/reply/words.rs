@@ -16,6 +16,7 @@ const VERBS: &[&str] = &[
     "scrisse",
     "escreveu",
     "schreef",
+    "geschreven",
     "skrev",
     "napisał",
     "napisała",
@@ -25,6 +26,7 @@ const VERBS: &[&str] = &[
     "書きました",
     "kirjoitti",
     "написал",
+    "đã viết",
     "yazdı",
     "írta",
 ];
@@ -34,22 +36,31 @@ const VERBS: &[&str] = &[
 pub const MAX_ATTRIBUTION_BYTES: usize = 400;
 
 /// Whether `s` (one line, or a wrapped line joined with a space) is an
-/// attribution line: it ends with a colon and names a verb of writing, or
-/// is Japanese Gmail's `2024年3月5日(火) 10:00 Name <address>:`.
+/// attribution line: it ends with a colon and names a verb of writing; or
+/// it names a date and an address in angle brackets before its colon, as
+/// Gmail writes in Japanese, Chinese, Russian and older versions
+/// (`2024年3月5日(火) 10:00 Name <address>:`, `2017-11-24 16:32 GMT+01:00
+/// Name <address>:`); or it opens like one ("On …") and ends with the verb
+/// without a colon.
 pub fn is_attribution(s: &str) -> bool {
     let t = s.trim();
     if t.len() > MAX_ATTRIBUTION_BYTES {
         return false;
     }
     let Some(body) = t.strip_suffix(':').or_else(|| t.strip_suffix('：')) else {
-        return false;
+        let lower = t.to_lowercase();
+        return opens_attribution(t)
+            && t.bytes().any(|c| c.is_ascii_digit())
+            && VERBS.iter().any(|v| lower.ends_with(v));
     };
     let body = body.trim_end();
-    if body.ends_with('>') && body.contains('年') && body.contains('日') {
+    let dated = body.bytes().any(|c| c.is_ascii_digit());
+    if body.ends_with('>') && dated && (body.contains('@') || body.contains('年')) {
         return true;
     }
     let lower = body.to_lowercase();
     VERBS.iter().any(|v| lower.contains(v))
+        || (lower.ends_with(" sent") && opens_attribution(body) && dated)
 }
 
 /// Openers of an attribution line ("On", "Am", "Le", …): a wrapped
@@ -62,23 +73,23 @@ const OPENERS: &[&str] = &[
 pub fn opens_attribution(line: &str) -> bool {
     let t = line.trim_start();
     let head = t.get(..t.len().min(8)).unwrap_or(t).to_lowercase();
-    OPENERS.iter().any(|o| head.starts_with(o)) || t.contains('年')
+    OPENERS.iter().any(|o| head.starts_with(o))
+        || t.contains('年')
+        || t.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// Lower-cased starts of the lines phones and mail apps add below a reply.
 const SENT_FROM: &[&str] = &[
-    "sent from my ",
-    "sent from mail for windows",
-    "sent from outlook",
-    "sent from yahoo mail",
-    "sent from the all new aol app",
+    "sent from ",
+    "sent with ",
     "get outlook for ",
     "von meinem ",
-    "gesendet von meinem ",
+    "gesendet von ",
     "gesendet mit ",
     "envoyé de mon ",
     "envoyé depuis mon ",
     "envoyé de l'application",
+    "envoyé à partir de ",
     "enviado desde mi ",
     "enviado do meu ",
     "enviado a partir do meu ",
@@ -101,9 +112,10 @@ const SENT_FROM: &[&str] = &[
 /// Longest "Sent from my …" line, in bytes.
 const MAX_SENT_FROM_BYTES: usize = 80;
 
-/// Whether `t` (a trimmed line) is a "Sent from my …" line.
+/// Whether `t` (a trimmed line) is a "Sent from my …" line: short, and
+/// not a sentence that goes on ("Sent from my desk, which …").
 pub fn is_sent_from(t: &str) -> bool {
-    if t.len() > MAX_SENT_FROM_BYTES || t.len() < 6 {
+    if t.len() > MAX_SENT_FROM_BYTES || t.len() < 6 || t.contains(", ") {
         return false;
     }
     let lower = t.to_lowercase();

@@ -26,6 +26,7 @@ mod ingest;
 mod layering;
 mod readable_replies;
 mod readme_tour;
+mod reply_fixtures;
 mod status_page;
 mod store_locking;
 mod systemd_unit;
