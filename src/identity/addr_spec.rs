@@ -20,17 +20,31 @@ pub fn split(s: &str) -> Option<(&str, &str)> {
         (local, domain)
     } else {
         let (local, domain) = s.split_once('@')?;
-        if local.chars().any(|c| bad_unquoted(c) || c == '"') {
+        if has_bad(local, b'"') {
             return None;
         }
         (local, domain)
     };
-    let domain_ok = !domain.is_empty()
-        && domain != "."
-        && !domain
-            .chars()
-            .any(|c| bad_unquoted(c) || c == '@' || c == '"');
+    let domain_ok =
+        !domain.is_empty() && domain != "." && !has_bad(domain, b'"') && !domain.contains('@');
     (!local.is_empty() && local != "\"\"" && domain_ok).then_some((local, domain))
+}
+
+/// Whether `s` holds a character no unquoted addr-spec part may, or
+/// `also`. ASCII text (nearly every address) is judged byte by byte.
+fn has_bad(s: &str, also: u8) -> bool {
+    if s.is_ascii() {
+        return s.bytes().any(|b| {
+            b <= b' '
+                || b == 0x7f
+                || b == also
+                || matches!(
+                    b,
+                    b'<' | b'>' | b',' | b';' | b'(' | b')' | b'[' | b']' | b'\\'
+                )
+        });
+    }
+    s.chars().any(|c| bad_unquoted(c) || c == also as char)
 }
 
 fn bad_unquoted(c: char) -> bool {

@@ -23,6 +23,12 @@ pub struct Visible {
 
 /// The field of a `Name: value` line, for names of at most 24 characters.
 fn line_field(t: &str) -> Option<Field> {
+    // Most lines have no colon near their start (a field name is at most
+    // 24 characters, 8 of them CJK): a memchr over the head says so.
+    let head = &t.as_bytes()[..t.len().min(40)];
+    if !head.contains(&b':') && !head.contains(&0xEF) {
+        return None;
+    }
     let t = t.trim_start_matches('*');
     let (at, _) = t
         .char_indices()
@@ -97,6 +103,10 @@ fn dashed_title(t: &str) -> bool {
 /// continuation starts with `<` or `>`, else line `i` alone. `kept_to`
 /// says whether line `j` is kept and not blank.
 fn attribution_at(lines: &[&str], i: usize, kept_to: impl Fn(usize) -> bool) -> Option<usize> {
+    // The common case first: the whole attribution on one line.
+    if opens_attribution(lines[i]) && is_attribution(lines[i]) {
+        return Some(i);
+    }
     for k in [2usize, 1] {
         let Some(first) = i.checked_sub(k) else {
             continue;

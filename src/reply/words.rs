@@ -78,7 +78,8 @@ pub fn opens_attribution(line: &str) -> bool {
         || t.starts_with(|c: char| c.is_ascii_digit())
 }
 
-/// Lower-cased starts of the lines phones and mail apps add below a reply.
+/// Lower-cased starts of the lines phones and mail apps add below a reply
+/// (compared ASCII-case-insensitively).
 const SENT_FROM: &[&str] = &[
     "sent from ",
     "sent with ",
@@ -118,6 +119,12 @@ pub fn is_sent_from(t: &str) -> bool {
     if t.len() > MAX_SENT_FROM_BYTES || t.len() < 6 || t.contains(", ") {
         return false;
     }
-    let lower = t.to_lowercase();
-    SENT_FROM.iter().any(|s| lower.starts_with(s))
+    // ASCII letters compared without case, other bytes exactly: no copy;
+    // the first byte rules out most prefixes (and most lines).
+    let b = t.as_bytes();
+    let f = b[0].to_ascii_lowercase();
+    SENT_FROM.iter().any(|s| {
+        let s = s.as_bytes();
+        s[0] == f && b.len() >= s.len() && b[..s.len()].eq_ignore_ascii_case(s)
+    })
 }
