@@ -193,6 +193,13 @@ fn classify_gateway_bounces_without_dsn_structure() {
         "Return-Path: <prvs=126700a846=ndr@some.domain>\nFrom: ndr@some.domain\n\
          Subject: Mail delivery failed: returning message to sender",
         "From: <admin@example.com>\nSubject: Non-Delivery: Your message awaits approval",
+        // MDaemon's "no such user", sent with Precedence: bulk.
+        "From: MDaemon@webmail.example.py\nPrecedence: bulk\n\
+         Subject: Warning: userx@example.py - User unknown!",
+        // Dovecot's Sieve reject, written as a disposition notification.
+        "From: Mail Delivery Subsystem <admin@domain.example>\n\
+         Auto-Submitted: auto-replied (rejected)\nPrecedence: bulk\n\
+         Subject: Automatically rejected mail",
     ] {
         assert_eq!(class_of(headers), b, "{headers}");
     }

@@ -57,6 +57,8 @@ pub(super) const BOUNCE_SUBJECTS: &[&str] = &[
     "delivery delayed",
     "delayed mail",
     "warning: could not send",
+    "user unknown",
+    "automatically rejected",
     "non remis",
     "non-delivery",
     "nondelivery",
@@ -134,6 +136,7 @@ pub(super) const SYSTEM_TOKENS: &[&str] = &[
     "mailadmin",
     "bounce",
     "bounces",
+    "mdaemon",
 ];
 
 /// Phrases of a delivery report's text (lower-case, substring), in the
