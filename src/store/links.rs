@@ -69,21 +69,9 @@ pub(super) async fn insert_names(
     tx: &mut Tx<'_>,
     rows: &[(String, i64)],
 ) -> Result<(), StoreError> {
-    let mut rows: Vec<&(String, i64)> = rows.iter().collect();
-    rows.sort();
-    rows.dedup();
-    for chunk in rows.chunks(500) {
-        let sql = format!(
-            "INSERT INTO thread_names (message_id, ticket_id) VALUES {} ON CONFLICT (message_id, ticket_id) DO NOTHING",
-            rows_sql(tx, chunk.len(), 2)
-        );
-        let mut q = sqlx::query(&sql);
-        for (mid, t) in chunk.iter().copied() {
-            q = q.bind(mid).bind(*t);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+    let head = "INSERT INTO thread_names (message_id, ticket_id)";
+    let tail = "ON CONFLICT (message_id, ticket_id) DO NOTHING";
+    super::sql::insert_pairs(tx, (head, "", tail), rows).await
 }
 
 /// Record related pairs (smaller id first); returns the pairs that were not

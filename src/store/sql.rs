@@ -60,3 +60,35 @@ where
     }
     Ok(rows)
 }
+
+/// `{head} VALUES (a, b{constants}), … {tail}` for `rows` sorted and
+/// without duplicates, 500 rows a statement: the batch's link tables
+/// (thread references, thread names, participants), written in key order
+/// so that concurrent writers take their locks in one order.
+pub(super) async fn insert_pairs<A, B>(
+    tx: &mut Tx<'_>,
+    (head, constants, tail): (&str, &str, &str),
+    rows: &[(A, B)],
+) -> Result<(), StoreError>
+where
+    A: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Clone + Send + Ord,
+    B: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Clone + Send + Ord,
+{
+    let mut rows: Vec<&(A, B)> = rows.iter().collect();
+    rows.sort();
+    rows.dedup();
+    for chunk in rows.chunks(500) {
+        let mut marks = Marks::new(tx);
+        let values = (0..chunk.len())
+            .map(|_| format!("({}, {}{constants})", marks.next(), marks.next()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("{head} VALUES {values} {tail}");
+        let mut q = sqlx::query(&sql);
+        for (a, b) in chunk {
+            q = q.bind(a.clone()).bind(b.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}

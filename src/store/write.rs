@@ -147,23 +147,12 @@ pub(super) async fn insert_attachments(
     Ok(())
 }
 
-/// Inbound Message-IDs, so replies thread to their ticket. Rows go in key
-/// order, as every conflicting write of a batch (see `requesters.rs`).
+/// Message-IDs that now lead to a ticket (not ours: `outbound` 0), in key
+/// order; an id already recorded keeps its ticket.
 pub(super) async fn insert_refs(tx: &mut Tx<'_>, rows: &[(String, i64)]) -> Result<(), StoreError> {
-    let mut rows: Vec<&(String, i64)> = rows.iter().collect();
-    rows.sort();
-    for chunk in rows.chunks(500) {
-        let sql = format!(
-            "INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES {} ON CONFLICT (message_id) DO NOTHING",
-            rows_sql(tx, chunk.len(), 3)
-        );
-        let mut q = sqlx::query(&sql);
-        for (mid, t) in chunk.iter().copied() {
-            q = q.bind(mid).bind(*t).bind(0i64);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+    let head = "INSERT INTO thread_refs (message_id, ticket_id, outbound)";
+    let tail = "ON CONFLICT (message_id) DO NOTHING";
+    super::sql::insert_pairs(tx, (head, ", 0", tail), rows).await
 }
 
 /// Addresses copied on a ticket, in key order.
@@ -171,20 +160,9 @@ pub(super) async fn insert_participants(
     tx: &mut Tx<'_>,
     rows: &[(i64, String)],
 ) -> Result<(), StoreError> {
-    let mut rows: Vec<&(i64, String)> = rows.iter().collect();
-    rows.sort();
-    for chunk in rows.chunks(500) {
-        let sql = format!(
-            "INSERT INTO ticket_participants (ticket_id, address) VALUES {} ON CONFLICT (ticket_id, address) DO NOTHING",
-            rows_sql(tx, chunk.len(), 2)
-        );
-        let mut q = sqlx::query(&sql);
-        for (t, a) in chunk.iter().copied() {
-            q = q.bind(*t).bind(a);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+    let head = "INSERT INTO ticket_participants (ticket_id, address)";
+    let tail = "ON CONFLICT (ticket_id, address) DO NOTHING";
+    super::sql::insert_pairs(tx, (head, "", tail), rows).await
 }
 
 /// Touch the batch's tickets (`updated_at`), setting the new status of
