@@ -322,7 +322,11 @@ mod tests {
             ],
             "{err:?}"
         );
+        let err = Config::from_toml("[limits]\nmax_attachment_bytes = 0\n").unwrap_err();
+        assert_eq!(err[0].key, "limits.max_attachment_bytes", "{err:?}");
+        assert_eq!(err[0].line, Some(2), "{err:?}");
         let c = Config::from_toml("").unwrap();
+        assert_eq!(c.limits.max_attachment_bytes, None);
         assert_eq!(c.http.max_connections, 512);
         assert_eq!(c.http.header_read_timeout, 10);
     }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub phone_region: String,
     pub tag: TicketTag,
     pub max_message_bytes: usize,
+    /// Attachments larger than this are stored without their body.
+    pub max_attachment_bytes: Option<usize>,
     pub batch_size: usize,
     pub desk_domain: String,
     /// Triggers and notification settings.
@@ -47,6 +49,7 @@ impl Settings {
             phone_region: cfg.identities.default_phone_region.clone(),
             tag: TicketTag::new(&cfg.desk.ticket_tag),
             max_message_bytes: cfg.limits.max_message_bytes,
+            max_attachment_bytes: cfg.limits.max_attachment_bytes,
             batch_size: cfg.limits.batch_size,
             desk_domain: cfg.desk.domain.clone(),
             notify: Arc::new(crate::notify::NotifySettings::from_config(cfg)),

@@ -157,6 +157,10 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Messages per storage transaction.
     pub batch_size: usize,
+    /// Largest attachment stored with its body, in bytes; a larger one is
+    /// recorded (name, type, size) as omitted, while the raw message keeps
+    /// it. Unset: attachments are bounded only by `max_message_bytes`.
+    pub max_attachment_bytes: Option<usize>,
 }
 
 impl Default for LimitsConfig {
@@ -164,6 +168,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_message_bytes: 25 * 1024 * 1024,
             batch_size: 500,
+            max_attachment_bytes: None,
         }
     }
 }

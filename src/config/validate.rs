@@ -130,6 +130,15 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
             "must be between 1 and 5000".into(),
         );
     }
+    if cfg.limits.max_attachment_bytes == Some(0) {
+        add(
+            "limits",
+            0,
+            "max_attachment_bytes",
+            "limits.max_attachment_bytes".into(),
+            "must be at least 1 (leave it out for no limit but max_message_bytes)".into(),
+        );
+    }
     if !matches!(cfg.logging.format.as_str(), "human" | "json") {
         add(
             "logging",

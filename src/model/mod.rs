@@ -71,7 +71,16 @@ pub struct AttachmentIn {
     pub size: i64,
     pub data: Option<Vec<u8>>,
     pub url: Option<String>,
+    /// Its Content-ID (lower-cased, no angle brackets).
+    pub content_id: Option<String>,
+    /// An image the HTML shows (`cid:`), not a file the sender attached.
+    pub inline: bool,
+    /// Why its body is not stored (`too large`), when it is not.
+    pub omitted: Option<String>,
 }
+
+/// The reason an attachment over `[limits] max_attachment_bytes` records.
+pub const OMITTED_TOO_LARGE: &str = "too large";
 
 /// A message that passed parsing and classification, ready for the store.
 #[derive(Debug, Clone)]

@@ -4,14 +4,23 @@ use std::borrow::Cow;
 
 use mail_parser::{decoders::html::html_to_text, Message, MessagePart, MimeHeaders, PartType};
 
-use super::{headers::mime_type, legacy, truncate_str, Attachment, MAX_TEXT_BYTES};
+use std::collections::{HashMap, HashSet};
+
+use super::{
+    headers::mime_type, inline, legacy, truncate_str, Attachment, MAX_ID_BYTES, MAX_TEXT_BYTES,
+};
 use crate::reply::{self, Visible};
 use crate::sanitize::clean_filename;
 
 /// A part's text, and its visible text when that differs (see
 /// [`crate::reply`]); `block` says whether a separator, header block or
 /// quote container was found.
-fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8], charset: &str) -> (Cow<'a, str>, Visible) {
+fn part_text<'a>(
+    part: &'a MessagePart<'_>,
+    raw: &[u8],
+    charset: &str,
+    images: &HashMap<String, String>,
+) -> (Cow<'a, str>, Visible) {
     let fixed = legacy::redecode(part, raw, charset);
     let is_html = matches!(part.body, PartType::Html(_));
     if is_html {
@@ -20,8 +29,10 @@ fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8], charset: &str) -> (Cow<'
             (None, PartType::Html(t)) => t.as_ref(),
             _ => "",
         };
-        let text = html_to_text(&reply::html_lines(source));
-        let visible = reply::of_html(source, &text);
+        // Inline images show as `[image: name]` where they stood.
+        let source = inline::images_as_text(source, images);
+        let text = html_to_text(&reply::html_lines(&source));
+        let visible = reply::of_html(&source, &text);
         return (crlf(Cow::Owned(text)), visible);
     }
     let text = match (fixed, &part.body) {
@@ -44,11 +55,15 @@ fn crlf(text: Cow<'_, str>) -> Cow<'_, str> {
 /// Every text body part joined by a newline (HTML converted to text when a part
 /// has no plain alternative), with CRLF turned into LF, cut to [`MAX_TEXT_BYTES`];
 /// and its visible text, the parts' visible texts joined alike.
-pub(super) fn text(msg: &Message<'_>, charset: &str) -> (String, Visible) {
+pub(super) fn text(
+    msg: &Message<'_>,
+    charset: &str,
+    images: &HashMap<String, String>,
+) -> (String, Visible) {
     let mut pieces = Vec::with_capacity(msg.text_body.len());
     for &id in &msg.text_body {
         if let Some(part) = msg.parts.get(id as usize) {
-            pieces.push(part_text(part, &msg.raw_message, charset));
+            pieces.push(part_text(part, &msg.raw_message, charset, images));
         }
     }
     let out = join(pieces.iter().map(|(t, _)| t.as_ref()));
@@ -96,9 +111,24 @@ fn content_type(part: &MessagePart<'_>) -> String {
     }
 }
 
+/// The Content-IDs the message's HTML parts show as images, as keys.
+pub(super) fn cid_refs(msg: &Message<'_>) -> HashSet<String> {
+    msg.html_body
+        .iter()
+        .filter_map(|&id| msg.parts.get(id as usize))
+        .filter_map(|p| match &p.body {
+            PartType::Html(h) => Some(inline::cid_refs(h)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
 /// Every attachment of the top-level message (inline images and attached mails
-/// included; parts of attached mails are not split out).
-pub(super) fn attachments(msg: &Message<'_>) -> Vec<Attachment> {
+/// included; parts of attached mails are not split out). A part whose
+/// Content-ID the HTML shows (`refs`) is inline, whatever its
+/// Content-Disposition says (Apple Mail and Outlook say `attachment`).
+pub(super) fn attachments(msg: &Message<'_>, refs: &HashSet<String>) -> Vec<Attachment> {
     msg.attachments
         .iter()
         .filter_map(|&id| msg.parts.get(id as usize))
@@ -109,9 +139,15 @@ pub(super) fn attachments(msg: &Message<'_>) -> Vec<Attachment> {
                 .map(clean_filename)
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| format!("attachment-{}", i + 1));
+            let content_id = part
+                .content_id()
+                .map(inline::cid_key)
+                .filter(|c| !c.is_empty() && c.len() <= MAX_ID_BYTES);
             Attachment {
                 filename,
                 content_type: content_type(part),
+                inline: content_id.as_ref().is_some_and(|c| refs.contains(c)),
+                content_id,
                 data: part.contents().to_vec(),
             }
         })

@@ -55,8 +55,10 @@ mod dsn;
 mod guard;
 mod headers;
 mod ids;
+mod inline;
 mod legacy;
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mail_parser::{Message, MessageParser};
@@ -108,6 +110,10 @@ pub struct Attachment {
     pub filename: String,
     /// Lower-case `type/subtype`, `application/octet-stream` when unknown.
     pub content_type: String,
+    /// Its Content-ID, without angle brackets, lower-cased.
+    pub content_id: Option<String>,
+    /// The HTML shows it as an image (`cid:`): an inline image.
+    pub inline: bool,
     /// The decoded content (text attachments are converted to UTF-8; an attached
     /// mail is its raw bytes).
     pub data: Vec<u8>,
@@ -329,7 +335,14 @@ fn build(msg: &Message<'_>, raw: &[u8], charset: &str) -> Result<ParsedMail, Par
         Some(id) => (id, false),
         None => (generated_message_id(raw), true),
     };
-    let (text, visible) = body::text(msg, charset);
+    let refs = body::cid_refs(msg);
+    let attachments = body::attachments(msg, &refs);
+    let images: HashMap<String, String> = attachments
+        .iter()
+        .filter(|a| a.inline)
+        .filter_map(|a| Some((a.content_id.clone()?, a.filename.clone())))
+        .collect();
+    let (text, visible) = body::text(msg, charset, &images);
     let returned_message_ids = ids::returned_message_ids(msg, &text, &message_id);
     Ok(ParsedMail {
         sender,
@@ -345,7 +358,7 @@ fn build(msg: &Message<'_>, raw: &[u8], charset: &str) -> Result<ParsedMail, Par
             .date()
             .filter(|d| d.is_valid())
             .map(|d| d.to_timestamp()),
-        attachments: body::attachments(msg),
+        attachments,
         text,
         visible: visible.text,
         history_block: visible.block,

@@ -128,7 +128,7 @@ fn prepare_mail(s: &Settings, m: &RawMail, released: bool) -> Prepared {
         // A bounce of our notification threads to its ticket (as an internal note).
         refs.extend(mail.returned_message_ids.iter().cloned());
     }
-    let attachments = stored_attachments(&mail.attachments);
+    let attachments = stored_attachments(&mail.attachments, s.max_attachment_bytes);
     // Only an agent's mail can forward on a customer's behalf; whether the
     // sender is one, the store decides (agents are also added at run time).
     let forward = (may_be_agent && class == MailClass::Normal)
@@ -194,14 +194,22 @@ fn recovered(mail: &crate::parse::ParsedMail, email: &EmailAddress) -> Option<St
     Some(format!("sender {email} recovered from {place}; {}", from()))
 }
 
-fn stored_attachments(list: &[crate::parse::Attachment]) -> Vec<AttachmentIn> {
+/// Attachments as the store takes them: one over `max` keeps its name,
+/// type and size, not its body (the raw message still holds it).
+fn stored_attachments(list: &[crate::parse::Attachment], max: Option<usize>) -> Vec<AttachmentIn> {
     list.iter()
-        .map(|a| AttachmentIn {
-            filename: clean(&a.filename),
-            content_type: clean(&a.content_type),
-            size: a.data.len() as i64,
-            data: Some(a.data.clone()),
-            url: None,
+        .map(|a| {
+            let too_large = max.is_some_and(|m| a.data.len() > m);
+            AttachmentIn {
+                filename: clean(&a.filename),
+                content_type: clean(&a.content_type),
+                size: a.data.len() as i64,
+                data: (!too_large).then(|| a.data.clone()),
+                url: None,
+                content_id: a.content_id.as_deref().map(clean),
+                inline: a.inline,
+                omitted: too_large.then(|| crate::model::OMITTED_TOO_LARGE.to_string()),
+            }
         })
         .collect()
 }
@@ -244,10 +252,10 @@ fn forwarded(s: &Settings, f: crate::forward::Forward, outer_id: &str) -> Forwar
         visible_body: crate::reply::of_text(&o.text).text.map(|v| clean(&v)),
         body: clean(&o.text),
         received_at: o.date.filter(|d| *d > 0).unwrap_or_else(now_ms),
-        attachments: stored_attachments(&o.attachments),
+        attachments: stored_attachments(&o.attachments, s.max_attachment_bytes),
         raw: o.raw,
         note: clean(&o.note),
-        note_attachments: stored_attachments(&o.note_attachments),
+        note_attachments: stored_attachments(&o.note_attachments, s.max_attachment_bytes),
     }))
 }
 
@@ -309,6 +317,9 @@ fn prepare_contact(s: &Settings, c: &Contact) -> Prepared {
                 size: 0,
                 data: None,
                 url: Some(a.url.clone()),
+                content_id: None,
+                inline: false,
+                omitted: None,
             })
             .collect(),
         raw: None,

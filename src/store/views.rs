@@ -75,7 +75,7 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::not_found(format!("ticket {id}")))?;
         let atts = sqlx::query(
-            "SELECT a.comment_id, a.filename, a.content_type, a.size, a.url FROM attachments a \
+            "SELECT a.comment_id, a.filename, a.content_type, a.size, a.url, a.content_id, a.inline, a.omitted FROM attachments a \
              JOIN comments c ON c.id = a.comment_id WHERE c.ticket_id = $1 ORDER BY a.id",
         )
         .bind(id)
@@ -94,8 +94,7 @@ impl Store {
                 .iter()
                 .filter(|a| get_i64(a, "comment_id") == cid)
                 .map(|a| {
-                    json!({"filename": get_str(a, "filename"), "content_type": get_str(a, "content_type"),
-                           "size": get_i64(a, "size"), "url": get_opt_str(a, "url")})
+                    super::export::attachment_json(a)
                 })
                 .collect();
             json!({"id": cid, "author_id": get_i64(r, "author_id"), "role": get_str(r, "role"), "forwarded_by": get_opt_str(r, "forwarded_by"), "public": get_i64(r, "public") != 0,

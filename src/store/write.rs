@@ -129,8 +129,8 @@ pub(super) async fn insert_attachments(
         .collect();
     for chunk in rows.chunks(100) {
         let sql = format!(
-            "INSERT INTO attachments (comment_id, filename, content_type, size, url, data) VALUES {}",
-            rows_sql(tx, chunk.len(), 6)
+            "INSERT INTO attachments (comment_id, filename, content_type, size, url, data, content_id, inline, omitted) VALUES {}",
+            rows_sql(tx, chunk.len(), 9)
         );
         let mut q = sqlx::query(&sql);
         for (id, a) in chunk {
@@ -140,7 +140,10 @@ pub(super) async fn insert_attachments(
                 .bind(&a.content_type)
                 .bind(a.size)
                 .bind(a.url.clone())
-                .bind(a.data.clone());
+                .bind(a.data.clone())
+                .bind(a.content_id.clone())
+                .bind(a.inline as i64)
+                .bind(a.omitted.clone());
         }
         q.execute(&mut **tx).await?;
     }

@@ -23,6 +23,7 @@ mod cli_status;
 mod corpora_classify;
 mod golden;
 mod ingest;
+mod inline_attachments;
 mod layering;
 mod readable_replies;
 mod readme_tour;

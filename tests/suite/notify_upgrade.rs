@@ -60,7 +60,8 @@ async fn outbox_from_0007(db: Db) {
     let old = Store::connect(&url, 4).await.unwrap();
     migrate_to(&old, db, 7).await;
     // Today's ingest writes comments.role, comments.forwarded_by and
-    // comments.visible_body (migrations 0014, 0015, 0018) and reads the review table (0013) and
+    // comments.visible_body and attachments' content_id, inline and omitted
+    // (migrations 0014, 0015, 0018, 0019) and reads the review table (0013) and
     // thread_names (0016) and bounces (0017): they are
     // lent to the old schema for these two mails and taken back before the
     // upgrade, which adds them again.
@@ -71,6 +72,9 @@ async fn outbox_from_0007(db: Db) {
     lend("ALTER TABLE comments ADD COLUMN role TEXT NOT NULL DEFAULT 'end_user'").await;
     lend("ALTER TABLE comments ADD COLUMN forwarded_by TEXT").await;
     lend("ALTER TABLE comments ADD COLUMN visible_body TEXT").await;
+    lend("ALTER TABLE attachments ADD COLUMN content_id TEXT").await;
+    lend("ALTER TABLE attachments ADD COLUMN inline INTEGER NOT NULL DEFAULT 0").await;
+    lend("ALTER TABLE attachments ADD COLUMN omitted TEXT").await;
     lend("CREATE TABLE review (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL)").await;
     lend("CREATE TABLE thread_names (message_id TEXT NOT NULL, ticket_id BIGINT NOT NULL, PRIMARY KEY (message_id, ticket_id))").await;
     lend("CREATE TABLE bounces (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL)").await;
@@ -107,6 +111,9 @@ async fn outbox_from_0007(db: Db) {
     lend("ALTER TABLE comments DROP COLUMN role").await;
     lend("ALTER TABLE comments DROP COLUMN forwarded_by").await;
     lend("ALTER TABLE comments DROP COLUMN visible_body").await;
+    lend("ALTER TABLE attachments DROP COLUMN content_id").await;
+    lend("ALTER TABLE attachments DROP COLUMN inline").await;
+    lend("ALTER TABLE attachments DROP COLUMN omitted").await;
     lend("DROP TABLE review").await;
     lend("DROP TABLE thread_names").await;
     lend("DROP TABLE bounces").await;
