@@ -6,6 +6,7 @@
 
 mod agents;
 mod connect;
+mod files;
 mod import;
 mod quarantine;
 mod review;
@@ -108,6 +109,12 @@ pub enum Command {
     /// The desk's agents.
     #[command(subcommand)]
     Agents(agents::AgentsCmd),
+    /// A comment's raw mail.
+    #[command(subcommand)]
+    Comments(files::CommentsCmd),
+    /// An attachment's body.
+    #[command(subcommand)]
+    Attachments(files::AttachmentsCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,6 +123,10 @@ pub enum UsersCmd {
     Merge { loser: i64, winner: i64 },
     /// Show the user holding a contact point (email, phone or network:handle).
     Lookup { contact: String },
+    /// Erase a user's personal data on request (GDPR Art. 17): USER is a
+    /// user id or a contact point they hold. Tickets and other people's
+    /// comments stay; the requester shows as an erased user.
+    Erase { user: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -340,6 +351,17 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
                 }
             }
             Command::Users(UsersCmd::Merge { loser, winner }) => print_json(&store.merge_users(loser, winner).await?),
+            Command::Users(UsersCmd::Erase { user }) => {
+                let id = match user.parse::<i64>() {
+                    Ok(id) => id,
+                    Err(_) => {
+                        let c = ContactPoint::parse_any(&user, &cfg.identities.default_phone_region)
+                            .map_err(|e| StoreError::invalid(format!("{user:?} is neither a user id nor a contact point: {e}")))?;
+                        store.user_by_contact(&c).await?.ok_or_else(|| StoreError::not_found(format!("contact {}", c.value())))?.id
+                    }
+                };
+                print_json(&store.erase_user(id).await?)
+            }
             Command::Users(UsersCmd::Lookup { contact }) => {
                 let c = ContactPoint::parse_any(&contact, &cfg.identities.default_phone_region)
                     .map_err(|e| StoreError::invalid(e.to_string()))?;
@@ -363,6 +385,8 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
             Command::Quarantine(cmd) => quarantine::run(cmd, p).await?,
             Command::Review(cmd) => review::run(cmd, p).await?,
             Command::Agents(cmd) => agents::run(cmd, cfg, store).await?,
+            Command::Comments(cmd) => files::comments(cmd, store).await?,
+            Command::Attachments(cmd) => files::attachments(cmd, store).await?,
         }
         Ok(())
     }

@@ -40,6 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(find_user))
         .routes(routes!(merge_user))
+        .routes(routes!(erase_user))
         .routes(routes!(list_orgs, create_org))
         .routes(routes!(add_domain))
         .routes(routes!(create_ticket))
@@ -149,6 +150,14 @@ async fn find_user(
     let mut v = serde_json::to_value(&user).unwrap_or_default();
     v["organization"] = serde_json::to_value(org).unwrap_or_default();
     ok(v)
+}
+
+#[utoipa::path(delete, path = "/v1/users/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = i64, Path, description = "the user whose personal data is erased")),
+    responses((status = 200, description = "what was erased, by count; tickets and other people's comments stay", body = Object), (status = 404, description = "no such id", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "the user was merged into another, or is an agent: `detail` says which", body = ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "admin API disabled (no token configured) or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json")))]
+async fn erase_user(_: Admin, State(st): State<AppState>, Path(u): Path<String>) -> Answer {
+    let u = id("user", &u)?;
+    ok(st.pipeline.store.erase_user(u).await?)
 }
 
 #[utoipa::path(post, path = "/v1/users/{id}/merge", tag = "admin", security(("admin_token" = [])),

@@ -9,6 +9,7 @@ pub mod agents;
 pub mod batcher;
 pub mod conn;
 pub mod contact;
+mod files;
 pub mod health;
 pub mod json;
 pub mod openapi;
@@ -76,6 +77,7 @@ pub fn api_router() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .merge(webhook::routes())
         .merge(admin::routes())
         .merge(review::routes())
+        .merge(files::routes())
         .merge(agents::routes())
         .merge(status::routes())
 }

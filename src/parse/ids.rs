@@ -225,6 +225,18 @@ fn returned_in(msg: &Message<'_>, depth: usize, found: &mut Vec<String>) {
     }
 }
 
+/// Whether `text` holds `message-id` in any case: a memchr over the dashes
+/// spares ordinary mail the line walk.
+fn names_message_id(text: &[u8]) -> bool {
+    memchr::memchr_iter(b'-', text).any(|i| {
+        i >= 7
+            && text
+                .get(i + 1..i + 3)
+                .is_some_and(|id| id.eq_ignore_ascii_case(b"id"))
+            && text[i - 7..i].eq_ignore_ascii_case(b"message")
+    })
+}
+
 /// Message-IDs of the original mail inside a bounce or report: attached
 /// `message/rfc822` mails (and the mails attached to those, [`RETURNED_DEPTH`]
 /// levels down), `text/rfc822-headers` parts (leading blank lines allowed),
@@ -234,11 +246,7 @@ pub(super) fn returned_message_ids(msg: &Message<'_>, text: &str, own: &str) -> 
     let mut found = Vec::new();
     returned_in(msg, RETURNED_DEPTH, &mut found);
     // A SIMD search for the field name spares ordinary mail the line walk.
-    static LOWER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"essage-"));
-    static UPPER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"ESSAGE-"));
-    if LOWER.find(text.as_bytes()).is_some() || UPPER.find(text.as_bytes()).is_some() {
+    if names_message_id(text.as_bytes()) {
         ids_in_text(text, &mut found);
     }
     distinct(

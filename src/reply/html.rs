@@ -16,6 +16,12 @@ enum Action {
     Quote,
     /// Attribution or signature: removed.
     Drop,
+    /// Gmail's attribution or forward header (`gmail_attr`): removed, and
+    /// counted as history (the mail may forward one).
+    Attribution,
+    /// A bordered div: Outlook's reply header when its text starts with a
+    /// From field, then cut like [`Action::Cut`].
+    BorderedHeader,
     /// Outlook's reply header: it and everything after it are history.
     Cut,
 }
@@ -33,9 +39,11 @@ fn action(name: &str, attrs: &str) -> Option<Action> {
         "blockquote" if has("type=\"cite\"") || has("type=cite") || has("gmail_quote") => {
             Some(Action::Quote)
         }
-        "div" if has("gmail_quote") || has("yahoo_quoted") || has("protonmail_quote") => {
-            Some(Action::Quote)
-        }
+        // Gmail's `div.gmail_quote` holds its attribution (`gmail_attr`)
+        // and quote (`blockquote.gmail_quote`), and answers written
+        // between quoted parts: only the first two go.
+        "div" if has("yahoo_quoted") || has("protonmail_quote") => Some(Action::Quote),
+        "div" if has("gmail_attr") => Some(Action::Attribution),
         "div" if has("moz-cite-prefix") || has("gmail_signature") || has("moz-signature") => {
             Some(Action::Drop)
         }
@@ -44,11 +52,13 @@ fn action(name: &str, attrs: &str) -> Option<Action> {
             if has("divrplyfwdmsg")
                 || has("appendonsend")
                 || has("mail-editor-reference-message-container")
-                || has("outlookmessageheader")
-                || (has("border:none") && has("border-top:solid")) =>
+                || has("outlookmessageheader") =>
         {
             Some(Action::Cut)
         }
+        // Outlook for Windows and Mac: a bordered div whose text starts
+        // with a From field (the style alone is also a form's layout).
+        "div" if has("border:none") && has("border-top:solid") => Some(Action::BorderedHeader),
         "hr" if has("stopspelling") => Some(Action::Cut),
         _ => None,
     }
@@ -214,26 +224,55 @@ pub fn strip(html: &str) -> Option<(String, bool)> {
         let Some((name, act)) = container(&t) else {
             continue;
         };
+        if act == Action::BorderedHeader && !from_field_follows(&html[t.end..]) {
+            continue;
+        }
         out.push_str(&html[copied..at]);
         match act {
-            Action::Cut => {
+            Action::Cut | Action::BorderedHeader => {
                 copied = html.len();
                 quoted = true;
                 break;
             }
-            Action::Quote | Action::Drop => {
+            Action::Quote | Action::Drop | Action::Attribution => {
                 pos = element_end(html, name, t.end);
                 copied = pos;
                 out.push_str("<br>");
                 if act == Action::Quote {
                     out.push_str("&gt;<br>");
-                    quoted = true;
                 }
+                // An unclosed container took the rest of the mail with it:
+                // whatever that was, it may hold a forward.
+                quoted |= act != Action::Drop || pos == html.len();
             }
         }
     }
     out.push_str(&html[copied..]);
     Some((out, quoted))
+}
+
+/// Whether the text after a tag (tags skipped, the first 600 bytes looked
+/// at) starts with a From field: `From:`, `Von:`, `De :`, `差出人:`, …
+fn from_field_follows(rest: &str) -> bool {
+    let rest = &rest[..floor(rest, 600)];
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in rest.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if in_tag => {}
+            _ => text.push(c),
+        }
+    }
+    let text = text.replace("&nbsp;", " ");
+    let text = text.trim_start_matches(|c: char| c.is_whitespace() || c == '*');
+    text.char_indices()
+        .take(26)
+        .find(|&(_, c)| c == ':' || c == '：')
+        .is_some_and(|(at, _)| {
+            super::markers::field(&text[..at]) == Some(super::markers::Field::From)
+        })
 }
 
 /// The largest char boundary of `s` at or below `max`.

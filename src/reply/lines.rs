@@ -21,8 +21,10 @@ pub struct Visible {
     pub block: bool,
 }
 
-/// The field of a `Name: value` line, for names of at most 24 characters.
-fn line_field(t: &str) -> Option<Field> {
+/// The field of a `Name: value` line, for names of at most 24
+/// characters, and whether the name is a mail client's "sent" (not a
+/// generic "date").
+fn line_field(t: &str) -> Option<(Field, bool)> {
     // Most lines have no colon near their start (a field name is at most
     // 24 characters, 8 of them CJK): a memchr over the head says so.
     let head = &t.as_bytes()[..t.len().min(40)];
@@ -34,68 +36,99 @@ fn line_field(t: &str) -> Option<Field> {
         .char_indices()
         .take(25)
         .find(|&(_, c)| c == ':' || c == '：')?;
-    field(&t[..at])
+    let f = field(&t[..at])?;
+    let name = t[..at].trim().trim_matches('*').trim().to_lowercase();
+    Some((f, f == Field::Date && SENT.contains(&name.as_str())))
 }
 
+/// The names mail clients give the time a quoted message was sent, as
+/// opposed to a generic "Date".
+const SENT: &[&str] = &[
+    "sent",
+    "gesendet",
+    "envoyé",
+    "envoye",
+    "enviado",
+    "enviado el",
+    "enviada",
+    "enviada em",
+    "inviato",
+    "verzonden",
+    "skickat",
+    "wysłano",
+    "wysłane",
+    "送信日時",
+    "发送时间",
+    "寄件日期",
+    "sendt",
+    "отправлено",
+    "lähetetty",
+];
+
 /// Whether a header block starts at line `i`: a From (or Date) field,
-/// then at least two more fields among the next lines, one of them a date
-/// or a subject (Outlook, Gmail and Apple Mail blocks in the languages of
-/// [`field`]).
+/// then at least two more fields among the next lines, with a date and a
+/// subject among them, or a client's "Sent:", or a From naming an address
+/// and one of the two (Outlook, Gmail and Apple Mail blocks in the
+/// languages of [`field`]).
+/// "From: Berlin / To: Munich / Date: 12 May" is a booking, not a block.
 fn header_block_at(lines: &[&str], i: usize) -> bool {
-    let first = line_field(lines[i].trim());
+    let line = lines[i].trim();
+    let first = line_field(line).map(|(f, _)| f);
     if !matches!(first, Some(Field::From | Field::Date)) {
         return false;
     }
-    let (mut fields, mut dated) = (0, false);
+    let addressed = first == Some(Field::From) && line.contains('@');
+    let (mut fields, mut date, mut subject, mut sent) =
+        (0, first == Some(Field::Date), false, false);
     for l in lines[i + 1..].iter().take(BLOCK_LOOKAHEAD) {
         match line_field(l.trim()) {
-            Some(f) => {
+            Some((f, s)) => {
                 fields += 1;
-                dated |= matches!(f, Field::Date | Field::Subject);
+                date |= f == Field::Date;
+                subject |= f == Field::Subject;
+                sent |= s;
             }
             None if fields == 0 && l.trim().is_empty() => return false,
             None => {}
         }
     }
-    fields >= 2 && (dated || first == Some(Field::Date))
+    fields >= 2 && ((date && subject) || sent || (addressed && (date || subject)))
 }
 
-/// Words of a dashed title line that introduces an earlier message
-/// (`-----Reply Message-----`, `-------- Oprindelig besked --------`,
-/// `---- John wrote ----`), lower-cased.
-const TITLE_WORDS: &[&str] = &[
-    "message",
-    "nachricht",
-    "besked",
-    "meddelelse",
-    "melding",
-    "meddelande",
-    "bericht",
-    "mensaje",
-    "messaggio",
-    "mensagem",
-    "wiadomość",
-    "сообщение",
-    "viesti",
-    "wrote",
-    "schrieb",
-    "a écrit",
-    "skrev",
-    "escribió",
-    "ha scritto",
-    "escreveu",
-    "kirjoitti",
+/// Dashed titles that introduce an earlier message (`-----Reply
+/// Message-----`, `-------- Oprindelig besked --------`), lower-cased.
+const TITLES: &[&str] = &[
+    "original message",
+    "reply message",
+    "forwarded message",
+    "message d'origine",
+    "ursprüngliche nachricht",
+    "antwort nachricht",
+    "oprindelig besked",
+    "oprindelig meddelelse",
+    "opprinnelig melding",
+    "ursprungligt meddelande",
+    "oorspronkelijk bericht",
+    "mensaje original",
+    "messaggio originale",
+    "mensagem original",
+    "wiadomość oryginalna",
+    "исходное сообщение",
+    "alkuperäinen viesti",
 ];
 
-/// Whether `t` (trimmed, starting with dashes) is a dashed title line
-/// naming an earlier message.
-fn dashed_title(t: &str) -> bool {
+/// Whether `t` (trimmed, starting with dashes) is a dashed title that
+/// introduces an earlier message: a known title, an attribution
+/// (`---- John Smith wrote ----`), or any title right above a header block.
+fn dashed_title(lines: &[&str], i: usize, t: &str) -> bool {
     let inner = t.trim_matches(|c: char| c == '-' || c.is_whitespace());
     if !t.starts_with("---") || inner.is_empty() || inner.len() > 120 {
         return false;
     }
     let lower = inner.to_lowercase();
-    TITLE_WORDS.iter().any(|w| lower.contains(w))
+    TITLES.contains(&lower.as_str())
+        || is_attribution(&format!("{inner}:"))
+        || (i + 1 < lines.len() && header_block_at(lines, i + 1))
 }
 
 /// The first line of an attribution ending at line `i`: a wrapped one
@@ -141,12 +174,13 @@ fn next_text<'a>(lines: &[&'a str], i: usize) -> Option<&'a str> {
 pub fn visible(text: &str) -> Visible {
     let lines: Vec<&str> = text.split('\n').collect();
     let mut kept: Vec<usize> = Vec::with_capacity(lines.len());
-    let (mut changed, mut block, mut signature) = (false, false, false);
+    // `tail`: below a signature, a list footer or an unquoted history
+    // nothing is visible, but a forward may still follow.
+    let (mut changed, mut block, mut tail) = (false, false, false);
     let mut i = 0;
     while i < lines.len() {
         let t = lines[i].trim();
-        if signature {
-            // Below a signature nothing is visible, but a forward may follow.
+        if tail {
             if separator(t).is_some() || header_block_at(&lines, i) {
                 block = true;
                 break;
@@ -168,13 +202,13 @@ pub fn visible(text: &str) -> Visible {
         }
         if first == b'-' || first == b'_' {
             if t == "--" {
-                (changed, signature) = (true, true);
+                (changed, tail) = (true, true);
                 i += 1;
                 continue;
             }
             let rule = t.len() >= 2 && t.bytes().all(|c| c == b'_');
             if separator(t).is_some()
-                || dashed_title(t)
+                || dashed_title(&lines, i, t)
                 || (rule
                     && t.len() >= 10
                     && lines
@@ -186,8 +220,9 @@ pub fn visible(text: &str) -> Visible {
             }
             // A mailing list's footer below its rule.
             if rule && next_text(&lines, i).is_some_and(|n| n.contains("mailing list")) {
-                changed = true;
-                break;
+                (changed, tail) = (true, true);
+                i += 1;
+                continue;
             }
         }
         // "On … wrote" without its colon.
@@ -208,19 +243,22 @@ pub fn visible(text: &str) -> Visible {
             if let Some(start) = attribution_at(&lines, i, kept_to) {
                 let next = next_text(&lines, i);
                 let quoted_next = next.is_none_or(|n| n.starts_with('>'));
-                let dated = lines[start..=i]
+                // Unquoted history follows an attribution that names a
+                // date and opens like one, or names an address.
+                let lines_of = &lines[start..=i];
+                let dated = lines_of
                     .iter()
-                    .any(|l| l.contains('@') || l.bytes().any(|c| c.is_ascii_digit()));
-                if quoted_next || dated {
+                    .any(|l| l.bytes().any(|c| c.is_ascii_digit()));
+                let addressed = lines_of.iter().any(|l| l.contains('@'));
+                let history = addressed || (dated && opens_attribution(lines[start]));
+                if quoted_next || history {
                     while kept.last().is_some_and(|&k| k >= start) {
                         kept.pop();
                     }
                     changed = true;
-                    if quoted_next {
-                        i += 1;
-                        continue;
-                    }
-                    break;
+                    tail = !quoted_next;
+                    i += 1;
+                    continue;
                 }
             }
         }

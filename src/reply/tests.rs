@@ -176,3 +176,46 @@ fn unclosed_and_nested_containers_stay_linear_and_safe() {
     let many = format!("{}end", "x wrote:\n".repeat(50_000));
     assert!(of_text(&many).text.is_none());
 }
+
+/// What customers write that only looks like history stays visible.
+#[test]
+fn sentences_that_look_like_history_stay() {
+    for mail in [
+        "Hi,\nI wrote down the error (code 0x80070005):\nThe installer stops.",
+        "Wie in Ticket 4711 beschrieben:\nder Drucker druckt nicht.",
+        "See log:\n--- error message ---\nERROR 42",
+        "Please change my booking:\nFrom: Berlin\nTo: Munich\nDate: 12 May\nPassengers: 2",
+        "Il pacco:\nDa: Roma\nA: Milano\nData: 12 maggio\nGrazie",
+        "Sent with tracking number 123 but it never arrived.\nPlease check.",
+        "Inviato da Marco ieri, non è arrivato.\nGrazie",
+    ] {
+        assert_eq!(of_text(mail).text, None, "{mail}");
+    }
+    let html = r#"<div>Order:</div><div style="border:none;border-top:solid #ccc 1px">Order details: 3 chairs</div><div>Thanks</div>"#;
+    let v = html_vis(html);
+    assert!(v.contains("3 chairs") && v.contains("Thanks"), "{v}");
+}
+
+/// A forward below an unquoted history or a signature is still seen.
+#[test]
+fn a_forward_after_an_early_end_is_still_a_block() {
+    let mail = "ann@acme.example wrote:\n\n---------- Forwarded message ---------\nFrom: Ann <ann@acme.example>\nDate: Mon, 4 Mar 2024\nSubject: x\n\ntext";
+    assert!(of_text(mail).block);
+    let mail = "FYI\n-- \nBob\n\n-----Original Message-----\nFrom: Ann <ann@acme.example>\nSent: Monday\nSubject: x\n\ntext";
+    let v = of_text(mail);
+    assert!(v.block);
+    assert_eq!(v.text.as_deref(), Some("FYI"));
+}
+
+/// Gmail: answers written between quoted parts stay, the quote and its
+/// attribution go.
+#[test]
+fn gmail_inline_answers_stay() {
+    let html = r#"<div>See inline.</div><div class="gmail_quote"><div class="gmail_attr">On Mon, Mar 4, 2024 at 9:00 AM Ann wrote:<br></div><blockquote class="gmail_quote">Which model?</blockquote><div>The LX-200.</div></div>"#;
+    let v = html_vis(html);
+    assert!(
+        v.contains("See inline.") && v.contains("The LX-200."),
+        "{v}"
+    );
+    assert!(!v.contains("Which model") && !v.contains("wrote"), "{v}");
+}

@@ -51,16 +51,43 @@ pub fn is_attribution(s: &str) -> bool {
         let lower = t.to_lowercase();
         return opens_attribution(t)
             && t.bytes().any(|c| c.is_ascii_digit())
-            && VERBS.iter().any(|v| lower.ends_with(v));
+            && VERBS
+                .iter()
+                .any(|v| lower.ends_with(v) && has_word(&lower, v));
     };
     let body = body.trim_end();
     let dated = body.bytes().any(|c| c.is_ascii_digit());
     if body.ends_with('>') && dated && (body.contains('@') || body.contains('年')) {
         return true;
     }
-    let lower = body.to_lowercase();
-    VERBS.iter().any(|v| lower.contains(v))
-        || (lower.ends_with(" sent") && opens_attribution(body) && dated)
+    let tail = last_words(body, 6).to_lowercase();
+    VERBS.iter().any(|v| has_word(&tail, v))
+        || (tail.ends_with(" sent") && opens_attribution(body) && dated)
+}
+
+/// The last `n` white-space separated words of `s`.
+fn last_words(s: &str, n: usize) -> &str {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    match words.len().checked_sub(n) {
+        Some(first) if first > 0 => {
+            let off = words[first].as_ptr() as usize - s.as_ptr() as usize;
+            &s[off..]
+        }
+        _ => s,
+    }
+}
+
+/// Whether `verb` occurs in `s` as a word of its own (CJK verbs, written
+/// without spaces, anywhere).
+fn has_word(s: &str, verb: &str) -> bool {
+    if !verb.is_ascii() && verb.chars().next().is_some_and(|c| c as u32 >= 0x3000) {
+        return s.contains(verb);
+    }
+    s.match_indices(verb).any(|(i, _)| {
+        let before = s[..i].chars().next_back();
+        let after = s[i + verb.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
 }
 
 /// Openers of an attribution line ("On", "Am", "Le", …): a wrapped
@@ -110,6 +137,43 @@ const SENT_FROM: &[&str] = &[
     "發自我的",
 ];
 
+/// Words that name a device or an app in a "Sent from …" line (or, in
+/// Japanese and Chinese, are written into the prefix).
+const DEVICES: &[&str] = &[
+    "my ",
+    "mein",
+    "mon ",
+    "mi ",
+    "meu ",
+    "mijn",
+    "min ",
+    "mojego",
+    "iphone",
+    "ipad",
+    "android",
+    "outlook",
+    "mail",
+    "samsung",
+    "galaxy",
+    "blackberry",
+    "yahoo",
+    "aol",
+    "gmail",
+    "typeapp",
+    "sparrow",
+    "windows",
+    "huawei",
+    "xiaomi",
+    "pixel",
+    "mobile",
+    "phone",
+    "tablet",
+    "から送信",
+    "发自我的",
+    "從我的",
+    "發自我的",
+];
+
 /// Longest "Sent from my …" line, in bytes.
 const MAX_SENT_FROM_BYTES: usize = 80;
 
@@ -123,8 +187,14 @@ pub fn is_sent_from(t: &str) -> bool {
     // the first byte rules out most prefixes (and most lines).
     let b = t.as_bytes();
     let f = b[0].to_ascii_lowercase();
-    SENT_FROM.iter().any(|s| {
+    let starts = SENT_FROM.iter().any(|s| {
         let s = s.as_bytes();
         s[0] == f && b.len() >= s.len() && b[..s.len()].eq_ignore_ascii_case(s)
-    })
+    });
+    // "Sent with tracking number 123" is a sentence: a device or an app
+    // must be named.
+    starts && {
+        let lower = t.to_lowercase();
+        DEVICES.iter().any(|d| lower.contains(d))
+    }
 }

@@ -272,7 +272,7 @@ impl Store {
         let comment_ids: Vec<i64> = comment_rows.iter().map(|r| get_i64(r, "id")).collect();
         let mut atts = BTreeMap::new();
         for chunk in comment_ids.chunks(PAGE) {
-            atts.extend(self.grouped("SELECT comment_id AS k, filename, content_type, size, url, content_id, inline, omitted FROM attachments WHERE comment_id IN", chunk, "ORDER BY id", attachment_json).await?);
+            atts.extend(self.grouped("SELECT comment_id AS k, id, filename, content_type, size, url, content_id, inline, omitted FROM attachments WHERE comment_id IN", chunk, "ORDER BY id", attachment_json).await?);
         }
         let mut comments: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
         for r in &comment_rows {
@@ -303,7 +303,7 @@ impl Store {
 /// One attachment as the export and the ticket view show it.
 pub(super) fn attachment_json(r: &AnyRow) -> Value {
     json!({
-        "filename": get_str(r, "filename"), "content_type": get_str(r, "content_type"),
+        "id": get_i64(r, "id"), "filename": get_str(r, "filename"), "content_type": get_str(r, "content_type"),
         "size": get_i64(r, "size"), "url": get_opt_str(r, "url"),
         "content_id": get_opt_str(r, "content_id"), "inline": get_i64(r, "inline") != 0,
         "omitted": get_opt_str(r, "omitted"),

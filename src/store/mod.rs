@@ -14,10 +14,12 @@ mod agents;
 mod bounce;
 mod bounces;
 mod checkpoints;
+mod erase;
 mod event_facts;
 mod events;
 mod export;
 pub mod fault;
+mod files;
 mod forwards;
 mod gauges;
 mod health;
@@ -44,8 +46,10 @@ mod write;
 pub use admin::*;
 pub use agents::AgentEntry;
 
+pub use erase::{Erasure, ERASED};
 pub use export::{ExportError, ExportFilter};
 pub use fault::Fault;
+pub use files::AttachmentFile;
 pub use gauges::{QueueDepths, OUTBOX_STATUSES};
 pub use health::Outage;
 pub use ingest::StoredBatch;
@@ -180,6 +184,8 @@ impl Store {
                         conn.execute("PRAGMA journal_mode=WAL").await?;
                         conn.execute("PRAGMA synchronous=FULL").await?;
                         conn.execute("PRAGMA foreign_keys=ON").await?;
+                        // Freed pages are zeroed: an erased customer leaves no trace.
+                        conn.execute("PRAGMA secure_delete=ON").await?;
                         conn.execute("PRAGMA busy_timeout=10000").await?;
                     }
                     Ok(())

@@ -75,7 +75,7 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::not_found(format!("ticket {id}")))?;
         let atts = sqlx::query(
-            "SELECT a.comment_id, a.filename, a.content_type, a.size, a.url, a.content_id, a.inline, a.omitted FROM attachments a \
+            "SELECT a.comment_id, a.id, a.filename, a.content_type, a.size, a.url, a.content_id, a.inline, a.omitted FROM attachments a \
              JOIN comments c ON c.id = a.comment_id WHERE c.ticket_id = $1 ORDER BY a.id",
         )
         .bind(id)

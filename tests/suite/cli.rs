@@ -130,6 +130,44 @@ async fn pipe_ingest_and_admin(db: Db) {
 
 both_backends!(pipe_ingest_and_admin);
 
+/// `intake comments raw` and `intake attachments get` write the bytes a
+/// comment came with to standard output, or say why they cannot.
+async fn comment_and_attachment_bytes(db: Db) {
+    let cli = Cli::new(db, "").await;
+    let raw = "From: Ada <ada@acme.com>\nTo: support@desk.test\nSubject: Log\nMessage-ID: <f1@acme.com>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee log\n--b\nContent-Type: text/plain; name=log.txt\nContent-Disposition: attachment; filename=log.txt\n\nERROR 42\n--b--\n";
+    assert_eq!(
+        cli.json(&["ingest"], Some(raw.as_bytes()))["outcome"],
+        "created"
+    );
+    let doc = cli.json(&["export"], None);
+    let c = &doc["tickets"][0]["comments"][0];
+    let (cid, aid) = (c["id"].to_string(), c["attachments"][0]["id"].to_string());
+    let o = cli.run(&["comments", "raw", &cid], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, raw.as_bytes());
+    let o = cli.run(&["attachments", "get", &aid], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim_end(), "ERROR 42");
+    let info = cli.json(&["attachments", "get", &aid, "--info"], None);
+    assert_eq!(info["filename"], "log.txt");
+    assert_eq!(info["content_type"], "text/plain");
+    let o = cli.run(&["comments", "raw", "999"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("comment 999 not found"));
+    // Erasure by contact point: her raw mail and attachment go with her.
+    let e = cli.json(&["users", "erase", "ADA@acme.com"], None);
+    assert_eq!(e["contact_points"], 1);
+    assert_eq!(e["attachments"], 1);
+    let o = cli.run(&["comments", "raw", &cid], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has no raw mail"));
+    let o = cli.run(&["users", "erase", "not a contact"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("neither a user id nor a contact point"));
+}
+
+both_backends!(comment_and_attachment_bytes);
+
 #[test]
 fn database_down_is_tempfail_for_the_mta() {
     let dir = tempfile::tempdir().unwrap();

@@ -21,6 +21,7 @@ mod cli_import;
 mod cli_ops;
 mod cli_status;
 mod corpora_classify;
+mod erasure;
 mod golden;
 mod ingest;
 mod inline_attachments;
@@ -42,6 +43,7 @@ mod imap_process;
 
 // HTTP: webhooks and the admin API.
 mod admin_api;
+mod admin_files;
 mod agent_forwarding;
 mod agent_trust;
 mod agents;
