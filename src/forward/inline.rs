@@ -87,7 +87,7 @@ pub fn find(text: &str, forward_subject: bool) -> Option<Block> {
             let next = lines[i + 1..].iter().take(6).filter_map(|l| field_line(l));
             let (mut date, mut subject) = (false, false);
             for (f, _) in next {
-                date |= f == Field::Date;
+                date |= matches!(f, Field::Date | Field::Sent);
                 subject |= f == Field::Subject;
             }
             if date && subject {
@@ -123,7 +123,7 @@ pub fn find(text: &str, forward_subject: bool) -> Option<Block> {
         }
         match field_line(line) {
             Some((Field::From, v)) if block.from.is_none() => block.from = mailbox(&v),
-            Some((Field::Date, v)) if block.date.is_none() => block.date = Some(v),
+            Some((Field::Date | Field::Sent, v)) if block.date.is_none() => block.date = Some(v),
             Some((Field::Subject, v)) if block.subject.is_none() => block.subject = Some(v),
             Some(_) => {}
             // A wrapped To/Cc line: part of the block when a field follows.

@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use crate::sanitize::truncate_str;
+
 /// What a container asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -164,7 +166,7 @@ fn container(t: &Tag<'_>) -> Option<(&'static str, Action)> {
         return None;
     }
     let name = CONTAINERS.iter().find(|c| t.name.eq_ignore_ascii_case(c))?;
-    let attrs = &t.attrs[..floor(t.attrs, MAX_ATTRS)];
+    let attrs = truncate_str(t.attrs, MAX_ATTRS);
     action(name, &attrs.to_ascii_lowercase()).map(|a| (*name, a))
 }
 
@@ -254,7 +256,7 @@ pub fn strip(html: &str) -> Option<(String, bool)> {
 /// Whether the text after a tag (tags skipped, the first 600 bytes looked
 /// at) starts with a From field: `From:`, `Von:`, `De :`, `差出人:`, …
 fn from_field_follows(rest: &str) -> bool {
-    let rest = &rest[..floor(rest, 600)];
+    let rest = truncate_str(rest, 600);
     let mut text = String::new();
     let mut in_tag = false;
     for c in rest.chars() {
@@ -273,13 +275,4 @@ fn from_field_follows(rest: &str) -> bool {
         .is_some_and(|(at, _)| {
             super::markers::field(&text[..at]) == Some(super::markers::Field::From)
         })
-}
-
-/// The largest char boundary of `s` at or below `max`.
-fn floor(s: &str, max: usize) -> usize {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }

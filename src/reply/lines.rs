@@ -21,10 +21,8 @@ pub struct Visible {
     pub block: bool,
 }
 
-/// The field of a `Name: value` line, for names of at most 24
-/// characters, and whether the name is a mail client's "sent" (not a
-/// generic "date").
-fn line_field(t: &str) -> Option<(Field, bool)> {
+/// The field of a `Name: value` line, for names of at most 24 characters.
+fn line_field(t: &str) -> Option<Field> {
     // Most lines have no colon near their start (a field name is at most
     // 24 characters, 8 of them CJK): a memchr over the head says so.
     let head = &t.as_bytes()[..t.len().min(40)];
@@ -36,34 +34,8 @@ fn line_field(t: &str) -> Option<(Field, bool)> {
         .char_indices()
         .take(25)
         .find(|&(_, c)| c == ':' || c == '：')?;
-    let f = field(&t[..at])?;
-    let name = t[..at].trim().trim_matches('*').trim().to_lowercase();
-    Some((f, f == Field::Date && SENT.contains(&name.as_str())))
+    field(&t[..at])
 }
-
-/// The names mail clients give the time a quoted message was sent, as
-/// opposed to a generic "Date".
-const SENT: &[&str] = &[
-    "sent",
-    "gesendet",
-    "envoyé",
-    "envoye",
-    "enviado",
-    "enviado el",
-    "enviada",
-    "enviada em",
-    "inviato",
-    "verzonden",
-    "skickat",
-    "wysłano",
-    "wysłane",
-    "送信日時",
-    "发送时间",
-    "寄件日期",
-    "sendt",
-    "отправлено",
-    "lähetetty",
-];
 
 /// Whether a header block starts at line `i`: a From (or Date) field,
 /// then at least two more fields among the next lines, with a date and a
@@ -73,20 +45,24 @@ const SENT: &[&str] = &[
 /// "From: Berlin / To: Munich / Date: 12 May" is a booking, not a block.
 fn header_block_at(lines: &[&str], i: usize) -> bool {
     let line = lines[i].trim();
-    let first = line_field(line).map(|(f, _)| f);
-    if !matches!(first, Some(Field::From | Field::Date)) {
+    let first = line_field(line);
+    if !matches!(first, Some(Field::From | Field::Date | Field::Sent)) {
         return false;
     }
     let addressed = first == Some(Field::From) && line.contains('@');
-    let (mut fields, mut date, mut subject, mut sent) =
-        (0, first == Some(Field::Date), false, false);
+    let (mut fields, mut date, mut subject, mut sent) = (
+        0,
+        matches!(first, Some(Field::Date | Field::Sent)),
+        false,
+        false,
+    );
     for l in lines[i + 1..].iter().take(BLOCK_LOOKAHEAD) {
         match line_field(l.trim()) {
-            Some((f, s)) => {
+            Some(f) => {
                 fields += 1;
-                date |= f == Field::Date;
+                date |= matches!(f, Field::Date | Field::Sent);
                 subject |= f == Field::Subject;
-                sent |= s;
+                sent |= f == Field::Sent;
             }
             None if fields == 0 && l.trim().is_empty() => return false,
             None => {}

@@ -108,6 +108,9 @@ pub fn separator(line: &str) -> Option<Separator> {
 pub enum Field {
     From,
     Date,
+    /// A date a mail client names as when the quoted message was sent
+    /// (`Sent:`, `Gesendet:`, …): a mail header, never a form's field.
+    Sent,
     Subject,
     /// To, Cc and the like: part of the block, not needed.
     Other,
@@ -120,9 +123,8 @@ pub fn field(name: &str) -> Option<Field> {
     Some(match n.as_str() {
         "from" | "von" | "de" | "da" | "van" | "från" | "od" | "差出人" | "发件人" | "寄件者"
         | "寄件人" | "fra" | "от" | "lähettäjä" => Field::From,
-        "date"
-        | "sent"
-        | "datum"
+        // A mail client's "sent", as opposed to a generic "date".
+        "sent"
         | "gesendet"
         | "envoyé"
         | "envoye"
@@ -132,25 +134,17 @@ pub fn field(name: &str) -> Option<Field> {
         | "enviada em"
         | "inviato"
         | "verzonden"
-        | "data"
-        | "fecha"
-        | "envoyé le"
         | "skickat"
         | "wysłano"
         | "wysłane"
         | "送信日時"
-        | "日付"
         | "发送时间"
-        | "日期"
         | "寄件日期"
-        | "時間"
         | "sendt"
-        | "dato"
-        | "message du"
         | "отправлено"
-        | "дата"
-        | "lähetetty"
-        | "päivämäärä" => Field::Date,
+        | "lähetetty" => Field::Sent,
+        "date" | "datum" | "data" | "fecha" | "envoyé le" | "日付" | "日期" | "時間" | "dato"
+        | "message du" | "дата" | "päivämäärä" => Field::Date,
         "subject" | "betreff" | "objet" | "asunto" | "oggetto" | "assunto" | "onderwerp"
         | "ämne" | "temat" | "件名" | "主题" | "主旨" | "emne" | "тема" | "aihe" => {
             Field::Subject
