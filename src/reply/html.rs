@@ -1,5 +1,6 @@
 //! Quote containers in a reply's HTML, removed before it becomes text:
-//! Gmail's `gmail_quote`, Apple Mail's and Thunderbird's `<blockquote
+//! Gmail's quote and attribution (`blockquote.gmail_quote`, `gmail_attr`;
+//! answers between them inside `div.gmail_quote` stay), Apple Mail's and Thunderbird's `<blockquote
 //! type="cite">` (and Thunderbird's `moz-cite-prefix` attribution),
 //! Yahoo's and Proton's quote divs, and Outlook's reply header (`divRplyFwdMsg`,
 //! `appendonsend`, the bordered header of Outlook for Windows and Mac),
