@@ -4,7 +4,8 @@
 # tests themselves), an SMTP capture server (python3-aiosmtpd), systemd's
 # `systemd-analyze` for unit verification, Prometheus's `promtool` for the
 # alert rules in contrib/prometheus, Chromium with chromedriver for the
-# status page's browser test, and openapi-spec-validator for docs/openapi.json.
+# status page's browser test, openapi-spec-validator for docs/openapi.json,
+# and s3s-fs (from crates.io) for the S3 blob backend.
 set -euo pipefail
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found: install Rust 1.95 (rustup; rust-toolchain.toml pins it)" >&2; exit 1; }
@@ -62,4 +63,11 @@ if ! psql -h 127.0.0.1 -U postgres -w -c 'SELECT 1' postgres >/dev/null 2>&1; th
     || su postgres -c "psql -c 'SELECT pg_reload_conf()'"
   sleep 1
   psql -h 127.0.0.1 -U postgres -w -c 'SELECT 1' postgres >/dev/null
+fi
+# The S3 blob backend's tests talk to s3s-fs, an S3-compatible server that
+# checks SigV4 signatures and serves path-style buckets from a directory
+# (crates.io; 0.14.1 is the last release this toolchain builds).
+if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+  echo "setup: installing s3s-fs 0.14.1 (cargo install, about 2 minutes)"
+  cargo install s3s-fs@0.14.1 --locked --features binary --quiet
 fi

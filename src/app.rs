@@ -34,7 +34,16 @@ pub struct App {
 impl App {
     /// Open (and migrate) the database and build the settings.
     pub async fn build(config: Config) -> Result<App, StoreError> {
-        let store = Store::open(&config.database.url, config.database.max_connections).await?;
+        let blobs = config
+            .blobs
+            .settings()
+            .map_err(|e| StoreError::invalid(format!("[blobs]: {e}")))?;
+        let store = Store::open_with(
+            &config.database.url,
+            config.database.max_connections,
+            &blobs,
+        )
+        .await?;
         Ok(App::with_store(config, store))
     }
 

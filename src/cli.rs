@@ -5,6 +5,7 @@
 //! unavailable: an MTA keeps the message and retries).
 
 mod agents;
+mod blobs;
 mod connect;
 mod files;
 mod import;
@@ -115,6 +116,9 @@ pub enum Command {
     /// An attachment's body.
     #[command(subcommand)]
     Attachments(files::AttachmentsCmd),
+    /// The blob store: raw mails and attachment bodies.
+    #[command(subcommand)]
+    Blobs(blobs::BlobsCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -334,7 +338,21 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
                     .map_err(|e| StoreError::invalid(format!("import: {e}")))?;
                 out(&summary.line(secs))
             }
-            Command::Migrate => out("migrations applied"),
+            Command::Migrate => {
+                let moved = blobs::move_into_store(store).await?;
+                if moved.comments + moved.attachments > 0 {
+                    out(&format!(
+                        "migrations applied; moved {} raw mails and {} attachment bodies ({} bytes) into the {}",
+                        moved.comments,
+                        moved.attachments,
+                        moved.bytes,
+                        store.blobs().describe()
+                    ));
+                } else {
+                    out("migrations applied");
+                }
+            }
+            Command::Blobs(cmd) => blobs::run(cmd, store, cfg).await?,
             Command::Run { .. } => {} // handled before the store is opened
             Command::Status => {
                 for line in status::report(cfg, store).await? {

@@ -5,11 +5,13 @@
 //! every problem it can find with the line and key it concerns.
 
 mod address;
+mod blobs;
 mod secret;
 mod sections;
 mod validate;
 
 pub use address::Address;
+pub use blobs::{BlobBackend, BlobsConfig};
 pub use secret::Secret;
 pub use sections::*;
 
@@ -51,6 +53,8 @@ pub struct Config {
     pub trust: TrustConfig,
     #[serde(default)]
     pub agents: AgentsConfig,
+    #[serde(default)]
+    pub blobs: BlobsConfig,
 }
 
 /// One problem found in a configuration file.

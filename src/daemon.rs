@@ -99,6 +99,14 @@ impl Daemon {
             cfg.trust.retention_ms(),
             rx.clone(),
         ));
+        if cfg.blobs.gc_interval_hours > 0 {
+            workers.spawn(sweep_blobs(
+                pipeline.store.clone(),
+                cfg.blobs.orphan_grace(),
+                Duration::from_secs(cfg.blobs.gc_interval_hours * 3600),
+                rx.clone(),
+            ));
+        }
         if cfg.trust.authserv_ids.is_empty() {
             tracing::warn!("[trust] authserv_ids is not set: senders are not verified (the From header is believed)");
         }
@@ -160,6 +168,34 @@ async fn purge_review(
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.wait_for(|v| *v) => return,
+        }
+    }
+}
+
+/// Remove orphan blobs (written by a batch that never committed, or left
+/// by an erasure that stopped half way) every `every`, the first time one
+/// period after start, until the daemon stops.
+async fn sweep_blobs(
+    store: crate::store::Store,
+    grace: Duration,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        match store.blobs_gc(grace, false).await {
+            Ok(s) if s.removed > 0 => {
+                tracing::info!(
+                    removed = s.removed,
+                    bytes = s.orphan_bytes,
+                    "orphan blobs removed"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "orphan blob sweep failed; tried again later"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `intake comments raw ID` and `intake attachments get ID`: the bytes a
 //! comment came with, written to standard output (redirect to a file).
 
-use crate::store::{Store, StoreError};
+use crate::store::{BodyRef, Store, StoreError};
 use clap::Subcommand;
 use std::io::Write;
 
@@ -22,21 +22,31 @@ pub enum AttachmentsCmd {
     },
 }
 
-fn write_out(bytes: &[u8]) -> Result<(), StoreError> {
+/// Copy a body to standard output as it is read.
+async fn write_out(store: &Store, body: &BodyRef) -> Result<(), StoreError> {
+    use futures::TryStreamExt;
+    let (_, mut s) = store.open_body(body).await?;
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|_| out.flush())
-        .map_err(|e| StoreError::invalid(format!("writing to standard output: {e}")))
+    let failed =
+        |e: std::io::Error| StoreError::invalid(format!("writing to standard output: {e}"));
+    while let Some(chunk) = s
+        .try_next()
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("reading the body: {e}")))?
+    {
+        out.write_all(&chunk).map_err(failed)?;
+    }
+    out.flush().map_err(failed)
 }
 
 pub async fn comments(cmd: CommentsCmd, store: &Store) -> Result<(), StoreError> {
     let CommentsCmd::Raw { id } = cmd;
-    let raw = store.comment_raw(id).await?.ok_or_else(|| {
+    let raw = store.comment_raw_ref(id).await?.ok_or_else(|| {
         StoreError::not_found(format!(
             "comment {id} has no raw mail: it did not come by mail (a gateway's contact or a note)"
         ))
     })?;
-    write_out(&raw)
+    write_out(store, &raw).await
 }
 
 pub async fn attachments(cmd: AttachmentsCmd, store: &Store) -> Result<(), StoreError> {
@@ -46,8 +56,8 @@ pub async fn attachments(cmd: AttachmentsCmd, store: &Store) -> Result<(), Store
         super::print_json(&f);
         return Ok(());
     }
-    match (&f.data, &f.omitted, &f.url) {
-        (Some(data), _, _) => write_out(data),
+    match (&f.body, &f.omitted, &f.url) {
+        (Some(body), _, _) => write_out(store, body).await,
         (None, Some(why), _) => Err(StoreError::not_found(format!(
             "attachment {id} was not stored (omitted: {why}); the raw mail keeps it: intake comments raw {}",
             f.comment_id

@@ -21,6 +21,7 @@ pub const SECRET_KEYS: &[(&str, &[&str])] = &[
     ("smtp", &["password"]),
     ("mailboxes", &["password"]),
     ("webhook_sources", &["secret", "previous_secret"]),
+    ("blobs", &["access_key_id", "secret_access_key"]),
 ];
 
 /// Where a secret comes from. Resolved only when needed, so a missing variable

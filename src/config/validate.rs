@@ -26,6 +26,9 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
             format!("unsupported database URL {url:?}: use sqlite://PATH or postgres://..."),
         );
     }
+    for (key, msg) in cfg.blobs.problems(secrets) {
+        add("blobs", 0, key, format!("blobs.{key}"), msg);
+    }
     if cfg.desk.domain.contains(['@', ' ', '<', '>'])
         || crate::identity::normalise_domain(&cfg.desk.domain).is_none()
     {

@@ -9,6 +9,7 @@ use super::admin::{id, Admin, Answer};
 use super::openapi::ProblemDoc;
 use super::problem::Problem;
 use super::AppState;
+use crate::store::BodyRef;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -65,13 +66,30 @@ fn content_type(t: &str) -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("application/octet-stream"))
 }
 
-fn download(bytes: Vec<u8>, ctype: HeaderValue, name: &str) -> Response {
+/// A streamed download of `body` (its length known in advance).
+async fn download(
+    store: &crate::store::Store,
+    body: &BodyRef,
+    ctype: HeaderValue,
+    name: &str,
+) -> Result<Response, Problem> {
+    let (size, stream) = store.open_body(body).await?;
+    let mut r = headers(
+        axum::body::Body::from_stream(stream).into_response(),
+        ctype,
+        name,
+    );
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    Ok(r)
+}
+
+fn headers(mut r: Response, ctype: HeaderValue, name: &str) -> Response {
     let disposition = format!(
         "attachment; filename=\"{}\"; filename*={}",
         ascii_filename(name),
         ext_value(name.rsplit(['/', '\\']).next().unwrap_or(name))
     );
-    let mut r = (StatusCode::OK, bytes).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, ctype);
     if let Ok(v) = HeaderValue::from_str(&disposition) {
@@ -94,16 +112,18 @@ fn download(bytes: Vec<u8>, ctype: HeaderValue, name: &str) -> Response {
     ))]
 async fn comment_raw(_: Admin, State(st): State<AppState>, Path(c): Path<String>) -> Answer {
     let c = id("comment", &c)?;
-    let raw = st.pipeline.store.comment_raw(c).await?.ok_or_else(|| {
+    let raw = st.pipeline.store.comment_raw_ref(c).await?.ok_or_else(|| {
         Problem::not_found(format!(
             "comment {c} has no raw mail: it did not come by mail (a gateway's contact or a note)"
         ))
     })?;
-    Ok(download(
-        raw,
+    download(
+        &st.pipeline.store,
+        &raw,
         HeaderValue::from_static("message/rfc822"),
         &format!("comment-{c}.eml"),
-    ))
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/attachments/{id}", tag = "admin", security(("admin_token" = [])),
@@ -118,7 +138,7 @@ async fn comment_raw(_: Admin, State(st): State<AppState>, Path(c): Path<String>
 async fn attachment(_: Admin, State(st): State<AppState>, Path(a): Path<String>) -> Answer {
     let a = id("attachment", &a)?;
     let f = st.pipeline.store.attachment_file(a).await?;
-    let Some(data) = f.data else {
+    let Some(body) = &f.body else {
         if let Some(why) = &f.omitted {
             return Err(Problem::new(
                 StatusCode::GONE,
@@ -133,7 +153,13 @@ async fn attachment(_: Admin, State(st): State<AppState>, Path(a): Path<String>)
             None => format!("attachment {a} has no stored body"),
         }));
     };
-    Ok(download(data, content_type(&f.content_type), &f.filename))
+    download(
+        &st.pipeline.store,
+        body,
+        content_type(&f.content_type),
+        &f.filename,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -81,6 +81,7 @@ impl From<StoreError> for Problem {
             StoreError::Domain(DomainError::NotFound(_)) => StatusCode::NOT_FOUND,
             StoreError::Domain(DomainError::Conflict(_)) => StatusCode::CONFLICT,
             StoreError::Domain(DomainError::Invalid(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            StoreError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
             // A full disk, an I/O error, a lost connection: retry later.
             e if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

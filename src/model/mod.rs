@@ -63,13 +63,40 @@ pub enum Inbound {
     Released(RawMail),
 }
 
+/// Bytes kept once by their SHA-256 in the blob store (`[blobs]`): a raw
+/// mail or an attachment's body. Rows hold the hash and the size only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    /// Lower-case hex SHA-256 of `bytes`.
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Blob {
+    pub fn new(bytes: Vec<u8>) -> Blob {
+        use sha2::Digest;
+        Blob {
+            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+            bytes,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// An attachment ready to store.
 #[derive(Debug, Clone)]
 pub struct AttachmentIn {
     pub filename: String,
     pub content_type: String,
     pub size: i64,
-    pub data: Option<Vec<u8>>,
+    pub data: Option<Blob>,
     pub url: Option<String>,
     /// Its Content-ID (lower-cased, no angle brackets).
     pub content_id: Option<String>,
@@ -108,7 +135,7 @@ pub struct PreparedMessage {
     /// Other people addressed (To/Cc minus our own addresses).
     pub copied: Vec<EmailAddress>,
     pub attachments: Vec<AttachmentIn>,
-    pub raw: Option<Vec<u8>>,
+    pub raw: Option<Blob>,
     pub received_at: i64,
     /// For bounces: Message-IDs of the returned original.
     pub returned_message_ids: Vec<String>,
@@ -156,7 +183,7 @@ pub struct ForwardedIn {
     /// Its own date (unix ms), else the agent's mail's arrival.
     pub received_at: i64,
     pub attachments: Vec<AttachmentIn>,
-    pub raw: Option<Vec<u8>>,
+    pub raw: Option<Blob>,
     /// The agent's own text and attachments: an internal note.
     pub note: String,
     pub note_attachments: Vec<AttachmentIn>,

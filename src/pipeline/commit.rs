@@ -1,5 +1,6 @@
 //! The commit step: the one owner of the ingest transaction. For each
-//! chunk of prepared messages it opens the transaction, has the store write
+//! chunk of prepared messages it writes the raw mails and attachment
+//! bodies to the blob store, opens the transaction, has the store write
 //! the messages (which returns the batch's events with their facts), marks
 //! the recipients of returned notifications undeliverable, has the notifier
 //! plan the outbox from the events (pure), writes the plan through the
@@ -64,9 +65,16 @@ async fn commit_retrying(
     checkpoint: Option<&Checkpoint>,
 ) -> Result<Vec<Outcome>, StoreError> {
     let mut attempt = 0u32;
+    let mut blobs_written = false;
     loop {
         attempt += 1;
         let res = async {
+            // The chunk's raw mails and attachment bodies are durable in the
+            // blob store before any row names them.
+            if !blobs_written {
+                store.put_blobs(items).await?;
+                blobs_written = true;
+            }
             let mut tx = store.begin().await?;
             let out = write(&mut tx, s, items).await?;
             if let Some(c) = checkpoint {
@@ -169,7 +177,8 @@ fn refused(item: &Prepared, e: &StoreError) -> Prepared {
         Prepared::Message(m) => {
             let raw = m
                 .raw
-                .clone()
+                .as_ref()
+                .map(|b| b.bytes.clone())
                 .unwrap_or_else(|| format!("{m:?}").into_bytes());
             Prepared::Quarantine(QuarantineIn {
                 source: m.channel.to_string(),

@@ -156,7 +156,7 @@ fn prepare_mail(s: &Settings, m: &RawMail, released: bool) -> Prepared {
         public: true,
         copied,
         attachments,
-        raw: Some(m.raw.clone()),
+        raw: Some(Blob::new(m.raw.clone())),
         received_at: now_ms(),
         returned_message_ids: mail.returned_message_ids.clone(),
         failed_recipients: mail
@@ -204,7 +204,7 @@ fn stored_attachments(list: &[crate::parse::Attachment], max: Option<usize>) -> 
                 filename: clean(&a.filename),
                 content_type: clean(&a.content_type),
                 size: a.data.len() as i64,
-                data: (!too_large).then(|| a.data.clone()),
+                data: (!too_large).then(|| Blob::new(a.data.clone())),
                 url: None,
                 content_id: a.content_id.as_deref().map(clean),
                 inline: a.inline,
@@ -253,7 +253,7 @@ fn forwarded(s: &Settings, f: crate::forward::Forward, outer_id: &str) -> Forwar
         body: clean(&o.text),
         received_at: o.date.filter(|d| *d > 0).unwrap_or_else(now_ms),
         attachments: stored_attachments(&o.attachments, s.max_attachment_bytes),
-        raw: o.raw,
+        raw: o.raw.map(Blob::new),
         note: clean(&o.note),
         note_attachments: stored_attachments(&o.note_attachments, s.max_attachment_bytes),
     }))

@@ -65,7 +65,7 @@ pub(super) async fn keep(
     .bind(sender)
     .bind(&m.subject)
     .bind(m.failed_recipients.join(" "))
-    .bind(m.raw.clone())
+    .bind(m.raw.as_ref().map(|b| b.bytes.clone()))
     .bind(now)
     .fetch_optional(&mut **tx)
     .await?;

@@ -46,7 +46,10 @@ fn mentions(hay: &[u8], needles: &[String]) -> bool {
 impl Store {
     /// Erase user `id` (and the users merged into it).
     pub async fn erase_user(&self, id: i64) -> Result<Erasure, StoreError> {
-        let out = self.observed(self.erase_in_tx(id)).await?;
+        let (out, blobs) = self.observed(self.erase_in_tx(id)).await?;
+        // Their raw mails and the attachment bodies nobody else's row names
+        // (a crash before this leaves orphans that `blobs_gc` removes).
+        self.delete_unreferenced(&blobs).await?;
         if self.backend == Backend::Sqlite {
             // The WAL still holds the pages as they were: copy them back and
             // truncate it.
@@ -57,7 +60,7 @@ impl Store {
         Ok(out)
     }
 
-    async fn erase_in_tx(&self, id: i64) -> Result<Erasure, StoreError> {
+    async fn erase_in_tx(&self, id: i64) -> Result<(Erasure, Vec<String>), StoreError> {
         let mut tx = self.begin().await?;
         let user = sqlx::query("SELECT id, name, is_agent, merged_into FROM users WHERE id = $1")
             .bind(id)
@@ -101,6 +104,16 @@ impl Store {
             ..Erasure::default()
         };
         let comments = format!("SELECT id FROM comments WHERE author_id IN ({list})");
+        // Their blobs, deleted once the rows are gone (see `erase_user`).
+        let blobs: Vec<String> = sqlx::query(&format!(
+            "SELECT raw_sha256 AS h FROM comments WHERE author_id IN ({list}) AND raw_sha256 IS NOT NULL \
+             UNION SELECT sha256 AS h FROM attachments WHERE comment_id IN ({comments}) AND sha256 IS NOT NULL"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| get_str(r, "h"))
+        .collect();
         e.attachments = sqlx::query(&format!(
             "DELETE FROM attachments WHERE comment_id IN ({comments})"
         ))
@@ -120,8 +133,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         e.comments = sqlx::query(&format!(
-            "UPDATE comments SET subject = $1, body = $1, visible_body = NULL, raw = NULL \
-             WHERE author_id IN ({list})"
+            "UPDATE comments SET subject = $1, body = $1, visible_body = NULL, raw = NULL, \
+             raw_sha256 = NULL, raw_size = NULL WHERE author_id IN ({list})"
         ))
         .bind(ERASED)
         .execute(&mut *tx)
@@ -225,6 +238,6 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(e)
+        Ok((e, blobs))
     }
 }

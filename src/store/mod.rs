@@ -11,6 +11,8 @@
 
 mod admin;
 mod agents;
+mod blob_rows;
+pub mod blobs;
 mod bounce;
 mod bounces;
 mod checkpoints;
@@ -46,10 +48,12 @@ mod write;
 pub use admin::*;
 pub use agents::AgentEntry;
 
+pub use blob_rows::{BlobCheck, BlobMove, BlobSweep};
+pub use blobs::{BlobSettings, Blobs};
 pub use erase::{Erasure, ERASED};
 pub use export::{ExportError, ExportFilter};
 pub use fault::Fault;
-pub use files::AttachmentFile;
+pub use files::{AttachmentFile, BodyRef};
 pub use gauges::{QueueDepths, OUTBOX_STATUSES};
 pub use health::Outage;
 pub use ingest::StoredBatch;
@@ -95,6 +99,13 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The blob store failed (a full disk, an unreachable object store).
+    #[error("blob store: {0}")]
+    Blob(String, Fault),
+    /// Stored data is damaged (a blob a row names is missing or altered):
+    /// `intake blobs verify` lists every case.
+    #[error("damaged data: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {
@@ -126,6 +137,7 @@ impl StoreError {
             StoreError::Busy(_) => Some(Fault::Contention),
             StoreError::Db(e) => fault::classify(e),
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => fault::classify(e),
+            StoreError::Blob(_, f) => Some(*f),
             _ => None,
         }
     }
@@ -144,6 +156,8 @@ pub struct Store {
     health: Arc<health::Health>,
     /// Webhook claims held or given up by this process (see `webhook_claims`).
     claims: Arc<webhook_claims::Claims>,
+    /// Raw mails and attachment bodies (see `blobs`).
+    blobs: Blobs,
 }
 
 /// Current time in unix milliseconds.
@@ -152,8 +166,18 @@ pub fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// Connect (creating a SQLite file if needed) without migrating.
+    /// Connect (creating a SQLite file if needed) without migrating, with
+    /// the default blob store.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        Store::connect_with(url, max_connections, &BlobSettings::default()).await
+    }
+
+    /// Connect (creating a SQLite file if needed) without migrating.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        blobs: &BlobSettings,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -214,9 +238,12 @@ impl Store {
             .connect(&url)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let blobs = Blobs::open(blobs, blob_rows::default_dir(backend, &url))
+            .map_err(|e| StoreError::Blob(e.to_string(), Fault::Io))?;
         // A new store takes writes until one fails (see `health`).
         metrics::gauge!("intake_database_writable").set(1.0);
         Ok(Store {
+            blobs,
             pool,
             backend,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -226,9 +253,18 @@ impl Store {
         })
     }
 
-    /// Connect and apply migrations.
+    /// Connect and apply migrations, with the default blob store.
     pub async fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
-        let s = Store::connect(url, max_connections).await?;
+        Store::open_with(url, max_connections, &BlobSettings::default()).await
+    }
+
+    /// Connect and apply migrations.
+    pub async fn open_with(
+        url: &str,
+        max_connections: u32,
+        blobs: &BlobSettings,
+    ) -> Result<Store, StoreError> {
+        let s = Store::connect_with(url, max_connections, blobs).await?;
         s.migrate().await?;
         Ok(s)
     }

@@ -70,11 +70,11 @@ pub(super) async fn insert_comments(
     comments: &[NewComment<'_>],
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    const COLS: usize = 15;
+    const COLS: usize = 16;
     let mut ids = Vec::with_capacity(comments.len());
     for chunk in comments.chunks(200) {
         let sql = format!(
-            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw, created_at, role, forwarded_by, visible_body) VALUES {} RETURNING id, message_id",
+            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw_sha256, raw_size, created_at, role, forwarded_by, visible_body) VALUES {} RETURNING id, message_id",
             rows_sql(tx, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -91,7 +91,8 @@ pub(super) async fn insert_comments(
                 .bind(&m.subject)
                 .bind(&m.body)
                 .bind(m.mailbox.clone())
-                .bind(m.raw.clone())
+                .bind(m.raw.as_ref().map(|b| b.sha256.clone()))
+                .bind(m.raw.as_ref().map(|b| b.len() as i64))
                 .bind(if m.received_at > 0 {
                     m.received_at
                 } else {
@@ -129,7 +130,7 @@ pub(super) async fn insert_attachments(
         .collect();
     for chunk in rows.chunks(100) {
         let sql = format!(
-            "INSERT INTO attachments (comment_id, filename, content_type, size, url, data, content_id, inline, omitted) VALUES {}",
+            "INSERT INTO attachments (comment_id, filename, content_type, size, url, sha256, content_id, inline, omitted) VALUES {}",
             rows_sql(tx, chunk.len(), 9)
         );
         let mut q = sqlx::query(&sql);
@@ -140,7 +141,7 @@ pub(super) async fn insert_attachments(
                 .bind(&a.content_type)
                 .bind(a.size)
                 .bind(a.url.clone())
-                .bind(a.data.clone())
+                .bind(a.data.as_ref().map(|b| b.sha256.clone()))
                 .bind(a.content_id.clone())
                 .bind(a.inline as i64)
                 .bind(a.omitted.clone());

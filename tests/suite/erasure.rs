@@ -35,21 +35,34 @@ fn needles() -> Vec<String> {
         .collect()
 }
 
+/// Every file under `dir` that holds a needle.
+fn scan_files(dir: &std::path::Path, found: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            scan_files(&p, found);
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        for n in [ADDRESS, PHONE, SENTENCE, ATTACHED] {
+            if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
+                found.push(format!("{n:?} in {}", p.display()));
+            }
+        }
+    }
+}
+
 async fn scan(h: &Harness, db: Db) -> Vec<String> {
     let mut found = Vec::new();
+    // The blob store, on both databases (on SQLite it sits beside the file
+    // and the walk below covers it too).
+    let blobs = h.store().blobs().dir().expect("a filesystem blob store");
+    scan_files(&blobs, &mut found);
     match db {
         Db::Sqlite => {
             let url = &h.db.url;
             let path = std::path::PathBuf::from(url.trim_start_matches("sqlite://"));
-            for entry in std::fs::read_dir(path.parent().unwrap()).unwrap() {
-                let p = entry.unwrap().path();
-                let bytes = std::fs::read(&p).unwrap();
-                for n in [ADDRESS, PHONE, SENTENCE, ATTACHED] {
-                    if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
-                        found.push(format!("{n:?} in {}", p.display()));
-                    }
-                }
-            }
+            scan_files(path.parent().unwrap(), &mut found);
         }
         Db::Postgres => {
             let pool = h.store().pool();

@@ -111,6 +111,16 @@ async fn sigkill_during_import_then_restart_is_exactly_once(db: Db) {
         store.cursor("support", "INBOX").await.unwrap().unwrap().1,
         2000
     );
+    // Every committed row's raw mail is in the blob store, whole: the
+    // kills left at most orphans (blobs written by a batch that never
+    // committed), and the sweep removes exactly those.
+    let check = store.blobs_verify().await.unwrap();
+    assert_eq!(check.rows, 2000);
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    let listed = store.blobs().list().await.unwrap().len();
+    let swept = store.blobs_gc(Duration::ZERO, false).await.unwrap();
+    assert_eq!(swept.stored - swept.removed, 2000, "{swept:?}");
+    assert_eq!(listed - swept.removed, 2000);
 }
 
 async fn sigterm_exits_zero_quickly(db: Db) {

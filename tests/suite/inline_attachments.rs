@@ -69,21 +69,22 @@ async fn an_attachment_over_the_cap_is_recorded_without_its_body(db: Db) {
     let logo = atts.iter().find(|a| a["filename"] == "logo.png").unwrap();
     assert_eq!(logo["omitted"], serde_json::Value::Null);
     // No body in the row; the raw message still carries it.
-    let rows = sqlx::query("SELECT filename, data FROM attachments ORDER BY id")
+    let rows = sqlx::query("SELECT filename, sha256 FROM attachments ORDER BY id")
         .fetch_all(h.store().pool())
         .await
         .unwrap();
     for r in &rows {
         let name: String = r.try_get("filename").unwrap();
-        let data: Option<Vec<u8>> = r.try_get("data").unwrap();
-        assert_eq!(data.is_none(), name == "invoice.pdf", "{name}");
+        let blob: Option<String> = r.try_get("sha256").unwrap();
+        assert_eq!(blob.is_none(), name == "invoice.pdf", "{name}");
     }
-    let raw: Vec<u8> = sqlx::query("SELECT raw FROM comments")
+    let id: i64 = sqlx::query("SELECT id FROM comments")
         .fetch_one(h.store().pool())
         .await
         .unwrap()
-        .try_get("raw")
+        .try_get("id")
         .unwrap();
+    let raw = h.store().comment_raw(id).await.unwrap().unwrap();
     let raw = String::from_utf8(raw).unwrap();
     assert!(
         raw.contains(&b64(&big)[..76]),

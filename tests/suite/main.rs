@@ -14,6 +14,8 @@ use support::smtp;
 
 // The engine on both databases.
 mod anchors;
+mod blob_s3;
+mod blob_store;
 mod bounce_corpora;
 mod cli;
 mod cli_export;

@@ -383,8 +383,9 @@ async fn nested_messages_never_exhaust_the_stack() {
     assert_eq!(m.attachments[0].content_type, "message/rfc822");
     assert!(m.attachments[0]
         .data
-        .as_deref()
+        .as_ref()
         .unwrap()
+        .bytes
         .starts_with(b"Content-Type: message/rfc822\n\nSubject: inner\n"));
 
     let raw = format!(

@@ -59,6 +59,30 @@ async fn wait_url(b: &Browser, suffix: &str) {
     }
 }
 
+/// Clicks what submits a form and waits for the page it leads to: a new
+/// document (the old one is marked before the click, so a page that is
+/// still the old one at the same URL does not count) that has loaded.
+async fn submit(b: &Browser, css: &str, suffix: &str) {
+    b.script("window.__before_submit = true; return null").await;
+    b.click(css).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let fresh = b
+            .script(
+                "return window.__before_submit === undefined && document.readyState === 'complete'",
+            )
+            .await;
+        if fresh == true && b.url().await.ends_with(suffix) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "clicking {css} did not lead to a loaded …{suffix}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_for(b: &Browser, url: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -221,8 +245,7 @@ async fn browser_logs_in_sees_a_stuck_mailbox_and_replays_quarantine(db: Db) {
     b.resize(1000, 1400).await;
 
     // Replay from the page: a new ticket, and the entry is gone.
-    b.click("#quarantine button").await;
-    wait_url(&b, "/status").await;
+    submit(&b, "#quarantine button", "/status").await;
     let flash = b.text("#flash").await;
     assert!(flash.contains("replayed: a new ticket #"), "{flash}");
     assert!(b.text("#h-quarantine").await.contains("0 awaiting replay"));
@@ -235,15 +258,13 @@ async fn browser_logs_in_sees_a_stuck_mailbox_and_replays_quarantine(db: Db) {
     assert_eq!(b.count("#flash").await, 0);
 
     // Release the held mail from the page: a ticket as its sender.
-    b.click("#review button.release").await;
-    wait_url(&b, "/status").await;
+    submit(&b, "#review button.release", "/status").await;
     let flash = b.text("#flash").await;
     assert!(flash.contains("released: ticket #"), "{flash}");
     assert!(b.text("#h-review").await.contains("0 awaiting a decision"));
 
     // Log out: the page is closed again.
-    b.click("#logout").await;
-    wait_url(&b, "/status/login").await;
+    submit(&b, "#logout", "/status/login").await;
     b.goto(&format!("{base}/status")).await;
     assert!(b.url().await.ends_with("/status/login"));
     drop(b);

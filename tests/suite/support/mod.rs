@@ -6,6 +6,7 @@ pub mod desk;
 pub mod dovecot;
 pub mod faults;
 pub mod imap_proxy;
+pub mod s3;
 pub mod smtp;
 
 use crate::common::{config, mail, Db, TestDb};

@@ -1,0 +1,373 @@
+//! The blob store, on both databases: raw mails and attachment bodies kept
+//! once by SHA-256 outside the database; a crash between the blob write and
+//! the commit leaves only an orphan that the sweep removes after its grace
+//! period; `intake blobs verify` finds missing and damaged blobs; and
+//! `intake migrate` moves an older database's bytes out, resumably.
+
+use crate::cli_ops::{intake, text};
+use crate::common::{mail, Db, Harness};
+use base64::Engine;
+use sqlx::Row;
+use std::time::Duration;
+
+pub(crate) fn with_attachment(n: usize, body: &[u8]) -> String {
+    format!(
+        "From: Ada <ada@acme.example>\nTo: support@desk.test\nSubject: Logs {n}\nMessage-ID: <blob{n}@acme.example>\nMIME-Version: 1.0\n\
+Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=utf-8\n\nAttempt {n}: the same dump.\n\
+--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=dump.bin\nContent-Transfer-Encoding: base64\n\n{}\n--b--\n",
+        base64::engine::general_purpose::STANDARD.encode(body)
+    )
+}
+
+/// Bytes that do not compress: the database cannot hide copies.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The database's size: the SQLite file after a checkpoint, or every
+/// PostgreSQL table with its indexes and TOAST.
+async fn db_bytes(h: &Harness, db: Db) -> i64 {
+    let pool = h.store().pool();
+    match db {
+        Db::Sqlite => {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await
+                .unwrap();
+            let path = h.db.url.trim_start_matches("sqlite://").to_string();
+            std::fs::metadata(path).unwrap().len() as i64
+        }
+        Db::Postgres => sqlx::query(
+            "SELECT CAST(SUM(pg_total_relation_size(c.oid)) AS BIGINT) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .try_get::<i64, _>(0)
+        .unwrap(),
+    }
+}
+
+async fn count(h: &Harness, sql: &str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(h.store().pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>(0)
+        .unwrap()
+}
+
+async fn an_attachment_sent_twenty_times_is_stored_once(db: Db) {
+    let h = Harness::new(db).await;
+    let dump = noise(2 << 20);
+    let before = db_bytes(&h, db).await;
+    // Ten mails in one batch, then ten one by one: each carries the same
+    // 2 MB attachment.
+    let first: Vec<String> = (0..10).map(|n| with_attachment(n, &dump)).collect();
+    let refs: Vec<&str> = first.iter().map(String::as_str).collect();
+    h.mails(&refs).await;
+    for n in 10..20 {
+        h.mail(&with_attachment(n, &dump)).await;
+    }
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM comments").await, 20);
+    let grown = db_bytes(&h, db).await - before;
+    assert!(grown < 1 << 20, "the database grew by {grown} bytes");
+    // No bytes in any row.
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM comments WHERE raw IS NOT NULL").await,
+        0
+    );
+    assert_eq!(
+        count(
+            &h,
+            "SELECT COUNT(*) FROM attachments WHERE data IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    // The store: twenty raw mails and one attachment.
+    let listed = h.store().blobs().list().await.unwrap();
+    assert_eq!(listed.len(), 21, "{listed:?}");
+    let atts = sqlx::query("SELECT DISTINCT sha256 FROM attachments")
+        .fetch_all(h.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(atts.len(), 1);
+    // Both come back whole, as streams.
+    let a = sqlx::query("SELECT id FROM attachments ORDER BY id DESC")
+        .fetch_one(h.store().pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>("id")
+        .unwrap();
+    let f = h.store().attachment_file(a).await.unwrap();
+    let (size, stream) = h.store().open_body(f.body.as_ref().unwrap()).await.unwrap();
+    assert_eq!(size, dump.len() as u64);
+    use futures::TryStreamExt;
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+    assert!(chunks.len() > 1, "read in pieces");
+    assert!(chunks.concat() == dump);
+    let c: i64 = count(&h, "SELECT MIN(id) FROM comments").await;
+    let raw = h.store().comment_raw(c).await.unwrap().unwrap();
+    assert_eq!(raw, with_attachment(0, &dump).into_bytes());
+    // A duplicate stores nothing new.
+    h.mail(&with_attachment(3, &dump)).await;
+    assert_eq!(h.store().blobs().list().await.unwrap().len(), 21);
+    let check = h.store().blobs_verify().await.unwrap();
+    assert_eq!((check.rows, check.blobs), (40, 21), "{check:?}");
+    assert!(check.problems.is_empty(), "{check:?}");
+}
+
+/// Age every blob file by `by`.
+fn age(dir: &std::path::Path, by: Duration) {
+    for shard in std::fs::read_dir(dir).unwrap() {
+        for f in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let p = f.unwrap().path();
+            let m = std::fs::metadata(&p).unwrap().modified().unwrap();
+            let file = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+            file.set_modified(m - by).unwrap();
+        }
+    }
+}
+
+async fn an_uncommitted_batch_leaves_an_orphan_the_sweep_removes(db: Db) {
+    let h = Harness::new(db).await;
+    let kept = h
+        .mail(&mail(
+            "Ada <ada@acme.example>",
+            "Kept",
+            "kept@acme.example",
+            "",
+            "Stored.",
+        ))
+        .await;
+    assert!(kept.ticket_id.is_some());
+    // A batch that wrote its blob and died before its commit.
+    let lost = intake::model::Blob::new(b"From: x@y.example\n\nnever committed\n".to_vec());
+    h.store()
+        .blobs()
+        .put(vec![(lost.sha256.clone(), lost.bytes.clone())])
+        .await
+        .unwrap();
+    let grace = Duration::from_secs(3600);
+    // Young: a batch in flight, kept.
+    let s = h.store().blobs_gc(grace, false).await.unwrap();
+    assert_eq!((s.stored, s.orphans, s.removed), (2, 0, 0), "{s:?}");
+    // Older than the grace period: a dry run counts it, a sweep removes it;
+    // the committed mail's blob, as old, stays.
+    age(&h.store().blobs().dir().unwrap(), Duration::from_secs(7200));
+    let s = h.store().blobs_gc(grace, true).await.unwrap();
+    assert_eq!((s.orphans, s.removed), (1, 0), "{s:?}");
+    let s = h.store().blobs_gc(grace, false).await.unwrap();
+    assert_eq!((s.orphans, s.removed), (1, 1), "{s:?}");
+    let left: Vec<String> = h
+        .store()
+        .blobs()
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.sha256)
+        .collect();
+    assert_eq!(left.len(), 1);
+    assert_ne!(left[0], lost.sha256);
+    assert!(h.store().blobs_verify().await.unwrap().problems.is_empty());
+    // A blob written again (a new mail with the same bytes as an orphan)
+    // counts as young again.
+    h.store()
+        .blobs()
+        .put(vec![(lost.sha256.clone(), lost.bytes.clone())])
+        .await
+        .unwrap();
+    age(&h.store().blobs().dir().unwrap(), Duration::from_secs(7200));
+    h.store()
+        .blobs()
+        .put(vec![(lost.sha256.clone(), lost.bytes.clone())])
+        .await
+        .unwrap();
+    let s = h.store().blobs_gc(grace, false).await.unwrap();
+    assert_eq!(s.removed, 0, "{s:?}");
+}
+
+fn config_file(h: &Harness, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("intake.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{}\"\n[desk]\ndomain = \"desk.test\"\naddresses = [\"support@desk.test\"]\n",
+            h.db.url
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn verify_names_missing_and_damaged_blobs(db: Db) {
+    let h = Harness::new(db).await;
+    h.mail(&with_attachment(1, b"first attachment")).await;
+    h.mail(&with_attachment(2, b"second attachment")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(&h, dir.path());
+    let o = intake(&cfg, &["blobs", "verify"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let blobs = h.store().blobs().dir().unwrap();
+    let pool = h.store().pool();
+    let hash_of = |sql: &'static str| async move {
+        sqlx::query(sql)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .try_get::<String, _>(0)
+            .unwrap()
+    };
+    let raw1 = hash_of("SELECT raw_sha256 FROM comments ORDER BY id LIMIT 1").await;
+    let att2 = hash_of("SELECT sha256 FROM attachments ORDER BY id DESC LIMIT 1").await;
+    std::fs::remove_file(blobs.join(&raw1[..2]).join(&raw1)).unwrap();
+    std::fs::write(blobs.join(&att2[..2]).join(&att2), b"second attachmenT").unwrap();
+    let o = intake(&cfg, &["blobs", "verify"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("\"sha256\":\"{raw1}\",\"problem\":\"missing\"")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("\"sha256\":\"{att2}\",\"problem\":\"hash\"")),
+        "{out}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2 row(s) name a missing or damaged blob"),
+        "{}",
+        text(&o)
+    );
+    // A download of the missing one says so.
+    let c = count(&h, "SELECT MIN(id) FROM comments").await;
+    let e = h.store().comment_raw(c).await.unwrap_err().to_string();
+    assert!(e.contains(&raw1) && e.contains("missing"), "{e}");
+}
+
+/// Turn a database made now back into one made before the blob store:
+/// bytes in the rows, no hashes, migration 0021 not applied, no blobs.
+async fn as_before_blobs(h: &Harness) {
+    let pool = h.store().pool();
+    let store = h.store();
+    for (table, hash, bytes) in [
+        ("comments", "raw_sha256", "raw"),
+        ("attachments", "sha256", "data"),
+    ] {
+        let rows = sqlx::query(&format!(
+            "SELECT id, {hash} AS h FROM {table} WHERE {hash} IS NOT NULL"
+        ))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for r in rows {
+            let id: i64 = r.try_get("id").unwrap();
+            let h256: String = r.try_get("h").unwrap();
+            let body = store.blobs().read(&h256).await.unwrap().unwrap();
+            sqlx::query(&format!("UPDATE {table} SET {bytes} = $1 WHERE id = $2"))
+                .bind(body)
+                .bind(id)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    for sql in [
+        "ALTER TABLE comments DROP COLUMN raw_sha256",
+        "ALTER TABLE comments DROP COLUMN raw_size",
+        "ALTER TABLE attachments DROP COLUMN sha256",
+        "DELETE FROM _sqlx_migrations WHERE version = 21",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+    std::fs::remove_dir_all(store.blobs().dir().unwrap()).unwrap();
+}
+
+async fn migrate_moves_an_older_databases_bytes_into_the_store(db: Db) {
+    let h = Harness::new(db).await;
+    let mut raws = Vec::new();
+    for n in 0..30 {
+        let body = format!("attachment body {}", n % 3);
+        let m = with_attachment(n, body.as_bytes());
+        h.mail(&m).await;
+        raws.push(m);
+    }
+    as_before_blobs(&h).await;
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM comments WHERE raw IS NOT NULL").await,
+        30
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(&h, dir.path());
+    // An interrupted move: the schema upgraded and the first rows moved.
+    let url = h.db.url.clone();
+    let store = intake::store::Store::open(&url, 2).await.unwrap();
+    let mut cursor = [0, 0];
+    let step = store.blobs_move_step(&mut cursor, 7).await.unwrap();
+    assert_eq!((step.comments, step.attachments), (7, 7));
+    assert_eq!(store.blobs_backlog().await.unwrap(), 46);
+    store.close().await;
+    // `intake migrate` finishes it.
+    let o = intake(&cfg, &["migrate"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("moved 23 raw mails and 23 attachment bodies"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        count(
+            &h,
+            "SELECT COUNT(*) FROM comments WHERE raw IS NOT NULL OR raw_sha256 IS NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &h,
+            "SELECT COUNT(*) FROM attachments WHERE data IS NOT NULL OR sha256 IS NULL"
+        )
+        .await,
+        0
+    );
+    // 30 raw mails and 3 distinct attachment bodies.
+    let store = intake::store::Store::open(&url, 2).await.unwrap();
+    assert_eq!(store.blobs().list().await.unwrap().len(), 33);
+    let first = count(&h, "SELECT MIN(id) FROM comments").await;
+    for (i, raw) in raws.iter().enumerate() {
+        let got = store.comment_raw(first + i as i64).await.unwrap().unwrap();
+        assert_eq!(&got, raw.as_bytes());
+    }
+    let o = intake(&cfg, &["blobs", "verify"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"rows\":60"),
+        "{}",
+        text(&o)
+    );
+    // Again: nothing left to move.
+    let o = intake(&cfg, &["migrate"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "migrations applied"
+    );
+    store.close().await;
+}
+
+both_backends!(
+    an_attachment_sent_twenty_times_is_stored_once,
+    an_uncommitted_batch_leaves_an_orphan_the_sweep_removes,
+    verify_names_missing_and_damaged_blobs,
+    migrate_moves_an_older_databases_bytes_into_the_store
+);
