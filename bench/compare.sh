@@ -14,12 +14,14 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:?rounds}; COUNT=${2:?count}; shift 2
 work=$(mktemp -d /tmp/intake-compare.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# Blob stores of PostgreSQL runs (the default is /var/lib/intake/blobs/<db>).
+export STATE_DIRECTORY="$work/state"
 python3 bench/gen_corpus.py "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
 echo "# $(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $COUNT messages, $ROUNDS rounds"
 for r in $(seq 1 "$ROUNDS"); do
   for spec in "$@"; do
     name=${spec%%=*}; bin=${spec#*=}
-    rm -f "$work/b.db"*
+    rm -rf "$work/b.db"* "$work/state"
     "$bin" "$work/corpus" "sqlite://$work/b.db" 500 | sed "s/^/$name sqlite /" >> "$work/out"
     db=intake_compare_$$
     psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $db" postgres

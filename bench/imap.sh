@@ -14,6 +14,8 @@ fixture=tests/fixtures/dovecot-fixture.sh
 . bench/imap_toml.sh
 cleanup() { bash "$fixture" stop "$work/dovecot" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
+# Blob stores of PostgreSQL runs (the default is /var/lib/intake/blobs/<db>).
+export STATE_DIRECTORY="$work/state"
 python3 bench/gen_corpus.py "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
 # INTAKE_BIN: measure another build (e.g. an earlier commit's) in the same run.
 bin=${INTAKE_BIN:-$PWD/target/release/intake}

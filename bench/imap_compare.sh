@@ -21,6 +21,8 @@ fixture=tests/fixtures/dovecot-fixture.sh
 . bench/imap_toml.sh
 cleanup() { bash "$fixture" stop "$work/dovecot" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
+# Blob stores of PostgreSQL runs (the default is /var/lib/intake/blobs/<db>).
+export STATE_DIRECTORY="$work/state"
 python3 bench/gen_corpus.py "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
 FIXTURE_USERS="support:supportpw" bash "$fixture" start "$work/dovecot" "$PORT" $((PORT + 1)) >/dev/null
 bash "$fixture" load "$work/dovecot" support "$work/corpus" >/dev/null
@@ -39,7 +41,7 @@ run_one() {  # $1 = binary, $2 = database url, $3 = name, $4 = label
 for r in $(seq 1 "$ROUNDS"); do
   for spec in "$@"; do
     name=${spec%%=*}; bin=${spec#*=}
-    rm -f "$work/i.db"*
+    rm -rf "$work/i.db"* "$work/state"
     run_one "$bin" "sqlite://$work/i.db" "$name" sqlite
     db=intake_imapcmp_$$
     psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $db" postgres

@@ -22,6 +22,8 @@ work=$(mktemp -d /tmp/intake-notifybench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
+# Blob stores of PostgreSQL runs (the default is /var/lib/intake/blobs/<db>).
+export STATE_DIRECTORY="$work/state"
 python3 bench/gen_corpus.py "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
 cargo build --release -q --example bench_notify
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

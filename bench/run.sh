@@ -16,6 +16,8 @@ GEN=${GEN_CORPUS:-bench/gen_corpus.py}
 [ -f "$GEN" ] || GEN=../shared/bench/gen_corpus.py
 work=$(mktemp -d /tmp/intake-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# Blob stores of PostgreSQL runs (the default is /var/lib/intake/blobs/<db>).
+export STATE_DIRECTORY="$work/state"
 python3 "$GEN" "$work/corpus" --count "$COUNT" --seed 42 >/dev/null
 # BENCH_BIN: measure another build (e.g. an earlier commit's) in the same run.
 bin=${BENCH_BIN:-target/release/examples/bench_ingest}

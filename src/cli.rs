@@ -5,10 +5,10 @@
 //! unavailable: an MTA keeps the message and retries).
 
 mod agents;
-mod blobs;
 mod connect;
 mod files;
 mod import;
+mod lifecycle;
 mod quarantine;
 mod review;
 mod status;
@@ -118,7 +118,10 @@ pub enum Command {
     Attachments(files::AttachmentsCmd),
     /// The blob store: raw mails and attachment bodies.
     #[command(subcommand)]
-    Blobs(blobs::BlobsCmd),
+    Blobs(lifecycle::BlobsCmd),
+    /// Retention by policy (`[retention]`).
+    #[command(subcommand)]
+    Retention(lifecycle::RetentionCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,32 +191,7 @@ pub fn main() -> ExitCode {
 
 fn check_config(path: &std::path::Path, connect: bool) -> ExitCode {
     match load_config(path, Secrets::Read) {
-        Ok(cfg) if connect => {
-            out("configuration ok");
-            let rt = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("intake: cannot start runtime: {e}");
-                    return ExitCode::from(EX_TEMPFAIL);
-                }
-            };
-            let checks = rt.block_on(connect::check_all(&cfg));
-            let mut failed = 0;
-            for c in &checks {
-                match &c.result {
-                    Ok(m) => out(&format!("{}: ok: {m}", c.what)),
-                    Err(e) => {
-                        failed += 1;
-                        out(&format!("{}: FAILED: {e}", c.what));
-                    }
-                }
-            }
-            if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
+        Ok(cfg) if connect => connect::report(&cfg),
         Ok(cfg) => {
             out("ok");
             if cfg.trust.authserv_ids.is_empty() {
@@ -338,21 +316,9 @@ async fn dispatch(cli: Cli, cfg: Config) -> ExitCode {
                     .map_err(|e| StoreError::invalid(format!("import: {e}")))?;
                 out(&summary.line(secs))
             }
-            Command::Migrate => {
-                let moved = blobs::move_into_store(store).await?;
-                if moved.comments + moved.attachments > 0 {
-                    out(&format!(
-                        "migrations applied; moved {} raw mails and {} attachment bodies ({} bytes) into the {}",
-                        moved.comments,
-                        moved.attachments,
-                        moved.bytes,
-                        store.blobs().describe()
-                    ));
-                } else {
-                    out("migrations applied");
-                }
-            }
-            Command::Blobs(cmd) => blobs::run(cmd, store, cfg).await?,
+            Command::Migrate => lifecycle::migrate(store).await?,
+            Command::Blobs(cmd) => lifecycle::blobs(cmd, store, cfg).await?,
+            Command::Retention(cmd) => lifecycle::retention(cmd, store, cfg).await?,
             Command::Run { .. } => {} // handled before the store is opened
             Command::Status => {
                 for line in status::report(cfg, store).await? {

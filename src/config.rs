@@ -6,12 +6,14 @@
 
 mod address;
 mod blobs;
+mod retention;
 mod secret;
 mod sections;
 mod validate;
 
 pub use address::Address;
 pub use blobs::{BlobBackend, BlobsConfig};
+pub use retention::RetentionConfig;
 pub use secret::Secret;
 pub use sections::*;
 
@@ -55,6 +57,8 @@ pub struct Config {
     pub agents: AgentsConfig,
     #[serde(default)]
     pub blobs: BlobsConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// One problem found in a configuration file.

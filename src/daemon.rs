@@ -107,6 +107,14 @@ impl Daemon {
                 rx.clone(),
             ));
         }
+        if cfg.retention.is_set() {
+            workers.spawn(apply_retention(
+                pipeline.store.clone(),
+                cfg.retention.policy(),
+                Duration::from_secs(cfg.retention.interval_minutes * 60),
+                rx.clone(),
+            ));
+        }
         if cfg.trust.authserv_ids.is_empty() {
             tracing::warn!("[trust] authserv_ids is not set: senders are not verified (the From header is believed)");
         }
@@ -196,6 +204,28 @@ async fn sweep_blobs(
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "orphan blob sweep failed; tried again later"),
+        }
+    }
+}
+
+/// Apply `[retention]` at start and every `every`, until the daemon stops.
+async fn apply_retention(
+    store: crate::store::Store,
+    policy: crate::store::RetentionPolicy,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match store
+            .retention_run(&policy, crate::store::now_ms(), false)
+            .await
+        {
+            Ok(p) => tracing::debug!(?p, "retention applied"),
+            Err(e) => tracing::warn!(error = %e, "retention failed; tried again later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|v| *v) => return,
         }
     }
 }

@@ -5,3 +5,6 @@
 ALTER TABLE comments ADD COLUMN raw_sha256 TEXT;
 ALTER TABLE comments ADD COLUMN raw_size BIGINT;
 ALTER TABLE attachments ADD COLUMN sha256 TEXT;
+-- Which rows still name a blob (erasure, retention, the orphan sweep).
+CREATE INDEX comments_raw_sha256 ON comments (raw_sha256) WHERE raw_sha256 IS NOT NULL;
+CREATE INDEX attachments_sha256 ON attachments (sha256) WHERE sha256 IS NOT NULL;

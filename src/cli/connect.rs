@@ -14,6 +14,36 @@ pub struct Check {
     pub result: Result<String, String>,
 }
 
+/// `check-config --connect` after the file passed: one line per check,
+/// exit 1 when one failed.
+pub fn report(cfg: &Config) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    super::out("configuration ok");
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("intake: cannot start runtime: {e}");
+            return ExitCode::from(super::EX_TEMPFAIL);
+        }
+    };
+    let checks = rt.block_on(check_all(cfg));
+    let mut failed = 0;
+    for c in &checks {
+        match &c.result {
+            Ok(m) => super::out(&format!("{}: ok: {m}", c.what)),
+            Err(e) => {
+                failed += 1;
+                super::out(&format!("{}: FAILED: {e}", c.what));
+            }
+        }
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 /// Try every connection the configuration describes, one after another.
 pub async fn check_all(cfg: &Config) -> Vec<Check> {
     let mut out = vec![Check {

@@ -43,7 +43,7 @@ pub async fn comments(cmd: CommentsCmd, store: &Store) -> Result<(), StoreError>
     let CommentsCmd::Raw { id } = cmd;
     let raw = store.comment_raw_ref(id).await?.ok_or_else(|| {
         StoreError::not_found(format!(
-            "comment {id} has no raw mail: it did not come by mail (a gateway's contact or a note)"
+            "comment {id} has no raw mail: it did not come by mail (a gateway's contact or a note), or [retention] dropped it"
         ))
     })?;
     write_out(store, &raw).await

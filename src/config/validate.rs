@@ -29,6 +29,10 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
     for (key, msg) in cfg.blobs.problems(secrets) {
         add("blobs", 0, key, format!("blobs.{key}"), msg);
     }
+    let window = cfg.notifications.per_recipient_window_secs;
+    for (key, msg) in cfg.retention.problems(window) {
+        add("retention", 0, key, format!("retention.{key}"), msg);
+    }
     if cfg.desk.domain.contains(['@', ' ', '<', '>'])
         || crate::identity::normalise_domain(&cfg.desk.domain).is_none()
     {

@@ -106,7 +106,7 @@ fn headers(mut r: Response, ctype: HeaderValue, name: &str) -> Response {
     params(("id" = i64, Path, description = "the comment")),
     responses(
         (status = 200, description = "the raw mail the comment was stored from", content_type = "message/rfc822"),
-        (status = 404, description = "no such comment, or it came without a raw mail (a gateway's contact, a note)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "no such comment, or it has no raw mail (a gateway's contact, a note, or one [retention] dropped)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "no or a wrong bearer token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 503, description = "admin API disabled or the database is unavailable", body = ProblemDoc, content_type = "application/problem+json"),
     ))]
@@ -114,7 +114,7 @@ async fn comment_raw(_: Admin, State(st): State<AppState>, Path(c): Path<String>
     let c = id("comment", &c)?;
     let raw = st.pipeline.store.comment_raw_ref(c).await?.ok_or_else(|| {
         Problem::not_found(format!(
-            "comment {c} has no raw mail: it did not come by mail (a gateway's contact or a note)"
+            "comment {c} has no raw mail: it did not come by mail (a gateway's contact or a note), or [retention] dropped it"
         ))
     })?;
     download(

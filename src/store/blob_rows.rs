@@ -167,16 +167,22 @@ impl Store {
             .collect())
     }
 
-    /// Which of `wanted` some row names, in one pass over the rows.
+    /// Which of `wanted` some row names (by the hash indexes, 500 at a time).
     async fn referenced(&self, wanted: &HashSet<String>) -> Result<HashSet<String>, StoreError> {
         let mut found = HashSet::new();
-        for table in 0..HOLDERS.len() {
-            let mut after = 0;
-            loop {
-                let page = self.hashed_rows(table, after).await?;
-                let Some(last) = page.last() else { break };
-                after = last.0;
-                found.extend(page.into_iter().map(|r| r.1).filter(|h| wanted.contains(h)));
+        let all: Vec<&String> = wanted.iter().collect();
+        for chunk in all.chunks(500) {
+            let marks = super::placeholders(0, chunk.len());
+            let sql = format!(
+                "SELECT raw_sha256 AS h FROM comments WHERE raw_sha256 IN ({marks}) \
+                 UNION SELECT sha256 AS h FROM attachments WHERE sha256 IN ({marks})"
+            );
+            let mut q = sqlx::query(&sql);
+            for h in chunk {
+                q = q.bind(h.as_str());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                found.insert(get_str(&r, "h"));
             }
         }
         Ok(found)

@@ -283,6 +283,8 @@ async fn as_before_blobs(h: &Harness) {
         }
     }
     for sql in [
+        "DROP INDEX comments_raw_sha256",
+        "DROP INDEX attachments_sha256",
         "ALTER TABLE comments DROP COLUMN raw_sha256",
         "ALTER TABLE comments DROP COLUMN raw_size",
         "ALTER TABLE attachments DROP COLUMN sha256",

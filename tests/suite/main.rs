@@ -31,6 +31,7 @@ mod layering;
 mod readable_replies;
 mod readme_tour;
 mod reply_fixtures;
+mod retention;
 mod status_page;
 mod store_locking;
 mod systemd_unit;

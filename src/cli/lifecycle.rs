@@ -1,5 +1,6 @@
-//! `intake blobs gc|verify` and the blob half of `intake migrate`: moving
-//! an older database's raw mails and attachment bodies into the blob store.
+//! The data's lifecycle: `intake blobs gc|verify`, the blob half of
+//! `intake migrate` (moving an older database's raw mails and attachment
+//! bodies into the blob store) and `intake retention run`.
 
 use crate::store::{BlobMove, Store, StoreError};
 use clap::Subcommand;
@@ -22,7 +23,35 @@ pub enum BlobsCmd {
     Verify,
 }
 
-pub async fn run(
+#[derive(Subcommand, Debug)]
+pub enum RetentionCmd {
+    /// Apply `[retention]` now, in small batches; prints what went by kind.
+    Run {
+        /// Say what would go; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub async fn retention(
+    cmd: RetentionCmd,
+    store: &Store,
+    cfg: &crate::config::Config,
+) -> Result<(), StoreError> {
+    let RetentionCmd::Run { dry_run } = cmd;
+    if !cfg.retention.is_set() {
+        return Err(StoreError::invalid(
+            "[retention] sets nothing: every kind of data is kept",
+        ));
+    }
+    let p = store
+        .retention_run(&cfg.retention.policy(), crate::store::now_ms(), dry_run)
+        .await?;
+    super::print_json(&p);
+    Ok(())
+}
+
+pub async fn blobs(
     cmd: BlobsCmd,
     store: &Store,
     cfg: &crate::config::Config,
@@ -52,6 +81,24 @@ pub async fn run(
             )))
         }
     }
+}
+
+/// `intake migrate` after the schema migrations: the bytes still in rows
+/// move into the blob store.
+pub async fn migrate(store: &Store) -> Result<(), StoreError> {
+    let moved = move_into_store(store).await?;
+    if moved.comments + moved.attachments == 0 {
+        super::out("migrations applied");
+        return Ok(());
+    }
+    super::out(&format!(
+        "migrations applied; moved {} raw mails and {} attachment bodies ({} bytes) into the {}",
+        moved.comments,
+        moved.attachments,
+        moved.bytes,
+        store.blobs().describe()
+    ));
+    Ok(())
 }
 
 /// Move every row's bytes still in the database into the blob store, in

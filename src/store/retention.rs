@@ -1,0 +1,256 @@
+//! Retention by policy (`[retention]`): raw mails dropped from comments
+//! past an age (the parsed comment stays), quarantine entries, the content
+//! of tickets closed long ago, finished webhook request records and sent
+//! notifications removed. Each kind goes in small batches, one short
+//! transaction each, so ingestion (SQLite's one writer included) waits at
+//! most one batch; blobs no row names any more are deleted after each
+//! batch commits.
+
+use super::{get_i64, get_opt_str, Store, StoreError, ERASED};
+use serde::Serialize;
+use sqlx::Row;
+
+/// The ages past which data goes, in milliseconds; `None` keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetentionPolicy {
+    pub raw_after_ms: Option<i64>,
+    pub quarantine_ms: Option<i64>,
+    pub closed_tickets_ms: Option<i64>,
+    pub webhook_requests_ms: Option<i64>,
+    pub outbox_sent_ms: Option<i64>,
+}
+
+/// What a run removed (or, dry, would remove), by kind.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Purged {
+    pub dry_run: bool,
+    /// Comments whose raw mail was dropped.
+    pub raw_mails: u64,
+    pub quarantine: u64,
+    /// Closed tickets whose content was erased.
+    pub closed_tickets: u64,
+    pub webhook_requests: u64,
+    pub outbox_sent: u64,
+}
+
+const BATCH: i64 = 200;
+/// Closed tickets per batch (each has several comments).
+const TICKETS: i64 = 25;
+
+/// The rows each kind removes, with their age column and condition, for
+/// the dry run's counts.
+const COUNTS: [(&str, &str); 5] = [
+    (
+        "comments",
+        "created_at < $1 AND (raw_sha256 IS NOT NULL OR raw IS NOT NULL)",
+    ),
+    ("quarantine", "received_at < $1"),
+    (
+        "tickets",
+        "status = 'closed' AND updated_at < $1 AND content_erased_at IS NULL",
+    ),
+    ("webhook_requests", "created_at < $1 AND status <> 0"),
+    ("outbox", "status = 'sent' AND sent_at < $1"),
+];
+
+impl Store {
+    /// Apply `policy` as of `now` (unix ms); `dry_run` only counts.
+    pub async fn retention_run(
+        &self,
+        policy: &RetentionPolicy,
+        now: i64,
+        dry_run: bool,
+    ) -> Result<Purged, StoreError> {
+        let mut out = Purged {
+            dry_run,
+            ..Purged::default()
+        };
+        let ages = [
+            policy.raw_after_ms,
+            policy.quarantine_ms,
+            policy.closed_tickets_ms,
+            policy.webhook_requests_ms,
+            policy.outbox_sent_ms,
+        ];
+        let mut counts = [0u64; 5];
+        for (i, age) in ages.iter().enumerate() {
+            let Some(age) = age else { continue };
+            let cutoff = now - age;
+            counts[i] = if dry_run {
+                let (table, cond) = COUNTS[i];
+                let r = sqlx::query(&format!("SELECT COUNT(*) FROM {table} WHERE {cond}"))
+                    .bind(cutoff)
+                    .fetch_one(&self.pool)
+                    .await?;
+                r.try_get::<i64, _>(0)? as u64
+            } else {
+                let mut n = 0;
+                loop {
+                    let done = match i {
+                        0 => self.drop_raw_batch(cutoff).await?,
+                        1 => {
+                            self.delete_batch("quarantine", "id", COUNTS[1].1, cutoff)
+                                .await?
+                        }
+                        2 => self.erase_closed_batch(cutoff, now).await?,
+                        3 => {
+                            self.delete_batch(
+                                "webhook_requests",
+                                "source, idem_key",
+                                COUNTS[3].1,
+                                cutoff,
+                            )
+                            .await?
+                        }
+                        _ => {
+                            self.delete_batch("outbox", "id", COUNTS[4].1, cutoff)
+                                .await?
+                        }
+                    };
+                    if done == 0 {
+                        break;
+                    }
+                    n += done;
+                    // Let waiting writers (ingestion) in between batches.
+                    tokio::task::yield_now().await;
+                }
+                n
+            };
+        }
+        [
+            out.raw_mails,
+            out.quarantine,
+            out.closed_tickets,
+            out.webhook_requests,
+            out.outbox_sent,
+        ] = counts;
+        if !dry_run {
+            for (kind, n) in [
+                ("raw_mail", out.raw_mails),
+                ("quarantine", out.quarantine),
+                ("closed_ticket", out.closed_tickets),
+                ("webhook_request", out.webhook_requests),
+                ("outbox_sent", out.outbox_sent),
+            ] {
+                metrics::counter!("intake_retention_purged_total", "kind" => kind).increment(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Delete one batch of `table`'s rows matching `cond` (keyed by `key`).
+    async fn delete_batch(
+        &self,
+        table: &str,
+        key: &str,
+        cond: &str,
+        cutoff: i64,
+    ) -> Result<u64, StoreError> {
+        let _guard = self.write_guard().await;
+        let sql = if key.contains(',') {
+            format!("DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {cond} LIMIT {BATCH})")
+        } else {
+            format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {cond} ORDER BY {key} LIMIT {BATCH})")
+        };
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(&sql)
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Drop one batch of old comments' raw mail, then their blobs.
+    async fn drop_raw_batch(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let (n, blobs) = {
+            let _guard = self.write_guard().await;
+            let mut tx = self.begin_write().await?;
+            let rows = sqlx::query(&format!(
+                "SELECT id, raw_sha256 FROM comments WHERE {} ORDER BY id LIMIT {BATCH}",
+                COUNTS[0].1
+            ))
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await?;
+            let ids: Vec<String> = rows.iter().map(|r| get_i64(r, "id").to_string()).collect();
+            let blobs: Vec<String> = rows
+                .iter()
+                .filter_map(|r| get_opt_str(r, "raw_sha256"))
+                .collect();
+            if !ids.is_empty() {
+                sqlx::query(&format!(
+                    "UPDATE comments SET raw = NULL, raw_sha256 = NULL, raw_size = NULL WHERE id IN ({})",
+                    ids.join(", ")
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            (ids.len() as u64, blobs)
+        };
+        self.delete_unreferenced(&blobs).await?;
+        Ok(n)
+    }
+
+    /// Erase the content of one batch of tickets closed before `cutoff`:
+    /// subjects and bodies become the erased marker, raw mails,
+    /// attachments, notifications and event details go; the tickets, their
+    /// status, dates and threading stay.
+    async fn erase_closed_batch(&self, cutoff: i64, now: i64) -> Result<u64, StoreError> {
+        let (n, blobs) = {
+            let _guard = self.write_guard().await;
+            let mut tx = self.begin_write().await?;
+            let ids: Vec<String> = sqlx::query(&format!(
+                "SELECT id FROM tickets WHERE {} ORDER BY id LIMIT {TICKETS}",
+                COUNTS[2].1
+            ))
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| get_i64(r, "id").to_string())
+            .collect();
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let list = ids.join(", ");
+            let comments = format!("SELECT id FROM comments WHERE ticket_id IN ({list})");
+            let blobs: Vec<String> = sqlx::query(&format!(
+                "SELECT raw_sha256 AS h FROM comments WHERE ticket_id IN ({list}) AND raw_sha256 IS NOT NULL \
+                 UNION SELECT sha256 AS h FROM attachments WHERE comment_id IN ({comments}) AND sha256 IS NOT NULL"
+            ))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .filter_map(|r| get_opt_str(r, "h"))
+            .collect();
+            for sql in [
+                format!("DELETE FROM attachments WHERE comment_id IN ({comments})"),
+                format!("DELETE FROM outbox WHERE ticket_id IN ({list})"),
+                format!("UPDATE ticket_events SET detail = '' WHERE ticket_id IN ({list})"),
+            ] {
+                sqlx::query(&sql).execute(&mut *tx).await?;
+            }
+            sqlx::query(&format!(
+                "UPDATE comments SET subject = $1, body = $1, visible_body = NULL, raw = NULL, \
+                 raw_sha256 = NULL, raw_size = NULL WHERE ticket_id IN ({list})"
+            ))
+            .bind(ERASED)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&format!(
+                "UPDATE tickets SET subject = $1, content_erased_at = $2 WHERE id IN ({list})"
+            ))
+            .bind(ERASED)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            (ids.len() as u64, blobs)
+        };
+        self.delete_unreferenced(&blobs).await?;
+        Ok(n)
+    }
+}
