@@ -54,6 +54,26 @@ pub(super) fn blob_err(e: std::io::Error) -> StoreError {
     StoreError::Blob(e.to_string(), fault)
 }
 
+/// The blobs the comments matching `which` (a condition on `comments`,
+/// e.g. `author_id IN (1, 2)`) and their attachments name, read inside
+/// `tx` before those rows lose them; deleted after its commit with
+/// [`Store::delete_unreferenced`].
+pub(super) async fn blobs_of_comments(
+    tx: &mut sqlx::AnyConnection,
+    which: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query(&format!(
+        "SELECT raw_sha256 AS h FROM comments WHERE {which} AND raw_sha256 IS NOT NULL \
+         UNION SELECT sha256 AS h FROM attachments WHERE sha256 IS NOT NULL \
+         AND comment_id IN (SELECT id FROM comments WHERE {which})"
+    ))
+    .fetch_all(tx)
+    .await?
+    .iter()
+    .map(|r| get_str(r, "h"))
+    .collect())
+}
+
 /// What `intake blobs gc` found and did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BlobSweep {

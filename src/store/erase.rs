@@ -105,15 +105,8 @@ impl Store {
         };
         let comments = format!("SELECT id FROM comments WHERE author_id IN ({list})");
         // Their blobs, deleted once the rows are gone (see `erase_user`).
-        let blobs: Vec<String> = sqlx::query(&format!(
-            "SELECT raw_sha256 AS h FROM comments WHERE author_id IN ({list}) AND raw_sha256 IS NOT NULL \
-             UNION SELECT sha256 AS h FROM attachments WHERE comment_id IN ({comments}) AND sha256 IS NOT NULL"
-        ))
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| get_str(r, "h"))
-        .collect();
+        let blobs =
+            super::blob_rows::blobs_of_comments(&mut tx, &format!("author_id IN ({list})")).await?;
         e.attachments = sqlx::query(&format!(
             "DELETE FROM attachments WHERE comment_id IN ({comments})"
         ))

@@ -217,15 +217,8 @@ impl Store {
             }
             let list = ids.join(", ");
             let comments = format!("SELECT id FROM comments WHERE ticket_id IN ({list})");
-            let blobs: Vec<String> = sqlx::query(&format!(
-                "SELECT raw_sha256 AS h FROM comments WHERE ticket_id IN ({list}) AND raw_sha256 IS NOT NULL \
-                 UNION SELECT sha256 AS h FROM attachments WHERE comment_id IN ({comments}) AND sha256 IS NOT NULL"
-            ))
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .filter_map(|r| get_opt_str(r, "h"))
-            .collect();
+            let which = format!("ticket_id IN ({list})");
+            let blobs = super::blob_rows::blobs_of_comments(&mut tx, &which).await?;
             for sql in [
                 format!("DELETE FROM attachments WHERE comment_id IN ({comments})"),
                 format!("DELETE FROM outbox WHERE ticket_id IN ({list})"),

@@ -57,7 +57,7 @@ async fn db_bytes(h: &Harness, db: Db) -> i64 {
     }
 }
 
-async fn count(h: &Harness, sql: &str) -> i64 {
+pub(crate) async fn count(h: &Harness, sql: &str) -> i64 {
     sqlx::query(sql)
         .fetch_one(h.store().pool())
         .await

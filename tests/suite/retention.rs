@@ -7,7 +7,7 @@
 //! younger, in progress or shared stays. A large run interleaves with
 //! ingestion.
 
-use crate::blob_store::with_attachment;
+use crate::blob_store::{count, with_attachment};
 use crate::cli_ops::{intake, text};
 use crate::common::{mail, Db, Harness};
 use crate::support::desk::ACK;
@@ -27,15 +27,6 @@ async fn exec(h: &Harness, sql: &str, a: i64) {
         .unwrap();
 }
 
-async fn one(h: &Harness, sql: &str) -> i64 {
-    sqlx::query(sql)
-        .fetch_one(h.store().pool())
-        .await
-        .unwrap()
-        .try_get::<i64, _>(0)
-        .unwrap()
-}
-
 /// Everything retention looks at, counted.
 async fn census(h: &Harness) -> Vec<i64> {
     let mut v = Vec::new();
@@ -47,7 +38,7 @@ async fn census(h: &Harness) -> Vec<i64> {
         "SELECT COUNT(*) FROM outbox",
         "SELECT COUNT(*) FROM attachments",
     ] {
-        v.push(one(h, sql).await);
+        v.push(count(h, sql).await);
     }
     v.push(h.store().blobs().list().await.unwrap().len() as i64);
     v
@@ -182,7 +173,7 @@ async fn old_data_goes_and_the_rest_stays(db: Db) {
     // shares with T1.
     let after = census(&h).await;
     assert_eq!(after, vec![2, 1, 2, 2, 1, 2, 4], "{after:?}");
-    let t2_first = one(
+    let t2_first = count(
         &h,
         "SELECT id FROM comments WHERE message_id = 'blob2@acme.example'",
     )
@@ -279,7 +270,7 @@ async fn a_large_run_interleaves_with_ingestion(db: Db) {
     }
     assert_eq!(run.await.unwrap().raw_mails, 1000);
     assert_eq!(
-        one(
+        count(
             &h,
             "SELECT COUNT(*) FROM comments WHERE raw_sha256 IS NOT NULL"
         )
