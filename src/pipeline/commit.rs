@@ -65,17 +65,19 @@ async fn commit_retrying(
     checkpoint: Option<&Checkpoint>,
 ) -> Result<Vec<Outcome>, StoreError> {
     let mut attempt = 0u32;
-    let mut blobs_written = false;
+    let mut blobs = None;
     loop {
         attempt += 1;
         let res = async {
             // The chunk's raw mails and attachment bodies are durable in the
-            // blob store before any row names them.
-            if !blobs_written {
-                store.put_blobs(items).await?;
-                blobs_written = true;
+            // blob store before any row names them, and the transaction
+            // records where they went.
+            if blobs.is_none() {
+                blobs = Some(store.put_blobs(items).await?);
             }
             let mut tx = store.begin().await?;
+            tx.record_blobs(blobs.as_deref().unwrap_or_default())
+                .await?;
             let out = write(&mut tx, s, items).await?;
             if let Some(c) = checkpoint {
                 tx.save_checkpoint(c).await?;

@@ -79,17 +79,12 @@ impl Store {
                     Box::pin(futures::stream::once(async move { Ok(one) })),
                 ))
             }
-            BodyRef::Blob(h) => self
-                .blobs
-                .stream(h)
-                .await
-                .map_err(blob_err)?
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "blob {h} is missing from the {}",
-                        self.blobs.describe()
-                    ))
-                }),
+            BodyRef::Blob(h) => self.open_blob(h).await?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "blob {h} is missing from the {}",
+                    self.blobs.describe()
+                ))
+            }),
         }
     }
 

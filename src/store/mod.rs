@@ -12,6 +12,7 @@
 mod admin;
 mod agents;
 mod blob_rows;
+mod blob_upkeep;
 pub mod blobs;
 mod bounce;
 mod bounces;
@@ -49,8 +50,8 @@ mod write;
 pub use admin::*;
 pub use agents::AgentEntry;
 
-pub use blob_rows::{BlobCheck, BlobMove, BlobSweep};
-pub use blobs::{BlobSettings, Blobs};
+pub use blob_upkeep::{BlobCheck, BlobMove, BlobProblem, BlobSweep};
+pub use blobs::{BlobSettings, Blobs, Location};
 pub use erase::{Erasure, ERASED};
 pub use export::{ExportError, ExportFilter};
 pub use fault::Fault;

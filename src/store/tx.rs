@@ -54,6 +54,12 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Record where [`Store::put_blobs`] packed the batch's blobs (a
+    /// directory store), with the rows that name them.
+    pub async fn record_blobs(&mut self, locs: &[super::Location]) -> Result<(), StoreError> {
+        super::blob_upkeep::record(&mut self.tx, locs, super::now_ms()).await
+    }
+
     /// Store a batch of prepared messages: users, organizations, tickets,
     /// comments and their events. Returns the outcomes, the events some
     /// trigger wants (`wants`) with the facts memory could tell, and the

@@ -51,7 +51,7 @@ async fn the_s3_backend_keeps_blobs_in_a_bucket(db: Db) {
         .unwrap()
         .collect();
     assert_eq!(objects.len(), 4, "{objects:?}");
-    assert_eq!(app.store().blobs().list().await.unwrap().len(), 4);
+    assert_eq!(app.store().blob_list().await.unwrap().len(), 4);
     let c = count_in(app.store(), "SELECT MIN(id) FROM comments").await;
     assert_eq!(
         app.store().comment_raw(c).await.unwrap().unwrap(),
@@ -88,12 +88,12 @@ async fn the_s3_backend_keeps_blobs_in_a_bucket(db: Db) {
     let orphan = intake::model::Blob::new(b"orphan".to_vec());
     app.store()
         .blobs()
-        .put(vec![(orphan.sha256.clone(), orphan.bytes.clone())])
+        .write(vec![(orphan.sha256.clone(), orphan.bytes.clone())])
         .await
         .unwrap();
     let s = app.store().blobs_gc(Duration::ZERO, false).await.unwrap();
     assert_eq!((s.stored, s.removed), (5, 1), "{s:?}");
-    assert_eq!(app.store().blobs().list().await.unwrap().len(), 4);
+    assert_eq!(app.store().blob_list().await.unwrap().len(), 4);
     // A wrong secret: SigV4 refused, a passing fault; nothing stored.
     let bad = crate::common::config(&dbh.url, &blobs("secret_access_key = \"not-the-secret\""));
     let bad = intake::app::App::build(bad).await.unwrap();

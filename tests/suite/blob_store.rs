@@ -95,7 +95,7 @@ async fn an_attachment_sent_twenty_times_is_stored_once(db: Db) {
         0
     );
     // The store: twenty raw mails and one attachment.
-    let listed = h.store().blobs().list().await.unwrap();
+    let listed = h.store().blob_list().await.unwrap();
     assert_eq!(listed.len(), 21, "{listed:?}");
     let atts = sqlx::query("SELECT DISTINCT sha256 FROM attachments")
         .fetch_all(h.store().pool())
@@ -121,22 +121,32 @@ async fn an_attachment_sent_twenty_times_is_stored_once(db: Db) {
     assert_eq!(raw, with_attachment(0, &dump).into_bytes());
     // A duplicate stores nothing new.
     h.mail(&with_attachment(3, &dump)).await;
-    assert_eq!(h.store().blobs().list().await.unwrap().len(), 21);
+    assert_eq!(h.store().blob_list().await.unwrap().len(), 21);
     let check = h.store().blobs_verify().await.unwrap();
     assert_eq!((check.rows, check.blobs), (40, 21), "{check:?}");
     assert!(check.problems.is_empty(), "{check:?}");
 }
 
-/// Age every blob file by `by`.
+/// Age every pack file by `by`.
 fn age(dir: &std::path::Path, by: Duration) {
-    for shard in std::fs::read_dir(dir).unwrap() {
-        for f in std::fs::read_dir(shard.unwrap().path()).unwrap() {
-            let p = f.unwrap().path();
-            let m = std::fs::metadata(&p).unwrap().modified().unwrap();
-            let file = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
-            file.set_modified(m - by).unwrap();
-        }
+    for f in std::fs::read_dir(dir.join("packs")).unwrap() {
+        let p = f.unwrap().path();
+        let m = std::fs::metadata(&p).unwrap().modified().unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        file.set_modified(m - by).unwrap();
     }
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn on_disk(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|e| {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            return on_disk(&p, needle);
+        }
+        let b = std::fs::read(&p).unwrap();
+        b.windows(needle.len()).any(|w| w == needle)
+    })
 }
 
 async fn an_uncommitted_batch_leaves_an_orphan_the_sweep_removes(db: Db) {
@@ -151,54 +161,73 @@ async fn an_uncommitted_batch_leaves_an_orphan_the_sweep_removes(db: Db) {
         ))
         .await;
     assert!(kept.ticket_id.is_some());
-    // A batch that wrote its blob and died before its commit.
-    let lost = intake::model::Blob::new(b"From: x@y.example\n\nnever committed\n".to_vec());
-    h.store()
-        .blobs()
-        .put(vec![(lost.sha256.clone(), lost.bytes.clone())])
+    // A daemon that packed a batch's blob and died before its commit: its
+    // bytes are in its pack, no row locates them.
+    const LOST: &[u8] = b"From: x@y.example\n\nnever committed 8812\n";
+    let lost = intake::model::Blob::new(LOST.to_vec());
+    let dead = intake::store::Store::open(&h.db.url, 2).await.unwrap();
+    dead.blobs()
+        .write(vec![(lost.sha256.clone(), lost.bytes.clone())])
         .await
         .unwrap();
+    dead.close().await;
+    let dir = h.store().blobs().dir().unwrap();
+    assert!(on_disk(&dir, LOST));
     let grace = Duration::from_secs(3600);
-    // Young: a batch in flight, kept.
+    // Young: maybe a batch in flight, kept.
     let s = h.store().blobs_gc(grace, false).await.unwrap();
-    assert_eq!((s.stored, s.orphans, s.removed), (2, 0, 0), "{s:?}");
-    // Older than the grace period: a dry run counts it, a sweep removes it;
-    // the committed mail's blob, as old, stays.
-    age(&h.store().blobs().dir().unwrap(), Duration::from_secs(7200));
+    assert_eq!((s.stored, s.packs_removed, s.removed), (1, 0, 0), "{s:?}");
+    assert!(on_disk(&dir, LOST));
+    // Older than the grace period: a dry run counts the dead pack, the
+    // sweep deletes it; the committed mail's pack is this process's own.
+    age(&dir, Duration::from_secs(7200));
     let s = h.store().blobs_gc(grace, true).await.unwrap();
-    assert_eq!((s.orphans, s.removed), (1, 0), "{s:?}");
+    assert_eq!(
+        (s.packs_removed, s.pack_bytes_freed),
+        (1, LOST.len() as u64),
+        "{s:?}"
+    );
+    assert!(on_disk(&dir, LOST));
+    let s = h.store().blobs_gc(grace, false).await.unwrap();
+    assert_eq!(s.packs_removed, 1, "{s:?}");
+    assert!(!on_disk(&dir, LOST));
+    assert_eq!(h.store().blob_list().await.unwrap().len(), 1);
+    assert!(h.store().blobs_verify().await.unwrap().problems.is_empty());
+
+    // A located blob no row names (its comment lost it) goes once older
+    // than the grace period, unless a batch used it again meanwhile.
+    let c = count(&h, "SELECT MIN(id) FROM comments").await;
+    let sql = format!("UPDATE comments SET raw_sha256 = NULL WHERE id = {c}");
+    sqlx::query(&sql).execute(h.store().pool()).await.unwrap();
+    let old = intake::store::now_ms() - 7_200_000;
+    sqlx::query("UPDATE blob_locations SET used_at = $1")
+        .bind(old)
+        .execute(h.store().pool())
+        .await
+        .unwrap();
+    // The same mail delivered again: a duplicate, but its blob is used.
+    h.mail(&mail(
+        "Ada <ada@acme.example>",
+        "Kept",
+        "kept@acme.example",
+        "",
+        "Stored.",
+    ))
+    .await;
+    let s = h.store().blobs_gc(grace, false).await.unwrap();
+    assert_eq!((s.orphans, s.removed), (0, 0), "{s:?}");
+    sqlx::query("UPDATE blob_locations SET used_at = $1")
+        .bind(old)
+        .execute(h.store().pool())
+        .await
+        .unwrap();
     let s = h.store().blobs_gc(grace, false).await.unwrap();
     assert_eq!((s.orphans, s.removed), (1, 1), "{s:?}");
-    let left: Vec<String> = h
-        .store()
-        .blobs()
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| b.sha256)
-        .collect();
-    assert_eq!(left.len(), 1);
-    assert_ne!(left[0], lost.sha256);
-    assert!(h.store().blobs_verify().await.unwrap().problems.is_empty());
-    // A blob written again (a new mail with the same bytes as an orphan)
-    // counts as young again.
-    h.store()
-        .blobs()
-        .put(vec![(lost.sha256.clone(), lost.bytes.clone())])
-        .await
-        .unwrap();
-    age(&h.store().blobs().dir().unwrap(), Duration::from_secs(7200));
-    h.store()
-        .blobs()
-        .put(vec![(lost.sha256.clone(), lost.bytes.clone())])
-        .await
-        .unwrap();
-    let s = h.store().blobs_gc(grace, false).await.unwrap();
-    assert_eq!(s.removed, 0, "{s:?}");
+    assert!(!on_disk(&dir, b"Stored."));
+    assert_eq!(h.store().blob_list().await.unwrap().len(), 0);
 }
 
-fn config_file(h: &Harness, dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn config_file(h: &Harness, dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("intake.toml");
     std::fs::write(
         &path,
@@ -231,8 +260,24 @@ async fn verify_names_missing_and_damaged_blobs(db: Db) {
     };
     let raw1 = hash_of("SELECT raw_sha256 FROM comments ORDER BY id LIMIT 1").await;
     let att2 = hash_of("SELECT sha256 FROM attachments ORDER BY id DESC LIMIT 1").await;
-    std::fs::remove_file(blobs.join(&raw1[..2]).join(&raw1)).unwrap();
-    std::fs::write(blobs.join(&att2[..2]).join(&att2), b"second attachmenT").unwrap();
+    // The first mail's blob lost (its location gone), the second's
+    // attachment altered in its pack.
+    sqlx::query("DELETE FROM blob_locations WHERE sha256 = $1")
+        .bind(&raw1)
+        .execute(pool)
+        .await
+        .unwrap();
+    let at = sqlx::query("SELECT pack, pos FROM blob_locations WHERE sha256 = $1")
+        .bind(&att2)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let pack = blobs
+        .join("packs")
+        .join(at.try_get::<String, _>("pack").unwrap());
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[at.try_get::<i64, _>("pos").unwrap() as usize] ^= 0x20;
+    std::fs::write(&pack, bytes).unwrap();
     let o = intake(&cfg, &["blobs", "verify"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -255,121 +300,8 @@ async fn verify_names_missing_and_damaged_blobs(db: Db) {
     assert!(e.contains(&raw1) && e.contains("missing"), "{e}");
 }
 
-/// Turn a database made now back into one made before the blob store:
-/// bytes in the rows, no hashes, migration 0021 not applied, no blobs.
-async fn as_before_blobs(h: &Harness) {
-    let pool = h.store().pool();
-    let store = h.store();
-    for (table, hash, bytes) in [
-        ("comments", "raw_sha256", "raw"),
-        ("attachments", "sha256", "data"),
-    ] {
-        let rows = sqlx::query(&format!(
-            "SELECT id, {hash} AS h FROM {table} WHERE {hash} IS NOT NULL"
-        ))
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        for r in rows {
-            let id: i64 = r.try_get("id").unwrap();
-            let h256: String = r.try_get("h").unwrap();
-            let body = store.blobs().read(&h256).await.unwrap().unwrap();
-            sqlx::query(&format!("UPDATE {table} SET {bytes} = $1 WHERE id = $2"))
-                .bind(body)
-                .bind(id)
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
-    for sql in [
-        "DROP INDEX comments_raw_sha256",
-        "DROP INDEX attachments_sha256",
-        "ALTER TABLE comments DROP COLUMN raw_sha256",
-        "ALTER TABLE comments DROP COLUMN raw_size",
-        "ALTER TABLE attachments DROP COLUMN sha256",
-        "DELETE FROM _sqlx_migrations WHERE version = 21",
-    ] {
-        sqlx::query(sql).execute(pool).await.unwrap();
-    }
-    std::fs::remove_dir_all(store.blobs().dir().unwrap()).unwrap();
-}
-
-async fn migrate_moves_an_older_databases_bytes_into_the_store(db: Db) {
-    let h = Harness::new(db).await;
-    let mut raws = Vec::new();
-    for n in 0..30 {
-        let body = format!("attachment body {}", n % 3);
-        let m = with_attachment(n, body.as_bytes());
-        h.mail(&m).await;
-        raws.push(m);
-    }
-    as_before_blobs(&h).await;
-    assert_eq!(
-        count(&h, "SELECT COUNT(*) FROM comments WHERE raw IS NOT NULL").await,
-        30
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_file(&h, dir.path());
-    // An interrupted move: the schema upgraded and the first rows moved.
-    let url = h.db.url.clone();
-    let store = intake::store::Store::open(&url, 2).await.unwrap();
-    let mut cursor = [0, 0];
-    let step = store.blobs_move_step(&mut cursor, 7).await.unwrap();
-    assert_eq!((step.comments, step.attachments), (7, 7));
-    assert_eq!(store.blobs_backlog().await.unwrap(), 46);
-    store.close().await;
-    // `intake migrate` finishes it.
-    let o = intake(&cfg, &["migrate"], &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("moved 23 raw mails and 23 attachment bodies"),
-        "{}",
-        text(&o)
-    );
-    assert_eq!(
-        count(
-            &h,
-            "SELECT COUNT(*) FROM comments WHERE raw IS NOT NULL OR raw_sha256 IS NULL"
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        count(
-            &h,
-            "SELECT COUNT(*) FROM attachments WHERE data IS NOT NULL OR sha256 IS NULL"
-        )
-        .await,
-        0
-    );
-    // 30 raw mails and 3 distinct attachment bodies.
-    let store = intake::store::Store::open(&url, 2).await.unwrap();
-    assert_eq!(store.blobs().list().await.unwrap().len(), 33);
-    let first = count(&h, "SELECT MIN(id) FROM comments").await;
-    for (i, raw) in raws.iter().enumerate() {
-        let got = store.comment_raw(first + i as i64).await.unwrap().unwrap();
-        assert_eq!(&got, raw.as_bytes());
-    }
-    let o = intake(&cfg, &["blobs", "verify"], &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("\"rows\":60"),
-        "{}",
-        text(&o)
-    );
-    // Again: nothing left to move.
-    let o = intake(&cfg, &["migrate"], &[]);
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).trim(),
-        "migrations applied"
-    );
-    store.close().await;
-}
-
 both_backends!(
     an_attachment_sent_twenty_times_is_stored_once,
     an_uncommitted_batch_leaves_an_orphan_the_sweep_removes,
-    verify_names_missing_and_damaged_blobs,
-    migrate_moves_an_older_databases_bytes_into_the_store
+    verify_names_missing_and_damaged_blobs
 );

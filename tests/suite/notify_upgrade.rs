@@ -78,6 +78,7 @@ async fn outbox_from_0007(db: Db) {
     lend("ALTER TABLE comments ADD COLUMN raw_sha256 TEXT").await;
     lend("ALTER TABLE comments ADD COLUMN raw_size BIGINT").await;
     lend("ALTER TABLE attachments ADD COLUMN sha256 TEXT").await;
+    lend("CREATE TABLE blob_locations (sha256 TEXT PRIMARY KEY, pack TEXT NOT NULL, pos BIGINT NOT NULL, size BIGINT NOT NULL, used_at BIGINT NOT NULL)").await;
     lend("CREATE TABLE review (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, status TEXT NOT NULL)").await;
     lend("CREATE TABLE thread_names (message_id TEXT NOT NULL, ticket_id BIGINT NOT NULL, PRIMARY KEY (message_id, ticket_id))").await;
     lend("CREATE TABLE bounces (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL)").await;
@@ -120,6 +121,7 @@ async fn outbox_from_0007(db: Db) {
     lend("ALTER TABLE comments DROP COLUMN raw_sha256").await;
     lend("ALTER TABLE comments DROP COLUMN raw_size").await;
     lend("ALTER TABLE attachments DROP COLUMN sha256").await;
+    lend("DROP TABLE blob_locations").await;
     lend("DROP TABLE review").await;
     lend("DROP TABLE thread_names").await;
     lend("DROP TABLE bounces").await;

@@ -40,7 +40,7 @@ async fn census(h: &Harness) -> Vec<i64> {
     ] {
         v.push(count(h, sql).await);
     }
-    v.push(h.store().blobs().list().await.unwrap().len() as i64);
+    v.push(h.store().blob_list().await.unwrap().len() as i64);
     v
 }
 
@@ -192,13 +192,7 @@ async fn old_data_goes_and_the_rest_stays(db: Db) {
     assert_eq!(closed["comments"][0]["body"], "[erased]");
     assert_eq!(closed["status"], "closed");
     let logo = intake::model::Blob::new(b"shared logo".to_vec());
-    assert!(h
-        .store()
-        .blobs()
-        .read(&logo.sha256)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(h.store().read_blob(&logo.sha256).await.unwrap().is_some());
     assert!(
         h.store().ticket_view(t3).await.unwrap()["comments"][0]["body"]
             .as_str()
@@ -277,7 +271,7 @@ async fn a_large_run_interleaves_with_ingestion(db: Db) {
         .await,
         50
     );
-    assert_eq!(h.store().blobs().list().await.unwrap().len(), 50);
+    assert_eq!(h.store().blob_list().await.unwrap().len(), 50);
 }
 
 /// `[retention]` mistakes are named with their line.

@@ -1,142 +1,222 @@
-//! Blobs in a directory: `<dir>/<first two hex digits>/<sha256>`.
+//! Blobs in a directory, packed: each process appends the blobs of a batch
+//! to its own pack file (`<dir>/packs/<ms>-<pid>-<n>.pack`, a new one past
+//! 64 MB) and flushes it once (`fdatasync`) before the batch's transaction
+//! commits. Which blob sits where (pack, position, size) is a row of the
+//! database (`blob_locations`, written by the store in that transaction),
+//! so that a batch costs one flush and no file creation per message (on
+//! the disks measured here, creating a file costs 0.3-0.7 ms; appending
+//! 3 KB, 4 µs).
 //!
-//! A batch's blobs are written straight to their names (a crash mid-write
-//! leaves a short file that no committed row names; the next write of the
-//! same blob sees its wrong size and writes it again), then made durable
-//! with one `syncfs` of the directory's filesystem, which also flushes the
-//! new directory entries: one flush a batch instead of one per file. A blob
-//! already there of the right size is not written again, only touched, so
-//! that the orphan sweep's grace period counts from its newest use.
+//! A crash between the append and the commit leaves bytes no row locates;
+//! erasure overwrites a blob's bytes with zeros at once; the sweep
+//! rewrites packs that are mostly dead into a new pack and deletes them.
 
-use super::{is_sha256, BlobInfo, ByteStream};
+use super::ByteStream;
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::sync::Mutex;
+
+/// A new pack is started past this size.
+const PACK_MAX: u64 = 64 << 20;
+
+/// Where one blob was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub sha256: String,
+    pub pack: String,
+    pub pos: u64,
+    pub size: u64,
+}
+
+/// One pack file as the directory lists it.
+#[derive(Debug, Clone)]
+pub struct PackFile {
+    pub name: String,
+    pub len: u64,
+    pub modified: std::time::SystemTime,
+}
+
+struct Open {
+    name: String,
+    file: File,
+    len: u64,
+}
 
 pub(super) struct FsBlobs {
     dir: PathBuf,
+    current: Mutex<Option<Open>>,
+    /// Packs this process opened (their names' sequence).
+    seq: std::sync::atomic::AtomicU64,
+}
+
+/// Whether `name` is a pack file's name (no path, no traversal).
+pub fn is_pack_name(name: &str) -> bool {
+    name.ends_with(".pack")
+        && name.len() < 80
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !name.starts_with('.')
 }
 
 impl FsBlobs {
     pub(super) fn open(dir: PathBuf) -> std::io::Result<FsBlobs> {
-        std::fs::create_dir_all(&dir).map_err(|e| {
+        std::fs::create_dir_all(dir.join("packs")).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("cannot create the blob directory {}: {e}", dir.display()),
             )
         })?;
-        Ok(FsBlobs { dir })
+        Ok(FsBlobs {
+            dir,
+            current: Mutex::new(None),
+            seq: Default::default(),
+        })
     }
 
     pub(super) fn dir(&self) -> &Path {
         &self.dir
     }
 
-    fn path(&self, sha256: &str) -> std::io::Result<PathBuf> {
-        if !is_sha256(sha256) {
+    fn pack_path(&self, pack: &str) -> std::io::Result<PathBuf> {
+        if !is_pack_name(pack) {
             return Err(std::io::Error::new(
                 ErrorKind::InvalidInput,
-                format!("{sha256:?} is not a blob name"),
+                format!("{pack:?} is not a pack name"),
             ));
         }
-        Ok(self.dir.join(&sha256[..2]).join(sha256))
+        Ok(self.dir.join("packs").join(pack))
     }
 
-    pub(super) fn put(&self, blobs: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+    fn new_pack(&self) -> std::io::Result<Open> {
+        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let name = format!("{ms}-{}-{n}.pack", std::process::id());
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(self.pack_path(&name)?)?;
+        // The new directory entry must survive a crash too.
+        File::open(self.dir.join("packs"))?.sync_all()?;
+        Ok(Open { name, file, len: 0 })
+    }
+
+    /// Append `blobs`, flush, and say where each went.
+    pub(super) fn append(&self, blobs: &[(String, Vec<u8>)]) -> std::io::Result<Vec<Location>> {
+        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::with_capacity(blobs.len());
         for (sha, bytes) in blobs {
-            let path = self.path(sha)?;
-            if let Ok(f) = OpenOptions::new().write(true).open(&path) {
-                if f.metadata()?.len() == bytes.len() as u64 {
-                    f.set_modified(SystemTime::now())?;
-                    continue;
+            if cur.as_ref().is_none_or(|o| o.len >= PACK_MAX) {
+                if let Some(old) = cur.take() {
+                    old.file.sync_data()?;
                 }
+                *cur = Some(self.new_pack()?);
             }
-            let mut f = match File::create(&path) {
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    std::fs::create_dir_all(path.parent().expect("two levels"))?;
-                    File::create(&path)?
-                }
-                r => r?,
-            };
-            f.write_all(bytes)?;
-            if cfg!(not(target_os = "linux")) {
-                f.sync_all()?;
-            }
+            let o = cur.as_mut().expect("opened above");
+            o.file.write_all(bytes)?;
+            out.push(Location {
+                sha256: sha.clone(),
+                pack: o.name.clone(),
+                pos: o.len,
+                size: bytes.len() as u64,
+            });
+            o.len += bytes.len() as u64;
         }
-        self.flush()
-    }
-
-    /// Flush the filesystem the blobs are on: the data and the directory
-    /// entries of everything written.
-    #[cfg(target_os = "linux")]
-    fn flush(&self) -> std::io::Result<()> {
-        let d = File::open(&self.dir)?;
-        rustix::fs::syncfs(&d).map_err(std::io::Error::from)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn flush(&self) -> std::io::Result<()> {
-        // Without syncfs the files were synced as written: the shard
-        // directories' entries remain.
-        for e in std::fs::read_dir(&self.dir)? {
-            File::open(e?.path())?.sync_all()?;
+        if let Some(o) = cur.as_ref() {
+            o.file.sync_data()?;
         }
-        File::open(&self.dir)?.sync_all()
+        Ok(out)
     }
 
-    pub(super) async fn stream(&self, sha256: &str) -> std::io::Result<Option<(u64, ByteStream)>> {
+    /// The bytes at `l`, as a stream.
+    pub(super) async fn stream(&self, l: &Location) -> std::io::Result<Option<ByteStream>> {
         use futures::StreamExt;
-        use tokio::io::AsyncReadExt;
-        let path = self.path(sha256)?;
-        let f = match tokio::fs::File::open(&path).await {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut f = match tokio::fs::File::open(self.pack_path(&l.pack)?).await {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             r => r?,
         };
-        let size = f.metadata().await?.len();
-        let s = futures::stream::try_unfold(f, |mut f| async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            let n = f.read(&mut buf).await?;
-            if n == 0 {
+        if f.metadata().await?.len() < l.pos + l.size {
+            return Ok(None);
+        }
+        f.seek(SeekFrom::Start(l.pos)).await?;
+        let s = futures::stream::try_unfold((f, l.size), |(mut f, left)| async move {
+            if left == 0 {
                 return Ok(None);
             }
-            buf.truncate(n);
-            Ok(Some((bytes::Bytes::from(buf), f)))
+            let mut buf = vec![0u8; left.min(64 * 1024) as usize];
+            f.read_exact(&mut buf).await?;
+            let n = buf.len() as u64;
+            Ok(Some((bytes::Bytes::from(buf), (f, left - n))))
         });
-        Ok(Some((size, s.boxed())))
+        Ok(Some(s.boxed()))
     }
 
-    pub(super) fn delete(&self, sha256: &str) -> std::io::Result<()> {
-        match std::fs::remove_file(self.path(sha256)?) {
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            r => r,
+    /// Overwrite the bytes at `l` with zeros, durably.
+    pub(super) fn zero(&self, l: &Location) -> std::io::Result<()> {
+        let mut f = match OpenOptions::new()
+            .write(true)
+            .open(self.pack_path(&l.pack)?)
+        {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            r => r?,
+        };
+        let end = f.metadata()?.len().min(l.pos + l.size);
+        if end <= l.pos {
+            return Ok(());
         }
+        f.seek(SeekFrom::Start(l.pos))?;
+        let zeros = vec![0u8; 64 * 1024];
+        let mut left = end - l.pos;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            f.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+        f.sync_data()
     }
 
-    pub(super) fn list(&self) -> std::io::Result<Vec<BlobInfo>> {
+    /// Every pack file.
+    pub(super) fn packs(&self) -> std::io::Result<Vec<PackFile>> {
         let mut out = Vec::new();
-        for shard in std::fs::read_dir(&self.dir)? {
-            let shard = shard?;
-            if !shard.file_type()?.is_dir() {
+        for e in std::fs::read_dir(self.dir.join("packs"))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if !is_pack_name(&name) {
                 continue;
             }
-            for e in std::fs::read_dir(shard.path())? {
-                let e = e?;
-                let name = e.file_name();
-                let Some(name) = name.to_str().filter(|n| is_sha256(n)) else {
-                    continue;
-                };
-                let m = match e.metadata() {
-                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                    r => r?,
-                };
-                out.push(BlobInfo {
-                    sha256: name.to_string(),
-                    size: m.len(),
-                    modified: m.modified()?,
-                });
-            }
+            let m = match e.metadata() {
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                r => r?,
+            };
+            out.push(PackFile {
+                name,
+                len: m.len(),
+                modified: m.modified()?,
+            });
         }
         Ok(out)
+    }
+
+    /// Delete a pack (never the one this process is appending to).
+    pub(super) fn remove_pack(&self, name: &str) -> std::io::Result<bool> {
+        let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if cur.as_ref().is_some_and(|o| o.name == name) {
+            return Ok(false);
+        }
+        match std::fs::remove_file(self.pack_path(name)?) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+            r => r.map(|_| true),
+        }
+    }
+
+    /// Whether `name` is the pack this process appends to.
+    pub(super) fn is_current(&self, name: &str) -> bool {
+        let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        cur.as_ref().is_some_and(|o| o.name == name)
     }
 }

@@ -1,16 +1,19 @@
 //! The blob store: raw mails and attachment bodies, each kept once under
 //! its SHA-256, outside the database. Rows hold the hash and the size.
 //!
-//! Two backends: a directory (the default, next to the SQLite file; files
-//! are flushed to disk before the transaction that names them commits, so a
-//! committed row never points at a missing blob) and an S3-compatible object
-//! store, for daemons on several hosts sharing one PostgreSQL. A crash
-//! between the blob write and the commit leaves at most an orphan, which
+//! Two backends: a directory of pack files (the default, next to the SQLite
+//! file; a batch's blobs are appended and flushed before the transaction
+//! that names them commits, and that transaction records where each went,
+//! so a committed row never points at a missing blob) and an S3-compatible
+//! object store, one object per blob, for daemons on several hosts sharing
+//! one PostgreSQL. A crash between the blob write and the commit leaves at
+//! most unreferenced bytes, which
 //! [`Store::blobs_gc`](super::Store::blobs_gc) removes after a grace period.
 
 mod fs;
 mod s3;
 
+pub use fs::{is_pack_name, Location, PackFile};
 pub use s3::S3Settings;
 
 use bytes::Bytes;
@@ -98,68 +101,92 @@ impl Blobs {
         }
     }
 
-    /// Store every `(sha256, bytes)` pair not stored yet, durably: when this
-    /// returns, a crash or power loss keeps them.
-    pub async fn put(&self, blobs: Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+    /// Whether blobs are packed in a directory (their locations are rows
+    /// of the database) rather than objects named by their hash.
+    pub fn is_packed(&self) -> bool {
+        matches!(self.kind, Kind::Fs(_))
+    }
+
+    /// Store `(sha256, bytes)` pairs durably: when this returns, a crash
+    /// or power loss keeps them. A directory store says where each went
+    /// (the caller records that with the rows that name them); an object
+    /// store returns nothing to record.
+    pub async fn write(&self, blobs: Vec<(String, Vec<u8>)>) -> std::io::Result<Vec<Location>> {
         if blobs.is_empty() {
-            return Ok(());
+            return Ok(vec![]);
         }
         match &self.kind {
             Kind::Fs(f) => {
                 let f = f.clone();
-                tokio::task::spawn_blocking(move || f.put(&blobs))
+                tokio::task::spawn_blocking(move || f.append(&blobs))
                     .await
                     .map_err(std::io::Error::other)?
             }
-            Kind::S3(s) => s.put(blobs).await,
+            Kind::S3(s) => s.put(blobs).await.map(|()| vec![]),
         }
     }
 
     /// A blob's size and bytes as a stream; `None` when it is missing.
-    pub async fn stream(&self, sha256: &str) -> std::io::Result<Option<(u64, ByteStream)>> {
-        match &self.kind {
-            Kind::Fs(f) => f.stream(sha256).await,
-            Kind::S3(s) => s.stream(sha256).await,
+    /// `at` is its location in a directory store (ignored by an object store).
+    pub async fn stream(
+        &self,
+        sha256: &str,
+        at: Option<&Location>,
+    ) -> std::io::Result<Option<(u64, ByteStream)>> {
+        match (&self.kind, at) {
+            (Kind::Fs(f), Some(l)) => Ok(f.stream(l).await?.map(|s| (l.size, s))),
+            (Kind::Fs(_), None) => Ok(None),
+            (Kind::S3(s), _) => s.stream(sha256).await,
         }
     }
 
-    /// A blob's bytes whole; `None` when it is missing.
-    pub async fn read(&self, sha256: &str) -> std::io::Result<Option<Vec<u8>>> {
-        use futures::TryStreamExt;
-        let Some((size, mut s)) = self.stream(sha256).await? else {
-            return Ok(None);
-        };
-        let mut out = Vec::with_capacity(size.min(64 << 20) as usize);
-        while let Some(chunk) = s.try_next().await? {
-            out.extend_from_slice(&chunk);
-        }
-        Ok(Some(out))
-    }
-
-    /// Remove a blob (no error when it is already gone).
-    pub async fn delete(&self, sha256: &str) -> std::io::Result<()> {
-        match &self.kind {
-            Kind::Fs(f) => {
-                let f = f.clone();
-                let h = sha256.to_string();
-                tokio::task::spawn_blocking(move || f.delete(&h))
+    /// Remove a blob's bytes: overwritten with zeros where a directory
+    /// store packed them, the object deleted from an object store.
+    pub async fn erase(&self, sha256: &str, at: Option<&Location>) -> std::io::Result<()> {
+        match (&self.kind, at) {
+            (Kind::Fs(f), Some(l)) => {
+                let (f, l) = (f.clone(), l.clone());
+                tokio::task::spawn_blocking(move || f.zero(&l))
                     .await
                     .map_err(std::io::Error::other)?
             }
-            Kind::S3(s) => s.delete(sha256).await,
+            (Kind::Fs(_), None) => Ok(()),
+            (Kind::S3(s), _) => s.delete(sha256).await,
         }
     }
 
-    /// Every stored blob (files and objects whose names are not hashes are
-    /// left alone and not listed).
-    pub async fn list(&self) -> std::io::Result<Vec<BlobInfo>> {
+    /// The pack files of a directory store (none for an object store).
+    pub async fn packs(&self) -> std::io::Result<Vec<PackFile>> {
         match &self.kind {
             Kind::Fs(f) => {
                 let f = f.clone();
-                tokio::task::spawn_blocking(move || f.list())
+                tokio::task::spawn_blocking(move || f.packs())
                     .await
                     .map_err(std::io::Error::other)?
             }
+            Kind::S3(_) => Ok(vec![]),
+        }
+    }
+
+    /// Delete a pack no row locates anything in any more; false when it is
+    /// the one this process appends to.
+    pub fn remove_pack(&self, name: &str) -> std::io::Result<bool> {
+        match &self.kind {
+            Kind::Fs(f) => f.remove_pack(name),
+            Kind::S3(_) => Ok(false),
+        }
+    }
+
+    /// Whether this process is appending to pack `name`.
+    pub fn is_current_pack(&self, name: &str) -> bool {
+        matches!(&self.kind, Kind::Fs(f) if f.is_current(name))
+    }
+
+    /// The objects of an object store (a directory store's blobs are rows:
+    /// see `Store::blob_list`).
+    pub async fn objects(&self) -> std::io::Result<Vec<BlobInfo>> {
+        match &self.kind {
+            Kind::Fs(_) => Ok(vec![]),
             Kind::S3(s) => s.list().await,
         }
     }

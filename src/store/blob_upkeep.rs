@@ -1,0 +1,341 @@
+//! Keeping the blob store in order: the sweep of what no row names (and,
+//! in a directory store, the rewrite of mostly dead packs), the check of
+//! every row's blob, and the move of an older database's `comments.raw`
+//! and `attachments.data` bytes into the store.
+
+use super::blob_rows::{blob_err, HOLDERS};
+use super::blobs::Location;
+use super::{get_i64, get_str, Store, StoreError};
+use crate::model::Blob;
+use serde::Serialize;
+use sqlx::Row;
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+/// What `intake blobs gc` found and did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BlobSweep {
+    pub dry_run: bool,
+    /// Blobs stored before the sweep.
+    pub stored: usize,
+    /// Older than the grace period and named by no row.
+    pub orphans: usize,
+    pub orphan_bytes: u64,
+    /// Orphans removed (0 on a dry run).
+    pub removed: usize,
+    /// Directory store: packs deleted (nothing left in them) and packs
+    /// rewritten (mostly dead), and the file bytes that freed.
+    pub packs_removed: usize,
+    pub packs_rewritten: usize,
+    pub pack_bytes_freed: u64,
+}
+
+/// One row whose blob is missing or does not hash to its name.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlobProblem {
+    /// `comment` (its raw mail) or `attachment`.
+    pub row: &'static str,
+    pub id: i64,
+    pub sha256: String,
+    /// `missing`, `size` (stored size differs) or `hash`.
+    pub problem: &'static str,
+}
+
+/// What `intake blobs verify` found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BlobCheck {
+    /// Rows that name a blob.
+    pub rows: u64,
+    /// Distinct blobs read and hashed.
+    pub blobs: u64,
+    pub bytes: u64,
+    pub problems: Vec<BlobProblem>,
+}
+
+/// What one step of `intake migrate` moved out of the database.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BlobMove {
+    pub comments: u64,
+    pub attachments: u64,
+    pub bytes: u64,
+}
+
+const PAGE: i64 = 5000;
+
+/// Record where a directory store put a batch's blobs, in its transaction.
+pub(super) async fn record(
+    tx: &mut sqlx::AnyConnection,
+    locs: &[Location],
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in locs.chunks(200) {
+        let sql = format!(
+            "INSERT INTO blob_locations (sha256, pack, pos, size, used_at) VALUES {} ON CONFLICT (sha256) DO NOTHING",
+            super::value_rows(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(&sql);
+        for l in chunk {
+            q = q
+                .bind(&l.sha256)
+                .bind(&l.pack)
+                .bind(l.pos as i64)
+                .bind(l.size as i64)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Each row naming a blob, `(id, sha256, size)`, a page at a time.
+    async fn hashed_rows(
+        &self,
+        table: usize,
+        after: i64,
+    ) -> Result<Vec<(i64, String, Option<i64>)>, StoreError> {
+        let (_, t, col, _) = HOLDERS[table];
+        let size = if table == 0 { "raw_size" } else { "size" };
+        let rows = sqlx::query(&format!(
+            "SELECT id, {col} AS h, {size} AS n FROM {t} WHERE id > $1 AND {col} IS NOT NULL ORDER BY id LIMIT {PAGE}"
+        ))
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (get_i64(r, "id"), get_str(r, "h"), r.try_get("n").ok()))
+            .collect())
+    }
+
+    /// Remove blobs no row names that were last used more than `grace` ago
+    /// (a batch writes its blobs before it commits: a younger orphan may be
+    /// a batch in flight); in a directory store, then delete packs nothing
+    /// is located in and rewrite packs mostly dead. `dry_run` only counts.
+    pub async fn blobs_gc(&self, grace: Duration, dry_run: bool) -> Result<BlobSweep, StoreError> {
+        let cutoff = SystemTime::now() - grace;
+        let listed = self.blob_list().await?;
+        let old: Vec<_> = listed.iter().filter(|b| b.modified < cutoff).collect();
+        let wanted: HashSet<String> = old.iter().map(|b| b.sha256.clone()).collect();
+        let keep = self.referenced(&wanted).await?;
+        let mut out = BlobSweep {
+            dry_run,
+            stored: listed.len(),
+            ..BlobSweep::default()
+        };
+        for b in old.iter().filter(|b| !keep.contains(&b.sha256)) {
+            out.orphans += 1;
+            out.orphan_bytes += b.size;
+            if dry_run {
+                continue;
+            }
+            // Used again since the listing: a batch in flight.
+            let fresh = self.blobs.is_packed()
+                && sqlx::query("SELECT used_at FROM blob_locations WHERE sha256 = $1")
+                    .bind(&b.sha256)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .is_some_and(|r| get_i64(&r, "used_at") >= ms(cutoff));
+            if !fresh {
+                self.erase_blob(&b.sha256).await?;
+                out.removed += 1;
+            }
+        }
+        if self.blobs.is_packed() {
+            self.sweep_packs(cutoff, dry_run, &mut out).await?;
+        }
+        metrics::counter!("intake_blobs_removed_total").increment(out.removed as u64);
+        Ok(out)
+    }
+
+    /// Delete packs nothing is located in, and rewrite those whose located
+    /// bytes are under half their size, once untouched for the grace period.
+    async fn sweep_packs(
+        &self,
+        cutoff: SystemTime,
+        dry_run: bool,
+        out: &mut BlobSweep,
+    ) -> Result<(), StoreError> {
+        for p in self.blobs.packs().await.map_err(blob_err)? {
+            if p.modified >= cutoff || self.blobs.is_current_pack(&p.name) {
+                continue;
+            }
+            let live = sqlx::query(
+                "SELECT sha256, pos, size FROM blob_locations WHERE pack = $1 ORDER BY pos",
+            )
+            .bind(&p.name)
+            .fetch_all(&self.pool)
+            .await?;
+            let live_bytes: u64 = live.iter().map(|r| get_i64(r, "size") as u64).sum();
+            if live_bytes * 2 >= p.len {
+                continue;
+            }
+            out.pack_bytes_freed += p.len - live_bytes;
+            if live.is_empty() {
+                out.packs_removed += 1;
+            } else {
+                out.packs_rewritten += 1;
+            }
+            if dry_run {
+                continue;
+            }
+            // Copy what is located here to a new pack, move the rows, then
+            // delete the old pack.
+            let mut pairs = Vec::with_capacity(live.len());
+            for r in &live {
+                let l = Location {
+                    sha256: get_str(r, "sha256"),
+                    pack: p.name.clone(),
+                    pos: get_i64(r, "pos") as u64,
+                    size: get_i64(r, "size") as u64,
+                };
+                let bytes = self.read_blob(&l.sha256).await?.unwrap_or_default();
+                pairs.push((l.sha256, bytes));
+            }
+            let moved = self.blobs.write(pairs).await.map_err(blob_err)?;
+            let _guard = self.write_guard().await;
+            let mut tx = self.begin_write().await?;
+            for l in &moved {
+                sqlx::query(
+                    "UPDATE blob_locations SET pack = $1, pos = $2 WHERE sha256 = $3 AND pack = $4",
+                )
+                .bind(&l.pack)
+                .bind(l.pos as i64)
+                .bind(&l.sha256)
+                .bind(&p.name)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            self.blobs.remove_pack(&p.name).map_err(blob_err)?;
+        }
+        Ok(())
+    }
+
+    /// Read every blob a row names, check its size and recompute its hash.
+    pub async fn blobs_verify(&self) -> Result<BlobCheck, StoreError> {
+        use futures::TryStreamExt;
+        use sha2::Digest;
+        let mut out = BlobCheck::default();
+        // A blob's verdict, once per blob however many rows name it.
+        let mut seen: std::collections::HashMap<String, Option<&'static str>> =
+            std::collections::HashMap::new();
+        for (table, (label, ..)) in HOLDERS.iter().enumerate() {
+            let mut after = 0;
+            loop {
+                let page = self.hashed_rows(table, after).await?;
+                let Some(last) = page.last() else { break };
+                after = last.0;
+                for (id, h, size) in page {
+                    out.rows += 1;
+                    let verdict = match seen.get(&h) {
+                        Some(v) => *v,
+                        None => {
+                            let v = match self.open_blob(&h).await? {
+                                None => Some("missing"),
+                                Some((n, _)) if size.is_some_and(|s| s as u64 != n) => Some("size"),
+                                Some((n, mut s)) => {
+                                    let mut d = sha2::Sha256::new();
+                                    while let Some(c) = s.try_next().await.map_err(blob_err)? {
+                                        d.update(&c);
+                                    }
+                                    out.blobs += 1;
+                                    out.bytes += n;
+                                    (hex::encode(d.finalize()) != h).then_some("hash")
+                                }
+                            };
+                            seen.insert(h.clone(), v);
+                            v
+                        }
+                    };
+                    if let Some(problem) = verdict {
+                        out.problems.push(BlobProblem {
+                            row: label,
+                            id,
+                            sha256: h,
+                            problem,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rows whose bytes are still in the database (made before the blob
+    /// store): what `intake migrate` has left to move.
+    pub async fn blobs_backlog(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for (_, t, _, bytes) in HOLDERS {
+            let r = sqlx::query(&format!(
+                "SELECT COUNT(*) FROM {t} WHERE {bytes} IS NOT NULL"
+            ))
+            .fetch_one(&self.pool)
+            .await?;
+            n += r.try_get::<i64, _>(0)? as u64;
+        }
+        Ok(n)
+    }
+
+    /// Move up to `limit` rows' bytes into the blob store: the blobs are
+    /// written first, then each row gets its hash and loses its bytes in one
+    /// transaction. Returns what moved; nothing once all has.
+    /// `cursor` holds the last id looked at in each table (start at 0: a
+    /// resumed move reads the moved rows' ids once, not their bytes).
+    pub async fn blobs_move_step(
+        &self,
+        cursor: &mut [i64; 2],
+        limit: i64,
+    ) -> Result<BlobMove, StoreError> {
+        let mut out = BlobMove::default();
+        for (table, (_, t, col, bytes)) in HOLDERS.iter().enumerate() {
+            let rows = sqlx::query(&format!(
+                "SELECT id, {bytes} AS b FROM {t} WHERE id > $1 AND {bytes} IS NOT NULL ORDER BY id LIMIT {limit}"
+            ))
+            .bind(cursor[table])
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                continue;
+            }
+            let mut moved = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let b = Blob::new(r.try_get::<Vec<u8>, _>("b")?);
+                moved.push((get_i64(r, "id"), b));
+            }
+            cursor[table] = moved.last().map_or(cursor[table], |m| m.0);
+            let pairs = moved
+                .iter()
+                .map(|(_, b)| (b.sha256.clone(), b.bytes.clone()))
+                .collect();
+            let locs = self.put_pairs(pairs).await?;
+            let _guard = self.write_guard().await;
+            let mut tx = self.begin_write().await?;
+            record(&mut tx, &locs, super::now_ms()).await?;
+            let set_size = if table == 0 { ", raw_size = $3" } else { "" };
+            for (id, b) in &moved {
+                let sql =
+                    format!("UPDATE {t} SET {col} = $1, {bytes} = NULL{set_size} WHERE id = $2");
+                let mut q = sqlx::query(&sql).bind(&b.sha256).bind(id);
+                if table == 0 {
+                    q = q.bind(b.len() as i64);
+                }
+                q.execute(&mut *tx).await?;
+                out.bytes += b.len() as u64;
+            }
+            tx.commit().await?;
+            if table == 0 {
+                out.comments += moved.len() as u64;
+            } else {
+                out.attachments += moved.len() as u64;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,124 @@
+//! `intake migrate` on a database made before the blob store, on both
+//! databases: the raw mails and attachment bodies its rows hold move into
+//! the store, an interrupted move resumes, and a second run has nothing
+//! left to move.
+
+use crate::blob_store::{config_file, count, with_attachment};
+use crate::cli_ops::{intake, text};
+use crate::common::{Db, Harness};
+use sqlx::Row;
+
+/// Turn a database made now back into one made before the blob store:
+/// bytes in the rows, no hashes, migration 0021 not applied, no blobs.
+async fn as_before_blobs(h: &Harness) {
+    let pool = h.store().pool();
+    let store = h.store();
+    for (table, hash, bytes) in [
+        ("comments", "raw_sha256", "raw"),
+        ("attachments", "sha256", "data"),
+    ] {
+        let rows = sqlx::query(&format!(
+            "SELECT id, {hash} AS h FROM {table} WHERE {hash} IS NOT NULL"
+        ))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for r in rows {
+            let id: i64 = r.try_get("id").unwrap();
+            let h256: String = r.try_get("h").unwrap();
+            let body = store.read_blob(&h256).await.unwrap().unwrap();
+            sqlx::query(&format!("UPDATE {table} SET {bytes} = $1 WHERE id = $2"))
+                .bind(body)
+                .bind(id)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    for sql in [
+        "DROP TABLE blob_locations",
+        "DROP INDEX comments_raw_sha256",
+        "DROP INDEX attachments_sha256",
+        "ALTER TABLE comments DROP COLUMN raw_sha256",
+        "ALTER TABLE comments DROP COLUMN raw_size",
+        "ALTER TABLE attachments DROP COLUMN sha256",
+        "DELETE FROM _sqlx_migrations WHERE version = 21",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+    std::fs::remove_dir_all(store.blobs().dir().unwrap()).unwrap();
+}
+
+async fn migrate_moves_an_older_databases_bytes_into_the_store(db: Db) {
+    let h = Harness::new(db).await;
+    let mut raws = Vec::new();
+    for n in 0..30 {
+        let body = format!("attachment body {}", n % 3);
+        let m = with_attachment(n, body.as_bytes());
+        h.mail(&m).await;
+        raws.push(m);
+    }
+    as_before_blobs(&h).await;
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM comments WHERE raw IS NOT NULL").await,
+        30
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(&h, dir.path());
+    // An interrupted move: the schema upgraded and the first rows moved.
+    let url = h.db.url.clone();
+    let store = intake::store::Store::open(&url, 2).await.unwrap();
+    let mut cursor = [0, 0];
+    let step = store.blobs_move_step(&mut cursor, 7).await.unwrap();
+    assert_eq!((step.comments, step.attachments), (7, 7));
+    assert_eq!(store.blobs_backlog().await.unwrap(), 46);
+    store.close().await;
+    // `intake migrate` finishes it.
+    let o = intake(&cfg, &["migrate"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("moved 23 raw mails and 23 attachment bodies"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        count(
+            &h,
+            "SELECT COUNT(*) FROM comments WHERE raw IS NOT NULL OR raw_sha256 IS NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &h,
+            "SELECT COUNT(*) FROM attachments WHERE data IS NOT NULL OR sha256 IS NULL"
+        )
+        .await,
+        0
+    );
+    // 30 raw mails and 3 distinct attachment bodies.
+    let store = intake::store::Store::open(&url, 2).await.unwrap();
+    assert_eq!(store.blob_list().await.unwrap().len(), 33);
+    let first = count(&h, "SELECT MIN(id) FROM comments").await;
+    for (i, raw) in raws.iter().enumerate() {
+        let got = store.comment_raw(first + i as i64).await.unwrap().unwrap();
+        assert_eq!(&got, raw.as_bytes());
+    }
+    let o = intake(&cfg, &["blobs", "verify"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"rows\":60"),
+        "{}",
+        text(&o)
+    );
+    // Again: nothing left to move.
+    let o = intake(&cfg, &["migrate"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "migrations applied"
+    );
+    store.close().await;
+}
+
+both_backends!(migrate_moves_an_older_databases_bytes_into_the_store);
