@@ -136,8 +136,9 @@ impl Store {
             let now = super::now_ms();
             for chunk in pairs.chunks(500) {
                 let sql = format!(
-                    "UPDATE blob_locations SET used_at = $1 WHERE sha256 IN ({}) RETURNING sha256",
-                    super::placeholders(1, chunk.len())
+                    "UPDATE blob_locations SET used_at = {} WHERE sha256 IN ({}) RETURNING sha256",
+                    super::markers(self.backend, 0, 1),
+                    super::markers(self.backend, 1, chunk.len())
                 );
                 let mut q = sqlx::query(&sql).bind(now);
                 for (h, _) in chunk {
@@ -223,13 +224,16 @@ impl Store {
         let mut found = HashSet::new();
         let all: Vec<&String> = wanted.iter().collect();
         for chunk in all.chunks(500) {
-            let marks = super::placeholders(0, chunk.len());
+            let (a, b) = (
+                super::markers(self.backend, 0, chunk.len()),
+                super::markers(self.backend, chunk.len(), chunk.len()),
+            );
             let sql = format!(
-                "SELECT raw_sha256 AS h FROM comments WHERE raw_sha256 IN ({marks}) \
-                 UNION SELECT sha256 AS h FROM attachments WHERE sha256 IN ({marks})"
+                "SELECT raw_sha256 AS h FROM comments WHERE raw_sha256 IN ({a}) \
+                 UNION SELECT sha256 AS h FROM attachments WHERE sha256 IN ({b})"
             );
             let mut q = sqlx::query(&sql);
-            for h in chunk {
+            for h in chunk.iter().chain(chunk) {
                 q = q.bind(h.as_str());
             }
             for r in q.fetch_all(&self.pool).await? {

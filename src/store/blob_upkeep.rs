@@ -68,10 +68,18 @@ pub(super) async fn record(
     locs: &[Location],
     now: i64,
 ) -> Result<(), StoreError> {
+    let backend = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
+        super::Backend::Sqlite
+    } else {
+        super::Backend::Postgres
+    };
     for chunk in locs.chunks(200) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| format!("({})", super::markers(backend, r * 5, 5)))
+            .collect();
         let sql = format!(
             "INSERT INTO blob_locations (sha256, pack, pos, size, used_at) VALUES {} ON CONFLICT (sha256) DO NOTHING",
-            super::value_rows(chunk.len(), 5)
+            rows.join(", ")
         );
         let mut q = sqlx::query(&sql);
         for l in chunk {

@@ -349,6 +349,16 @@ pub(crate) fn placeholders(offset: usize, n: usize) -> String {
 }
 
 /// `($1,$2,$3), ($4,$5,$6)` for `rows` rows of `cols` columns.
+/// `n` markers after `offset` others: `?` on SQLite (numbered markers are
+/// named parameters there, bound at a cost that grows with the square of
+/// their count), `$n` on PostgreSQL.
+pub(crate) fn markers(backend: Backend, offset: usize, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => vec!["?"; n].join(", "),
+        Backend::Postgres => placeholders(offset, n),
+    }
+}
+
 pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| format!("({})", placeholders(r * cols, cols)))
