@@ -48,7 +48,7 @@ pub fn report(cfg: &Config) -> std::process::ExitCode {
 pub async fn check_all(cfg: &Config) -> Vec<Check> {
     let mut out = vec![Check {
         what: format!("database {}", redact(&cfg.database.url)),
-        result: database(&cfg.database.url).await,
+        result: database(&cfg.database.url, &cfg.blobs).await,
     }];
     for m in &cfg.mailboxes {
         let result = match m.protocol {
@@ -85,9 +85,14 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn database(url: &str) -> Result<String, String> {
+async fn database(url: &str, blobs: &crate::config::BlobsConfig) -> Result<String, String> {
     let fut = async {
-        let s = Store::connect(url, 1).await.map_err(|e| e.to_string())?;
+        // With the configured blob store (its directory is created, or its
+        // bucket's client built), as the daemon opens it.
+        let blobs = blobs.settings().map_err(|e| format!("[blobs]: {e}"))?;
+        let s = Store::connect_with(url, 1, &blobs)
+            .await
+            .map_err(|e| e.to_string())?;
         let ok = s.ping().await;
         s.close().await;
         if ok {

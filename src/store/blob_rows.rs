@@ -244,24 +244,39 @@ impl Store {
     }
 
     /// Remove blob `sha256`'s bytes (zeros in its pack, or its object) and
-    /// its location.
-    pub(super) async fn erase_blob(&self, sha256: &str) -> Result<(), StoreError> {
-        let at = if self.blobs.is_packed() {
-            self.location(sha256).await?
-        } else {
-            None
+    /// its location, unless a batch used it after `used_before` (unix
+    /// ms): a directory store drops the location first, in one statement
+    /// with that check, so that a batch marking it used either comes first
+    /// (and keeps it) or finds it gone (and writes it again).
+    pub(super) async fn erase_blob(
+        &self,
+        sha256: &str,
+        used_before: i64,
+    ) -> Result<bool, StoreError> {
+        if !self.blobs.is_packed() {
+            self.blobs.erase(sha256, None).await.map_err(blob_err)?;
+            return Ok(true);
+        }
+        let _guard = self.write_guard().await;
+        let row = sqlx::query(
+            "DELETE FROM blob_locations WHERE sha256 = $1 AND used_at <= $2 RETURNING pack, pos, size",
+        )
+        .bind(sha256)
+        .bind(used_before)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(false) };
+        let at = Location {
+            sha256: sha256.to_string(),
+            pack: get_str(&r, "pack"),
+            pos: get_i64(&r, "pos") as u64,
+            size: get_i64(&r, "size") as u64,
         };
         self.blobs
-            .erase(sha256, at.as_ref())
+            .erase(sha256, Some(&at))
             .await
             .map_err(blob_err)?;
-        if at.is_some() {
-            sqlx::query("DELETE FROM blob_locations WHERE sha256 = $1")
-                .bind(sha256)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
+        Ok(true)
     }
 
     /// Delete the blobs of `hashes` that no row names any more.
@@ -269,10 +284,12 @@ impl Store {
         if hashes.is_empty() {
             return Ok(());
         }
+        // Blobs a batch marks used from now on are kept.
+        let since = super::now_ms();
         let wanted: HashSet<String> = hashes.iter().cloned().collect();
         let keep = self.referenced(&wanted).await?;
         for h in wanted.difference(&keep) {
-            self.erase_blob(h).await?;
+            self.erase_blob(h, since).await?;
         }
         Ok(())
     }

@@ -143,15 +143,8 @@ impl Store {
             if dry_run {
                 continue;
             }
-            // Used again since the listing: a batch in flight.
-            let fresh = self.blobs.is_packed()
-                && sqlx::query("SELECT used_at FROM blob_locations WHERE sha256 = $1")
-                    .bind(&b.sha256)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .is_some_and(|r| get_i64(&r, "used_at") >= ms(cutoff));
-            if !fresh {
-                self.erase_blob(&b.sha256).await?;
+            // Not if a batch used it again since the listing.
+            if self.erase_blob(&b.sha256, ms(cutoff)).await? {
                 out.removed += 1;
             }
         }
@@ -203,7 +196,12 @@ impl Store {
                     pos: get_i64(r, "pos") as u64,
                     size: get_i64(r, "size") as u64,
                 };
-                let bytes = self.read_blob(&l.sha256).await?.unwrap_or_default();
+                let Some(bytes) = self.read_blob(&l.sha256).await? else {
+                    return Err(StoreError::Corrupt(format!(
+                        "blob {} is not where pack {} should hold it",
+                        l.sha256, p.name
+                    )));
+                };
                 pairs.push((l.sha256, bytes));
             }
             let moved = self.blobs.write(pairs).await.map_err(blob_err)?;
@@ -211,10 +209,11 @@ impl Store {
             let mut tx = self.begin_write().await?;
             for l in &moved {
                 sqlx::query(
-                    "UPDATE blob_locations SET pack = $1, pos = $2 WHERE sha256 = $3 AND pack = $4",
+                    "UPDATE blob_locations SET pack = $1, pos = $2, size = $3 WHERE sha256 = $4 AND pack = $5",
                 )
                 .bind(&l.pack)
                 .bind(l.pos as i64)
+                .bind(l.size as i64)
                 .bind(&l.sha256)
                 .bind(&p.name)
                 .execute(&mut *tx)

@@ -221,7 +221,8 @@ impl Store {
             let blobs = super::blob_rows::blobs_of_comments(&mut tx, &which).await?;
             for sql in [
                 format!("DELETE FROM attachments WHERE comment_id IN ({comments})"),
-                format!("DELETE FROM outbox WHERE ticket_id IN ({list})"),
+                // Not a notification still to send, or being sent.
+                format!("DELETE FROM outbox WHERE ticket_id IN ({list}) AND status <> 'pending'"),
                 format!("UPDATE ticket_events SET detail = '' WHERE ticket_id IN ({list})"),
             ] {
                 sqlx::query(&sql).execute(&mut *tx).await?;

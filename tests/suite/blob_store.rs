@@ -170,7 +170,6 @@ async fn an_uncommitted_batch_leaves_an_orphan_the_sweep_removes(db: Db) {
         .write(vec![(lost.sha256.clone(), lost.bytes.clone())])
         .await
         .unwrap();
-    dead.close().await;
     let dir = h.store().blobs().dir().unwrap();
     assert!(on_disk(&dir, LOST));
     let grace = Duration::from_secs(3600);
@@ -178,6 +177,14 @@ async fn an_uncommitted_batch_leaves_an_orphan_the_sweep_removes(db: Db) {
     let s = h.store().blobs_gc(grace, false).await.unwrap();
     assert_eq!((s.stored, s.packs_removed, s.removed), (1, 0, 0), "{s:?}");
     assert!(on_disk(&dir, LOST));
+    // Old, but its writer still runs (it holds the pack's lock): kept.
+    age(&dir, Duration::from_secs(7200));
+    let s = h.store().blobs_gc(grace, false).await.unwrap();
+    assert_eq!(s.packs_removed, 0, "{s:?}");
+    assert!(on_disk(&dir, LOST));
+    // The writer dies.
+    dead.close().await;
+    drop(dead);
     // Older than the grace period: a dry run counts the dead pack, the
     // sweep deletes it; the committed mail's pack is this process's own.
     age(&dir, Duration::from_secs(7200));

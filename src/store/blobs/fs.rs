@@ -62,12 +62,20 @@ pub fn is_pack_name(name: &str) -> bool {
 
 impl FsBlobs {
     pub(super) fn open(dir: PathBuf) -> std::io::Result<FsBlobs> {
-        std::fs::create_dir_all(dir.join("packs")).map_err(|e| {
+        let packs = dir.join("packs");
+        let fresh = !packs.is_dir();
+        std::fs::create_dir_all(&packs).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("cannot create the blob directory {}: {e}", dir.display()),
             )
         })?;
+        if fresh {
+            // The new directories' entries, durably.
+            for d in [Some(dir.as_path()), dir.parent()].into_iter().flatten() {
+                File::open(d)?.sync_all()?;
+            }
+        }
         Ok(FsBlobs {
             dir,
             current: Mutex::new(None),
@@ -100,14 +108,37 @@ impl FsBlobs {
             .create_new(true)
             .append(true)
             .open(self.pack_path(&name)?)?;
+        // Held while this process may append to it: the sweep of any
+        // process leaves a locked pack alone (the lock ends with the
+        // process, so a dead writer's pack is swept).
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::Error(e) => e,
+            std::fs::TryLockError::WouldBlock => {
+                std::io::Error::other(format!("pack {name} is locked by another process"))
+            }
+        })?;
         // The new directory entry must survive a crash too.
         File::open(self.dir.join("packs"))?.sync_all()?;
         Ok(Open { name, file, len: 0 })
     }
 
-    /// Append `blobs`, flush, and say where each went.
+    /// Append `blobs`, flush, and say where each went. After a failed
+    /// write the pack is given up (its recorded length may no longer be
+    /// where the next append lands): the next batch starts a new one.
     pub(super) fn append(&self, blobs: &[(String, Vec<u8>)]) -> std::io::Result<Vec<Location>> {
         let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let r = self.append_to(&mut cur, blobs);
+        if r.is_err() {
+            *cur = None;
+        }
+        r
+    }
+
+    fn append_to(
+        &self,
+        cur: &mut Option<Open>,
+        blobs: &[(String, Vec<u8>)],
+    ) -> std::io::Result<Vec<Location>> {
         let mut out = Vec::with_capacity(blobs.len());
         for (sha, bytes) in blobs {
             if cur.as_ref().is_none_or(|o| o.len >= PACK_MAX) {
@@ -202,10 +233,9 @@ impl FsBlobs {
         Ok(out)
     }
 
-    /// Delete a pack (never the one this process is appending to).
+    /// Delete a pack no process appends to; false when one does.
     pub(super) fn remove_pack(&self, name: &str) -> std::io::Result<bool> {
-        let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if cur.as_ref().is_some_and(|o| o.name == name) {
+        if self.is_current(name) {
             return Ok(false);
         }
         match std::fs::remove_file(self.pack_path(name)?) {
@@ -214,9 +244,17 @@ impl FsBlobs {
         }
     }
 
-    /// Whether `name` is the pack this process appends to.
+    /// Whether some process (this one or another) may append to pack
+    /// `name`: it holds the pack's lock.
     pub(super) fn is_current(&self, name: &str) -> bool {
         let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        cur.as_ref().is_some_and(|o| o.name == name)
+        if cur.as_ref().is_some_and(|o| o.name == name) {
+            return true;
+        }
+        drop(cur);
+        let Ok(f) = self.pack_path(name).and_then(File::open) else {
+            return false;
+        };
+        matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
 }

@@ -177,7 +177,7 @@ impl Blobs {
         }
     }
 
-    /// Whether this process is appending to pack `name`.
+    /// Whether a process (this one or another) is appending to pack `name`.
     pub fn is_current_pack(&self, name: &str) -> bool {
         matches!(&self.kind, Kind::Fs(f) if f.is_current(name))
     }
