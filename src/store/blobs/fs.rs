@@ -72,7 +72,13 @@ impl FsBlobs {
         })?;
         if fresh {
             // The new directories' entries, durably.
-            for d in [Some(dir.as_path()), dir.parent()].into_iter().flatten() {
+            // (A relative directory's parent is "": the working directory.)
+            let parent = match dir.parent() {
+                Some(p) if p.as_os_str().is_empty() => Path::new("."),
+                Some(p) => p,
+                None => dir.as_path(),
+            };
+            for d in [dir.as_path(), parent] {
                 File::open(d)?.sync_all()?;
             }
         }
