@@ -2,7 +2,7 @@
 //! `intake migrate` (moving an older database's raw mails and attachment
 //! bodies into the blob store) and `intake retention run`.
 
-use crate::store::{BlobMove, Store, StoreError};
+use crate::store::{BlobCursor, BlobMove, Store, StoreError};
 use clap::Subcommand;
 use std::io::IsTerminal;
 
@@ -87,14 +87,15 @@ pub async fn blobs(
 /// move into the blob store.
 pub async fn migrate(store: &Store) -> Result<(), StoreError> {
     let moved = move_into_store(store).await?;
-    if moved.comments + moved.attachments == 0 {
+    if moved.rows() == 0 {
         super::out("migrations applied");
         return Ok(());
     }
     super::out(&format!(
-        "migrations applied; moved {} raw mails and {} attachment bodies ({} bytes) into the {}",
+        "migrations applied; moved {} raw mails, {} attachment bodies and {} held mails (quarantine, review, bounces; {} bytes in all) into the {}",
         moved.comments,
         moved.attachments,
+        moved.held,
         moved.bytes,
         store.blobs().describe()
     ));
@@ -120,15 +121,16 @@ pub async fn move_into_store(store: &Store) -> Result<BlobMove, StoreError> {
         );
         b
     });
-    let mut cursor = [0, 0];
+    let mut cursor = BlobCursor::default();
     loop {
         let step = store.blobs_move_step(&mut cursor, 200).await?;
-        let n = step.comments + step.attachments;
+        let n = step.rows();
         if n == 0 {
             break;
         }
         total.comments += step.comments;
         total.attachments += step.attachments;
+        total.held += step.held;
         total.bytes += step.bytes;
         if let Some(b) = &bar {
             b.inc(n);

@@ -6,7 +6,7 @@
 
 use super::blobs::{BlobInfo, Blobs, Location};
 use super::{get_i64, get_str, Backend, Fault, Store, StoreError};
-use crate::model::{AttachmentIn, Blob, ForwardIn, Prepared};
+use crate::model::{AttachmentIn, Blob, ForwardIn, Prepared, QuarantineIn, ReviewIn};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -72,6 +72,12 @@ pub(super) async fn blobs_of_comments(
     .collect())
 }
 
+/// The hash that names the raw bytes of a quarantine or review entry.
+pub(super) fn raw_hash(raw: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(raw))
+}
+
 /// The (hash, bytes) pairs a batch writes, each once.
 pub(super) fn batch_blobs(items: &[Prepared]) -> Vec<(String, Vec<u8>)> {
     fn add(b: &Blob, seen: &mut HashSet<String>, out: &mut Vec<(String, Vec<u8>)>) {
@@ -87,7 +93,17 @@ pub(super) fn batch_blobs(items: &[Prepared]) -> Vec<(String, Vec<u8>)> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for item in items {
-        let Prepared::Message(m) = item else { continue };
+        let m = match item {
+            Prepared::Message(m) => m,
+            Prepared::Quarantine(QuarantineIn { raw, .. })
+            | Prepared::Review(ReviewIn { raw, .. }) => {
+                let h = raw_hash(raw);
+                if seen.insert(h.clone()) {
+                    out.push((h, raw.clone()));
+                }
+                continue;
+            }
+        };
         if let Some(b) = &m.raw {
             add(b, &mut seen, &mut out);
         }
@@ -103,12 +119,70 @@ pub(super) fn batch_blobs(items: &[Prepared]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// The two kinds of rows that name blobs: (label, table, hash column,
-/// old bytes column).
-pub(super) const HOLDERS: [(&str, &str, &str, &str); 2] = [
-    ("comment", "comments", "raw_sha256", "raw"),
-    ("attachment", "attachments", "sha256", "data"),
+/// A kind of row that names a blob by hash.
+pub(super) struct Holder {
+    /// How `blobs verify` names the row.
+    pub label: &'static str,
+    pub table: &'static str,
+    /// The column holding the blob's hash.
+    pub hash: &'static str,
+    /// The column of the bytes rows made before the blob store still hold.
+    pub bytes: &'static str,
+    /// The column of the stored bytes' length, where it is theirs (a
+    /// quarantine entry's `size` is the size of the mail it was cut from).
+    pub size: Option<&'static str>,
+    /// When the row names its blob (besides having the hash): a decided
+    /// review entry keeps its hash to drop re-deliveries, not its mail.
+    pub names: &'static str,
+}
+
+/// Every kind of row that names blobs: comments' raw mail, attachment
+/// bodies, and the raw mail of quarantine, review and kept-bounce entries.
+pub(super) const HOLDERS: [Holder; 5] = [
+    Holder {
+        label: "comment",
+        table: "comments",
+        hash: "raw_sha256",
+        bytes: "raw",
+        size: Some("raw_size"),
+        names: "raw_sha256 IS NOT NULL",
+    },
+    Holder {
+        label: "attachment",
+        table: "attachments",
+        hash: "sha256",
+        bytes: "data",
+        size: Some("size"),
+        names: "sha256 IS NOT NULL",
+    },
+    Holder {
+        label: "quarantine",
+        table: "quarantine",
+        hash: "sha256",
+        bytes: "raw",
+        size: None,
+        names: "raw IS NULL",
+    },
+    Holder {
+        label: "review",
+        table: "review",
+        hash: "sha256",
+        bytes: "raw",
+        size: Some("size"),
+        names: "raw IS NULL AND status IN ('pending', 'releasing')",
+    },
+    Holder {
+        label: "bounce",
+        table: "bounces",
+        hash: "raw_sha256",
+        bytes: "raw",
+        size: None,
+        names: "raw_sha256 IS NOT NULL",
+    },
 ];
+
+/// Where `intake migrate` stands in each of [`HOLDERS`]: the last id looked at.
+pub type BlobCursor = [i64; HOLDERS.len()];
 
 impl Store {
     pub fn blobs(&self) -> &Blobs {
@@ -196,6 +270,21 @@ impl Store {
         Ok(Some(chunks.concat()))
     }
 
+    /// The raw mail of a quarantine, review or bounce entry, by its hash:
+    /// the store lacking it is corruption, said with the entry's name.
+    pub(super) async fn held_bytes(
+        &self,
+        what: &str,
+        id: i64,
+        sha256: &str,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.read_blob(sha256).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "{what} {id}: its raw mail (blob {sha256}) is missing from the blob store"
+            ))
+        })
+    }
+
     /// Every stored blob: a directory store's located blobs, or an object
     /// store's objects.
     pub async fn blob_list(&self) -> Result<Vec<BlobInfo>, StoreError> {
@@ -224,17 +313,26 @@ impl Store {
         let mut found = HashSet::new();
         let all: Vec<&String> = wanted.iter().collect();
         for chunk in all.chunks(500) {
-            let (a, b) = (
-                super::markers(self.backend, 0, chunk.len()),
-                super::markers(self.backend, chunk.len(), chunk.len()),
-            );
-            let sql = format!(
-                "SELECT raw_sha256 AS h FROM comments WHERE raw_sha256 IN ({a}) \
-                 UNION SELECT sha256 AS h FROM attachments WHERE sha256 IN ({b})"
-            );
+            let sql = HOLDERS
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    format!(
+                        "SELECT {} AS h FROM {} WHERE {} IN ({}) AND {}",
+                        h.hash,
+                        h.table,
+                        h.hash,
+                        super::markers(self.backend, i * chunk.len(), chunk.len()),
+                        h.names
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ");
             let mut q = sqlx::query(&sql);
-            for h in chunk.iter().chain(chunk) {
-                q = q.bind(h.as_str());
+            for _ in HOLDERS {
+                for h in chunk {
+                    q = q.bind(h.as_str());
+                }
             }
             for r in q.fetch_all(&self.pool).await? {
                 found.insert(get_str(&r, "h"));

@@ -3,7 +3,7 @@
 //! every row's blob, and the move of an older database's `comments.raw`
 //! and `attachments.data` bytes into the store.
 
-use super::blob_rows::{blob_err, HOLDERS};
+use super::blob_rows::{blob_err, BlobCursor, HOLDERS};
 use super::blobs::Location;
 use super::{get_i64, get_str, Store, StoreError};
 use crate::model::Blob;
@@ -57,7 +57,15 @@ pub struct BlobCheck {
 pub struct BlobMove {
     pub comments: u64,
     pub attachments: u64,
+    /// Quarantine, review and kept-bounce entries' raw mail.
+    pub held: u64,
     pub bytes: u64,
+}
+
+impl BlobMove {
+    pub fn rows(&self) -> u64 {
+        self.comments + self.attachments + self.held
+    }
 }
 
 const PAGE: i64 = 5000;
@@ -108,10 +116,13 @@ impl Store {
         table: usize,
         after: i64,
     ) -> Result<Vec<(i64, String, Option<i64>)>, StoreError> {
-        let (_, t, col, _) = HOLDERS[table];
-        let size = if table == 0 { "raw_size" } else { "size" };
+        let h = &HOLDERS[table];
         let rows = sqlx::query(&format!(
-            "SELECT id, {col} AS h, {size} AS n FROM {t} WHERE id > $1 AND {col} IS NOT NULL ORDER BY id LIMIT {PAGE}"
+            "SELECT id, {} AS h, {} AS n FROM {} WHERE id > $1 AND {} ORDER BY id LIMIT {PAGE}",
+            h.hash,
+            h.size.unwrap_or("NULL"),
+            h.table,
+            h.names
         ))
         .bind(after)
         .fetch_all(&self.pool)
@@ -233,7 +244,8 @@ impl Store {
         // A blob's verdict, once per blob however many rows name it.
         let mut seen: std::collections::HashMap<String, Option<&'static str>> =
             std::collections::HashMap::new();
-        for (table, (label, ..)) in HOLDERS.iter().enumerate() {
+        for (table, holder) in HOLDERS.iter().enumerate() {
+            let label = holder.label;
             let mut after = 0;
             loop {
                 let page = self.hashed_rows(table, after).await?;
@@ -279,9 +291,10 @@ impl Store {
     /// store): what `intake migrate` has left to move.
     pub async fn blobs_backlog(&self) -> Result<u64, StoreError> {
         let mut n = 0;
-        for (_, t, _, bytes) in HOLDERS {
+        for h in &HOLDERS {
             let r = sqlx::query(&format!(
-                "SELECT COUNT(*) FROM {t} WHERE {bytes} IS NOT NULL"
+                "SELECT COUNT(*) FROM {} WHERE {} IS NOT NULL",
+                h.table, h.bytes
             ))
             .fetch_one(&self.pool)
             .await?;
@@ -297,11 +310,12 @@ impl Store {
     /// resumed move reads the moved rows' ids once, not their bytes).
     pub async fn blobs_move_step(
         &self,
-        cursor: &mut [i64; 2],
+        cursor: &mut BlobCursor,
         limit: i64,
     ) -> Result<BlobMove, StoreError> {
         let mut out = BlobMove::default();
-        for (table, (_, t, col, bytes)) in HOLDERS.iter().enumerate() {
+        for (table, h) in HOLDERS.iter().enumerate() {
+            let (t, col, bytes) = (h.table, h.hash, h.bytes);
             let rows = sqlx::query(&format!(
                 "SELECT id, {bytes} AS b FROM {t} WHERE id > $1 AND {bytes} IS NOT NULL ORDER BY id LIMIT {limit}"
             ))
@@ -325,6 +339,7 @@ impl Store {
             let _guard = self.write_guard().await;
             let mut tx = self.begin_write().await?;
             record(&mut tx, &locs, super::now_ms()).await?;
+            // Comments learn their raw mail's size; the other rows have theirs.
             let set_size = if table == 0 { ", raw_size = $3" } else { "" };
             for (id, b) in &moved {
                 let sql =
@@ -337,10 +352,10 @@ impl Store {
                 out.bytes += b.len() as u64;
             }
             tx.commit().await?;
-            if table == 0 {
-                out.comments += moved.len() as u64;
-            } else {
-                out.attachments += moved.len() as u64;
+            match table {
+                0 => out.comments += moved.len() as u64,
+                1 => out.attachments += moved.len() as u64,
+                _ => out.held += moved.len() as u64,
             }
         }
         Ok(out)

@@ -57,7 +57,7 @@ pub(super) async fn keep(
         .map(|c| c.value().to_string())
         .unwrap_or_default();
     let row = sqlx::query(
-        "INSERT INTO bounces (message_id, mailbox, sender, subject, recipients, raw, received_at) \
+        "INSERT INTO bounces (message_id, mailbox, sender, subject, recipients, raw_sha256, received_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id) DO NOTHING RETURNING id",
     )
     .bind(&m.message_id)
@@ -65,7 +65,8 @@ pub(super) async fn keep(
     .bind(sender)
     .bind(&m.subject)
     .bind(m.failed_recipients.join(" "))
-    .bind(m.raw.as_ref().map(|b| b.bytes.clone()))
+    // The bytes are in the blob store (written before this transaction).
+    .bind(m.raw.as_ref().map(|b| b.sha256.clone()))
     .bind(now)
     .fetch_optional(&mut **tx)
     .await?;

@@ -13,7 +13,7 @@
 //! `secure_delete` and checkpoints its WAL afterwards, so freed pages keep
 //! nothing; on PostgreSQL dead row versions remain until VACUUM.
 
-use super::{get_i64, get_str, now_ms, Backend, Store, StoreError};
+use super::{get_i64, get_opt_str, get_str, now_ms, Backend, Store, StoreError};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -105,7 +105,7 @@ impl Store {
         };
         let comments = format!("SELECT id FROM comments WHERE author_id IN ({list})");
         // Their blobs, deleted once the rows are gone (see `erase_user`).
-        let blobs =
+        let mut blobs =
             super::blob_rows::blobs_of_comments(&mut tx, &format!("author_id IN ({list})")).await?;
         e.attachments = sqlx::query(&format!(
             "DELETE FROM attachments WHERE comment_id IN ({comments})"
@@ -169,11 +169,12 @@ impl Store {
                     e.notifications += n as i64;
                 }
             }
-            e.review += sqlx::query("DELETE FROM review WHERE sender = $1")
+            let held = sqlx::query("DELETE FROM review WHERE sender = $1 RETURNING sha256")
                 .bind(a)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected() as i64;
+                .fetch_all(&mut *tx)
+                .await?;
+            e.review += held.len() as i64;
+            blobs.extend(held.iter().map(|r| get_str(r, "sha256")));
             let like = format!("%{a}%");
             sqlx::query("UPDATE ticket_events SET detail = '' WHERE detail LIKE $1")
                 .bind(&like)
@@ -185,15 +186,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        // Raw bytes only: searched here, a page at a time.
-        for (table, count) in [
-            ("quarantine", &mut e.quarantine),
-            ("bounces", &mut e.bounces),
+        // Raw bytes only (in the row, or in the blob store by hash):
+        // searched here, a page at a time.
+        for (table, hash, count) in [
+            ("quarantine", "sha256", &mut e.quarantine),
+            ("bounces", "raw_sha256", &mut e.bounces),
         ] {
             let mut last = 0i64;
             loop {
                 let rows = sqlx::query(&format!(
-                    "SELECT id, raw FROM {table} WHERE id > $1 ORDER BY id LIMIT 200"
+                    "SELECT id, raw, {hash} AS h FROM {table} WHERE id > $1 ORDER BY id LIMIT 200"
                 ))
                 .bind(last)
                 .fetch_all(&mut *tx)
@@ -201,12 +203,20 @@ impl Store {
                 let Some(r) = rows.last() else { break };
                 last = get_i64(r, "id");
                 for r in &rows {
-                    let raw: Option<Vec<u8>> = r.try_get("raw")?;
+                    let held = get_opt_str(r, "h");
+                    let raw = match r.try_get::<Option<Vec<u8>>, _>("raw")? {
+                        Some(b) => Some(b),
+                        None => match &held {
+                            Some(h) => self.read_blob(h).await?,
+                            None => None,
+                        },
+                    };
                     if raw.is_some_and(|b| mentions(&b, &addresses)) {
                         sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
                             .bind(get_i64(r, "id"))
                             .execute(&mut *tx)
                             .await?;
+                        blobs.extend(held);
                         *count += 1;
                     }
                 }
@@ -214,11 +224,13 @@ impl Store {
         }
         // Bounces name recipients outside the raw mail too.
         for a in &addresses {
-            e.bounces += sqlx::query("DELETE FROM bounces WHERE recipients LIKE $1")
-                .bind(format!("%{a}%"))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected() as i64;
+            let gone =
+                sqlx::query("DELETE FROM bounces WHERE recipients LIKE $1 RETURNING raw_sha256")
+                    .bind(format!("%{a}%"))
+                    .fetch_all(&mut *tx)
+                    .await?;
+            e.bounces += gone.len() as i64;
+            blobs.extend(gone.iter().filter_map(|r| get_opt_str(r, "raw_sha256")));
         }
         sqlx::query(
             "INSERT INTO erasures (user_id, erased_at, comments, tickets, attachments) VALUES ($1, $2, $3, $4, $5)",

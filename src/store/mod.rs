@@ -50,6 +50,7 @@ mod write;
 pub use admin::*;
 pub use agents::AgentEntry;
 
+pub use blob_rows::BlobCursor;
 pub use blob_upkeep::{BlobCheck, BlobMove, BlobProblem, BlobSweep};
 pub use blobs::{BlobSettings, Blobs, Location};
 pub use erase::{Erasure, ERASED};

@@ -4,7 +4,6 @@
 use super::{get_i64, get_opt_i64, get_opt_str, get_str, now_ms, Store, StoreError};
 use crate::model::{Outcome, OutcomeKind, QuarantineIn};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::any::Any;
 use sqlx::Transaction;
 
@@ -48,15 +47,16 @@ pub(crate) async fn insert(
     q: &QuarantineIn,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let sha = hex::encode(Sha256::digest(&q.raw));
+    // The bytes are in the blob store (written before this transaction).
+    let sha = super::blob_rows::raw_hash(&q.raw);
     let id: i64 = {
         use sqlx::Row;
         sqlx::query(
-            "INSERT INTO quarantine (source, mailbox, reason, raw, sha256, size, truncated, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO quarantine (source, mailbox, reason, sha256, size, truncated, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (sha256) DO UPDATE SET attempts = quarantine.attempts + 1, reason = excluded.reason RETURNING id",
         )
-        .bind(&q.source).bind(q.mailbox.clone()).bind(&q.reason).bind(q.raw.clone()).bind(&sha)
+        .bind(&q.source).bind(q.mailbox.clone()).bind(&q.reason).bind(&sha)
         .bind(q.size).bind(q.truncated as i64).bind(now)
         .fetch_one(&mut **tx).await?
         .try_get(0)?
@@ -94,13 +94,20 @@ impl Store {
     pub async fn quarantine_get(&self, id: i64) -> Result<(QuarantineEntry, Vec<u8>), StoreError> {
         use sqlx::Row;
         let r = sqlx::query(&format!(
-            "SELECT {COLUMNS}, raw FROM quarantine WHERE id = $1"
+            "SELECT {COLUMNS}, raw, sha256 FROM quarantine WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| StoreError::not_found(format!("quarantine entry {id}")))?;
-        Ok((entry(&r), r.try_get::<Vec<u8>, _>("raw")?))
+        let raw = match r.try_get::<Option<Vec<u8>>, _>("raw")? {
+            Some(b) => b,
+            None => {
+                self.held_bytes("quarantine entry", id, &get_str(&r, "sha256"))
+                    .await?
+            }
+        };
+        Ok((entry(&r), raw))
     }
 
     /// Record the result of a replay.

@@ -86,10 +86,12 @@ impl Store {
             } else {
                 let mut n = 0;
                 loop {
-                    let done = match i {
+                    // Each batch commits first; then the blobs its rows named
+                    // go, unless another row still names them.
+                    let (done, blobs) = match i {
                         0 => self.drop_raw_batch(cutoff).await?,
                         1 => {
-                            self.delete_batch("quarantine", "id", COUNTS[1].1, cutoff)
+                            self.delete_batch("quarantine", "id", COUNTS[1].1, cutoff, "sha256")
                                 .await?
                         }
                         2 => self.erase_closed_batch(cutoff, now).await?,
@@ -99,14 +101,16 @@ impl Store {
                                 "source, idem_key",
                                 COUNTS[3].1,
                                 cutoff,
+                                "NULL",
                             )
                             .await?
                         }
                         _ => {
-                            self.delete_batch("outbox", "id", COUNTS[4].1, cutoff)
+                            self.delete_batch("outbox", "id", COUNTS[4].1, cutoff, "NULL")
                                 .await?
                         }
                     };
+                    self.delete_unreferenced(&blobs).await?;
                     if done == 0 {
                         break;
                     }
@@ -138,33 +142,40 @@ impl Store {
         Ok(out)
     }
 
-    /// Delete one batch of `table`'s rows matching `cond` (keyed by `key`).
+    /// Delete one batch of `table`'s rows matching `cond` (keyed by `key`);
+    /// returns how many, and the blob hashes they named (column `blob`).
     async fn delete_batch(
         &self,
         table: &str,
         key: &str,
         cond: &str,
         cutoff: i64,
-    ) -> Result<u64, StoreError> {
+        blob: &str,
+    ) -> Result<(u64, Vec<String>), StoreError> {
         let _guard = self.write_guard().await;
-        let sql = if key.contains(',') {
-            format!("DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {cond} LIMIT {BATCH})")
+        let which = if key.contains(',') {
+            format!("({key}) IN (SELECT {key} FROM {table} WHERE {cond} LIMIT {BATCH})")
         } else {
-            format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {cond} ORDER BY {key} LIMIT {BATCH})")
+            format!(
+                "{key} IN (SELECT {key} FROM {table} WHERE {cond} ORDER BY {key} LIMIT {BATCH})"
+            )
         };
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(&sql)
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let rows = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE {which} RETURNING {blob} AS h"
+        ))
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(n)
+        let blobs = rows.iter().filter_map(|r| get_opt_str(r, "h")).collect();
+        Ok((rows.len() as u64, blobs))
     }
 
-    /// Drop one batch of old comments' raw mail, then their blobs.
-    async fn drop_raw_batch(&self, cutoff: i64) -> Result<u64, StoreError> {
-        let (n, blobs) = {
+    /// Drop one batch of old comments' raw mail; returns how many, and
+    /// their blobs.
+    async fn drop_raw_batch(&self, cutoff: i64) -> Result<(u64, Vec<String>), StoreError> {
+        Ok({
             let _guard = self.write_guard().await;
             let mut tx = self.begin_write().await?;
             let rows = sqlx::query(&format!(
@@ -189,62 +200,59 @@ impl Store {
             }
             tx.commit().await?;
             (ids.len() as u64, blobs)
-        };
-        self.delete_unreferenced(&blobs).await?;
-        Ok(n)
+        })
     }
 
     /// Erase the content of one batch of tickets closed before `cutoff`:
     /// subjects and bodies become the erased marker, raw mails,
     /// attachments, notifications and event details go; the tickets, their
-    /// status, dates and threading stay.
-    async fn erase_closed_batch(&self, cutoff: i64, now: i64) -> Result<u64, StoreError> {
-        let (n, blobs) = {
-            let _guard = self.write_guard().await;
-            let mut tx = self.begin_write().await?;
-            let ids: Vec<String> = sqlx::query(&format!(
-                "SELECT id FROM tickets WHERE {} ORDER BY id LIMIT {TICKETS}",
-                COUNTS[2].1
-            ))
-            .bind(cutoff)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| get_i64(r, "id").to_string())
-            .collect();
-            if ids.is_empty() {
-                return Ok(0);
-            }
-            let list = ids.join(", ");
-            let comments = format!("SELECT id FROM comments WHERE ticket_id IN ({list})");
-            let which = format!("ticket_id IN ({list})");
-            let blobs = super::blob_rows::blobs_of_comments(&mut tx, &which).await?;
-            for sql in [
-                format!("DELETE FROM attachments WHERE comment_id IN ({comments})"),
-                // Not a notification still to send, or being sent.
-                format!("DELETE FROM outbox WHERE ticket_id IN ({list}) AND status <> 'pending'"),
-                format!("UPDATE ticket_events SET detail = '' WHERE ticket_id IN ({list})"),
-            ] {
-                sqlx::query(&sql).execute(&mut *tx).await?;
-            }
-            sqlx::query(&format!(
-                "UPDATE comments SET subject = $1, body = $1, visible_body = NULL, raw = NULL, \
-                 raw_sha256 = NULL, raw_size = NULL WHERE ticket_id IN ({list})"
-            ))
-            .bind(ERASED)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(&format!(
-                "UPDATE tickets SET subject = $1, content_erased_at = $2 WHERE id IN ({list})"
-            ))
-            .bind(ERASED)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            (ids.len() as u64, blobs)
-        };
-        self.delete_unreferenced(&blobs).await?;
-        Ok(n)
+    /// status, dates and threading stay. Returns how many, and their blobs.
+    async fn erase_closed_batch(
+        &self,
+        cutoff: i64,
+        now: i64,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        // Marked first, with the condition checked again on each row as it
+        // is updated (PostgreSQL re-reads a row a concurrent transaction
+        // changed): a ticket reopened meanwhile is left alone.
+        let ids: Vec<String> = sqlx::query(&format!(
+            "UPDATE tickets SET subject = $1, content_erased_at = $2 WHERE id IN \
+             (SELECT id FROM tickets WHERE {cond} ORDER BY id LIMIT {TICKETS}) AND {cond} RETURNING id",
+            cond = COUNTS[2].1.replace("$1", "$3")
+        ))
+        .bind(ERASED)
+        .bind(now)
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| get_i64(r, "id").to_string())
+        .collect();
+        if ids.is_empty() {
+            return Ok((0, vec![]));
+        }
+        let list = ids.join(", ");
+        let comments = format!("SELECT id FROM comments WHERE ticket_id IN ({list})");
+        let which = format!("ticket_id IN ({list})");
+        let blobs = super::blob_rows::blobs_of_comments(&mut tx, &which).await?;
+        for sql in [
+            format!("DELETE FROM attachments WHERE comment_id IN ({comments})"),
+            // Not a notification still to send, or being sent.
+            format!("DELETE FROM outbox WHERE ticket_id IN ({list}) AND status <> 'pending'"),
+            format!("UPDATE ticket_events SET detail = '' WHERE ticket_id IN ({list})"),
+        ] {
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
+        sqlx::query(&format!(
+            "UPDATE comments SET subject = $1, body = $1, visible_body = NULL, raw = NULL, \
+             raw_sha256 = NULL, raw_size = NULL WHERE ticket_id IN ({list})"
+        ))
+        .bind(ERASED)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((ids.len() as u64, blobs))
     }
 }

@@ -6,7 +6,6 @@
 use super::{get_i64, get_opt_i64, get_opt_str, get_str, now_ms, Store, StoreError};
 use crate::model::{Outcome, OutcomeKind, ReviewIn};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::any::Any;
 use sqlx::{Row, Transaction};
 
@@ -61,10 +60,11 @@ pub(crate) async fn insert(
     r: &ReviewIn,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let sha = hex::encode(Sha256::digest(&r.raw));
+    // The bytes are in the blob store (written before this transaction).
+    let sha = super::blob_rows::raw_hash(&r.raw);
     let new = sqlx::query(
-        "INSERT INTO review (source, mailbox, message_id, sender, subject, reason, raw, sha256, size, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id",
+        "INSERT INTO review (source, mailbox, message_id, sender, subject, reason, sha256, size, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(&r.source)
     .bind(r.mailbox.clone())
@@ -72,7 +72,6 @@ pub(crate) async fn insert(
     .bind(&r.sender)
     .bind(&r.subject)
     .bind(&r.reason)
-    .bind(r.raw.clone())
     .bind(&sha)
     .bind(r.raw.len() as i64)
     .bind(now)
@@ -164,12 +163,24 @@ impl Store {
 
     /// One entry with its bytes (`None` once rejected).
     pub async fn review_get(&self, id: i64) -> Result<(ReviewEntry, Option<Vec<u8>>), StoreError> {
-        let r = sqlx::query(&format!("SELECT {COLUMNS}, raw FROM review WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::not_found(format!("review entry {id}")))?;
-        Ok((entry(&r), r.try_get::<Option<Vec<u8>>, _>("raw")?))
+        let r = sqlx::query(&format!(
+            "SELECT {COLUMNS}, raw, sha256 FROM review WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("review entry {id}")))?;
+        let e = entry(&r);
+        // Held mail is in the blob store (or, made before it, in `raw`).
+        let raw = match r.try_get::<Option<Vec<u8>>, _>("raw")? {
+            Some(b) => Some(b),
+            None if matches!(e.status.as_str(), "pending" | "releasing") => Some(
+                self.held_bytes("review entry", id, &get_str(&r, "sha256"))
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok((e, raw))
     }
 
     /// A pending entry, or why it cannot be decided.
@@ -199,7 +210,7 @@ impl Store {
             let _g = self.write_guard().await;
             sqlx::query(
                 "UPDATE review SET status = 'releasing', decided_by = $1 \
-                 WHERE id = $2 AND status IN ('pending', 'releasing') AND raw IS NOT NULL",
+                 WHERE id = $2 AND status IN ('pending', 'releasing')",
             )
             .bind(by)
             .bind(id)
@@ -247,26 +258,29 @@ impl Store {
     /// hash kept so that a re-delivery is dropped.
     pub async fn review_reject(&self, id: i64, by: &str) -> Result<ReviewEntry, StoreError> {
         self.review_pending_entry(id).await?;
-        self.observed(async {
+        let held = self
+            .observed(async {
             let _g = self.write_guard().await;
-            let n = sqlx::query(
+            let row = sqlx::query(
                 "UPDATE review SET status = 'rejected', raw = NULL, decided_by = $1, decided_at = $2 \
-                 WHERE id = $3 AND status = 'pending'",
+                 WHERE id = $3 AND status = 'pending' RETURNING sha256",
             )
             .bind(by)
             .bind(now_ms())
             .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                return Err(StoreError::conflict(format!(
+            .fetch_optional(&self.pool)
+            .await?;
+            match row {
+                Some(r) => Ok(get_str(&r, "sha256")),
+                None => Err(StoreError::conflict(format!(
                     "review entry {id} was decided meanwhile (released or rejected by someone else)"
-                )));
+                ))),
             }
-            Ok(())
         })
-        .await?;
+        .await
+        .map(|sha| vec![sha])?;
+        // Its mail goes from the blob store now, not at the next sweep.
+        self.delete_unreferenced(&held).await?;
         Ok(self.review_get(id).await?.0)
     }
 
@@ -277,17 +291,20 @@ impl Store {
     /// forgotten after [`REJECTED_KEPT_DAYS`]. Returns the entries purged.
     pub async fn review_purge(&self, before: i64) -> Result<u64, StoreError> {
         let forget = now_ms() - REJECTED_KEPT_DAYS * 86_400_000;
-        self.observed(async {
+        let mut held = Vec::new();
+        let n = self
+            .observed(async {
             let mut tx = self.begin().await?;
             let rejected = sqlx::query(
                 "UPDATE review SET status = 'rejected', raw = NULL, decided_by = 'retention', decided_at = $1 \
-                 WHERE received_at < $2 AND status = 'pending'",
+                 WHERE received_at < $2 AND status = 'pending' RETURNING sha256",
             )
             .bind(now_ms())
             .bind(before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .fetch_all(&mut *tx)
+            .await?;
+            held.extend(rejected.iter().map(|r| get_str(r, "sha256")));
+            let rejected = rejected.len() as u64;
             let deleted = sqlx::query(
                 "DELETE FROM review WHERE (received_at < $1 AND status = 'released') \
                  OR (received_at < $2 AND status = 'rejected')",
@@ -300,7 +317,10 @@ impl Store {
             tx.commit().await?;
             Ok(rejected + deleted)
         })
-        .await
+        .await?;
+        // The rejected entries' mail goes from the blob store now.
+        self.delete_unreferenced(&held).await?;
+        Ok(n)
     }
 }
 

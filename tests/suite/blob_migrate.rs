@@ -1,21 +1,34 @@
 //! `intake migrate` on a database made before the blob store, on both
-//! databases: the raw mails and attachment bodies its rows hold move into
-//! the store, an interrupted move resumes, and a second run has nothing
-//! left to move.
+//! databases: the raw mails, attachment bodies and quarantined and kept
+//! bounce mails its rows hold move into the store, an interrupted move
+//! resumes, and a second run has nothing left to move.
 
 use crate::blob_store::{config_file, count, with_attachment};
 use crate::cli_ops::{intake, text};
 use crate::common::{Db, Harness};
 use sqlx::Row;
 
+/// A delivery report no notification of ours caused: kept, not a ticket.
+pub(crate) const REPORT: &str = "From: Mail Delivery System <MAILER-DAEMON@mx.acme.com>\n\
+To: support@desk.test\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: <dsn@mx.acme.com>\n\
+MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+--B\nContent-Type: text/plain\n\nkept bounce text\n\n--B\nContent-Type: message/delivery-status\n\n\
+Reporting-MTA: dns; mx.acme.com\n\nFinal-Recipient: rfc822; zed@acme.com\nAction: failed\nStatus: 5.1.1\n\n--B--\n";
+
+/// A mail without a sender: quarantined.
+pub(crate) const NO_SENDER: &str = "Subject: no sender at all\n\nquarantined text\n";
+
 /// Turn a database made now back into one made before the blob store:
-/// bytes in the rows, no hashes, migration 0021 not applied, no blobs.
+/// bytes in the rows, no hashes, migrations 0021 and 0023 not applied, no
+/// blobs.
 async fn as_before_blobs(h: &Harness) {
     let pool = h.store().pool();
     let store = h.store();
     for (table, hash, bytes) in [
         ("comments", "raw_sha256", "raw"),
         ("attachments", "sha256", "data"),
+        ("quarantine", "sha256", "raw"),
+        ("bounces", "raw_sha256", "raw"),
     ] {
         let rows = sqlx::query(&format!(
             "SELECT id, {hash} AS h FROM {table} WHERE {hash} IS NOT NULL"
@@ -43,6 +56,9 @@ async fn as_before_blobs(h: &Harness) {
         "ALTER TABLE comments DROP COLUMN raw_size",
         "ALTER TABLE attachments DROP COLUMN sha256",
         "DELETE FROM _sqlx_migrations WHERE version = 21",
+        "DROP INDEX bounces_raw_sha256",
+        "ALTER TABLE bounces DROP COLUMN raw_sha256",
+        "DELETE FROM _sqlx_migrations WHERE version = 23",
     ] {
         sqlx::query(sql).execute(pool).await.unwrap();
     }
@@ -58,6 +74,8 @@ async fn migrate_moves_an_older_databases_bytes_into_the_store(db: Db) {
         h.mail(&m).await;
         raws.push(m);
     }
+    let q = h.mail(NO_SENDER).await.quarantine_id.unwrap();
+    assert!(h.mail(REPORT).await.bounce_id.is_some());
     as_before_blobs(&h).await;
     assert_eq!(
         count(&h, "SELECT COUNT(*) FROM comments WHERE raw IS NOT NULL").await,
@@ -68,16 +86,17 @@ async fn migrate_moves_an_older_databases_bytes_into_the_store(db: Db) {
     // An interrupted move: the schema upgraded and the first rows moved.
     let url = h.db.url.clone();
     let store = intake::store::Store::open(&url, 2).await.unwrap();
-    let mut cursor = [0, 0];
+    let mut cursor = intake::store::BlobCursor::default();
     let step = store.blobs_move_step(&mut cursor, 7).await.unwrap();
-    assert_eq!((step.comments, step.attachments), (7, 7));
+    assert_eq!((step.comments, step.attachments, step.held), (7, 7, 2));
     assert_eq!(store.blobs_backlog().await.unwrap(), 46);
     store.close().await;
     // `intake migrate` finishes it.
     let o = intake(&cfg, &["migrate"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("moved 23 raw mails and 23 attachment bodies"),
+        String::from_utf8_lossy(&o.stdout)
+            .contains("moved 23 raw mails, 23 attachment bodies and 0 held mails"),
         "{}",
         text(&o)
     );
@@ -97,9 +116,18 @@ async fn migrate_moves_an_older_databases_bytes_into_the_store(db: Db) {
         .await,
         0
     );
-    // 30 raw mails and 3 distinct attachment bodies.
+    for sql in [
+        "SELECT COUNT(*) FROM quarantine WHERE raw IS NOT NULL",
+        "SELECT COUNT(*) FROM bounces WHERE raw IS NOT NULL OR raw_sha256 IS NULL",
+    ] {
+        assert_eq!(count(&h, sql).await, 0, "{sql}");
+    }
+    // 30 raw mails, 3 distinct attachment bodies, the quarantined mail and
+    // the kept report.
     let store = intake::store::Store::open(&url, 2).await.unwrap();
-    assert_eq!(store.blob_list().await.unwrap().len(), 33);
+    assert_eq!(store.blob_list().await.unwrap().len(), 35);
+    let (_, held) = store.quarantine_get(q).await.unwrap();
+    assert_eq!(held, NO_SENDER.as_bytes());
     let first = count(&h, "SELECT MIN(id) FROM comments").await;
     for (i, raw) in raws.iter().enumerate() {
         let got = store.comment_raw(first + i as i64).await.unwrap().unwrap();
@@ -108,7 +136,7 @@ async fn migrate_moves_an_older_databases_bytes_into_the_store(db: Db) {
     let o = intake(&cfg, &["blobs", "verify"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("\"rows\":60"),
+        String::from_utf8_lossy(&o.stdout).contains("\"rows\":62"),
         "{}",
         text(&o)
     );

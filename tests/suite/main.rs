@@ -14,6 +14,7 @@ use support::smtp;
 
 // The engine on both databases.
 mod anchors;
+mod blob_held;
 mod blob_migrate;
 mod blob_s3;
 mod blob_store;

@@ -113,8 +113,9 @@ async fn old_data_goes_and_the_rest_stays(db: Db) {
     )
     .await;
     let before = census(&h).await;
-    // comments with raw, quarantine, tickets, webhook rows, outbox, attachments, blobs
-    assert_eq!(before, vec![4, 2, 3, 3, 3, 3, 6], "{before:?}");
+    // comments with raw, quarantine, tickets, webhook rows, outbox,
+    // attachments, blobs (4 raw mails, 2 attachment bodies, 2 quarantined mails)
+    assert_eq!(before, vec![4, 2, 3, 3, 3, 3, 8], "{before:?}");
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("intake.toml");
@@ -170,9 +171,9 @@ async fn old_data_goes_and_the_rest_stays(db: Db) {
     }
     // T1's raw mail went with its content; T2's first raw mail went, its
     // text and attachment stay; T3 is untouched, and so is the logo it
-    // shares with T1.
+    // shares with T1; the old quarantine entry's mail went with it.
     let after = census(&h).await;
-    assert_eq!(after, vec![2, 1, 2, 2, 1, 2, 4], "{after:?}");
+    assert_eq!(after, vec![2, 1, 2, 2, 1, 2, 5], "{after:?}");
     let t2_first = count(
         &h,
         "SELECT id FROM comments WHERE message_id = 'blob2@acme.example'",
