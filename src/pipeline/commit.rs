@@ -76,8 +76,9 @@ async fn commit_retrying(
                 blobs = Some(store.put_blobs(items).await?);
             }
             let mut tx = store.begin().await?;
-            tx.record_blobs(blobs.as_deref().unwrap_or_default())
-                .await?;
+            if let Some(b) = &blobs {
+                tx.record_blobs(b).await?;
+            }
             let out = write(&mut tx, s, items).await?;
             if let Some(c) = checkpoint {
                 tx.save_checkpoint(c).await?;
@@ -87,6 +88,10 @@ async fn commit_retrying(
         }
         .await;
         let res = store.observe(res);
+        if res.as_ref().err().is_some_and(StoreError::is_blob_gone) {
+            // A blob it found stored was removed: write them again.
+            blobs = None;
+        }
         let tries = match res.as_ref().err().and_then(StoreError::fault) {
             Some(Fault::Contention) => 6,
             Some(_) => 3,

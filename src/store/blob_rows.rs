@@ -181,6 +181,19 @@ pub(super) const HOLDERS: [Holder; 5] = [
     },
 ];
 
+/// A batch's blobs as written before its transaction: where a directory
+/// store put the new ones, and the hashes of those it already held.
+#[derive(Debug, Default)]
+pub struct BatchBlobs {
+    pub new: Vec<Location>,
+    pub held: Vec<String>,
+}
+
+/// A blob a batch found held was removed (by the sweep or an erasure)
+/// before the batch's transaction marked it used: the batch writes its
+/// blobs again and retries.
+pub(super) const BLOB_GONE: &str = "a blob this batch found stored was removed meanwhile";
+
 /// Where `intake migrate` stands in each of [`HOLDERS`]: the last id looked at.
 pub type BlobCursor = [i64; HOLDERS.len()];
 
@@ -191,40 +204,41 @@ impl Store {
 
     /// Write a batch's raw mails and attachment bodies, durably, before the
     /// transaction that names them; returns where a directory store put
-    /// them, for [`WriteTx::record_blobs`](super::WriteTx::record_blobs).
-    /// Blobs a directory store already holds are not written again, only
-    /// marked used now (so that the sweep leaves them alone).
-    pub async fn put_blobs(&self, items: &[Prepared]) -> Result<Vec<Location>, StoreError> {
+    /// them and which it already held, for
+    /// [`WriteTx::record_blobs`](super::WriteTx::record_blobs).
+    pub async fn put_blobs(&self, items: &[Prepared]) -> Result<BatchBlobs, StoreError> {
         self.put_pairs(batch_blobs(items)).await
     }
 
     pub(super) async fn put_pairs(
         &self,
         mut pairs: Vec<(String, Vec<u8>)>,
-    ) -> Result<Vec<Location>, StoreError> {
+    ) -> Result<BatchBlobs, StoreError> {
+        let mut out = BatchBlobs::default();
         if pairs.is_empty() {
-            return Ok(vec![]);
+            return Ok(out);
         }
         if self.blobs.is_packed() {
-            let mut held = HashSet::new();
-            let now = super::now_ms();
+            // Held ones are not written again: the transaction marks them
+            // used, and finds out if a sweep or an erasure took one since.
             for chunk in pairs.chunks(500) {
                 let sql = format!(
-                    "UPDATE blob_locations SET used_at = {} WHERE sha256 IN ({}) RETURNING sha256",
-                    super::markers(self.backend, 0, 1),
-                    super::markers(self.backend, 1, chunk.len())
+                    "SELECT sha256 FROM blob_locations WHERE sha256 IN ({})",
+                    super::markers(self.backend, 0, chunk.len())
                 );
-                let mut q = sqlx::query(&sql).bind(now);
+                let mut q = sqlx::query(&sql);
                 for (h, _) in chunk {
                     q = q.bind(h.as_str());
                 }
                 for r in q.fetch_all(&self.pool).await? {
-                    held.insert(get_str(&r, "sha256"));
+                    out.held.push(get_str(&r, "sha256"));
                 }
             }
+            let held: HashSet<&String> = out.held.iter().collect();
             pairs.retain(|(h, _)| !held.contains(h));
         }
-        self.blobs.write(pairs).await.map_err(blob_err)
+        out.new = self.blobs.write(pairs).await.map_err(blob_err)?;
+        Ok(out)
     }
 
     /// Where a directory store packed blob `sha256`.
@@ -303,92 +317,5 @@ impl Store {
                     + std::time::Duration::from_millis(get_i64(r, "used_at").max(0) as u64),
             })
             .collect())
-    }
-
-    /// Which of `wanted` some row names (by the hash indexes, 500 at a time).
-    pub(super) async fn referenced(
-        &self,
-        wanted: &HashSet<String>,
-    ) -> Result<HashSet<String>, StoreError> {
-        let mut found = HashSet::new();
-        let all: Vec<&String> = wanted.iter().collect();
-        for chunk in all.chunks(500) {
-            let sql = HOLDERS
-                .iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    format!(
-                        "SELECT {} AS h FROM {} WHERE {} IN ({}) AND {}",
-                        h.hash,
-                        h.table,
-                        h.hash,
-                        super::markers(self.backend, i * chunk.len(), chunk.len()),
-                        h.names
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" UNION ");
-            let mut q = sqlx::query(&sql);
-            for _ in HOLDERS {
-                for h in chunk {
-                    q = q.bind(h.as_str());
-                }
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                found.insert(get_str(&r, "h"));
-            }
-        }
-        Ok(found)
-    }
-
-    /// Remove blob `sha256`'s bytes (zeros in its pack, or its object) and
-    /// its location, unless a batch used it after `used_before` (unix
-    /// ms): a directory store drops the location first, in one statement
-    /// with that check, so that a batch marking it used either comes first
-    /// (and keeps it) or finds it gone (and writes it again).
-    pub(super) async fn erase_blob(
-        &self,
-        sha256: &str,
-        used_before: i64,
-    ) -> Result<bool, StoreError> {
-        if !self.blobs.is_packed() {
-            self.blobs.erase(sha256, None).await.map_err(blob_err)?;
-            return Ok(true);
-        }
-        let _guard = self.write_guard().await;
-        let row = sqlx::query(
-            "DELETE FROM blob_locations WHERE sha256 = $1 AND used_at <= $2 RETURNING pack, pos, size",
-        )
-        .bind(sha256)
-        .bind(used_before)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(false) };
-        let at = Location {
-            sha256: sha256.to_string(),
-            pack: get_str(&r, "pack"),
-            pos: get_i64(&r, "pos") as u64,
-            size: get_i64(&r, "size") as u64,
-        };
-        self.blobs
-            .erase(sha256, Some(&at))
-            .await
-            .map_err(blob_err)?;
-        Ok(true)
-    }
-
-    /// Delete the blobs of `hashes` that no row names any more.
-    pub(super) async fn delete_unreferenced(&self, hashes: &[String]) -> Result<(), StoreError> {
-        if hashes.is_empty() {
-            return Ok(());
-        }
-        // Blobs a batch marks used from now on are kept.
-        let since = super::now_ms();
-        let wanted: HashSet<String> = hashes.iter().cloned().collect();
-        let keep = self.referenced(&wanted).await?;
-        for h in wanted.difference(&keep) {
-            self.erase_blob(h, since).await?;
-        }
-        Ok(())
     }
 }

@@ -3,9 +3,9 @@
 //! every row's blob, and the move of an older database's `comments.raw`
 //! and `attachments.data` bytes into the store.
 
-use super::blob_rows::{blob_err, BlobCursor, HOLDERS};
+use super::blob_rows::{blob_err, BatchBlobs, BlobCursor, BLOB_GONE, HOLDERS};
 use super::blobs::Location;
-use super::{get_i64, get_str, Store, StoreError};
+use super::{get_i64, get_str, Fault, Store, StoreError};
 use crate::model::Blob;
 use serde::Serialize;
 use sqlx::Row;
@@ -70,12 +70,18 @@ impl BlobMove {
 
 const PAGE: i64 = 5000;
 
-/// Record where a directory store put a batch's blobs, in its transaction.
+/// Record where a directory store put a batch's blobs, in its transaction,
+/// and mark those it already held used now. One of those gone (a sweep or
+/// an erasure removed it after the batch looked) fails the transaction
+/// with [`BLOB_GONE`], a contention the commit step retries after writing
+/// the batch's blobs again: so a committed row never names a removed blob,
+/// and a removal either comes first or finds the blob used after it began.
 pub(super) async fn record(
     tx: &mut sqlx::AnyConnection,
-    locs: &[Location],
+    blobs: &BatchBlobs,
     now: i64,
 ) -> Result<(), StoreError> {
+    let locs = &blobs.new;
     let backend = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
         super::Backend::Sqlite
     } else {
@@ -99,6 +105,20 @@ pub(super) async fn record(
                 .bind(now);
         }
         q.execute(&mut *tx).await?;
+    }
+    for chunk in blobs.held.chunks(500) {
+        let sql = format!(
+            "UPDATE blob_locations SET used_at = {} WHERE sha256 IN ({}) RETURNING sha256",
+            super::markers(backend, 0, 1),
+            super::markers(backend, 1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for h in chunk {
+            q = q.bind(h.as_str());
+        }
+        if q.fetch_all(&mut *tx).await?.len() < chunk.len() {
+            return Err(StoreError::Blob(BLOB_GONE.into(), Fault::Contention));
+        }
     }
     Ok(())
 }
@@ -148,16 +168,15 @@ impl Store {
             stored: listed.len(),
             ..BlobSweep::default()
         };
+        let mut orphans = Vec::new();
         for b in old.iter().filter(|b| !keep.contains(&b.sha256)) {
             out.orphans += 1;
             out.orphan_bytes += b.size;
-            if dry_run {
-                continue;
-            }
-            // Not if a batch used it again since the listing.
-            if self.erase_blob(&b.sha256, ms(cutoff)).await? {
-                out.removed += 1;
-            }
+            orphans.push(b.sha256.clone());
+        }
+        if !dry_run {
+            // Not those a batch used again since the listing.
+            out.removed = self.remove_blobs(&orphans, ms(cutoff)).await? as usize;
         }
         if self.blobs.is_packed() {
             self.sweep_packs(cutoff, dry_run, &mut out).await?;

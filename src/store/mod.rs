@@ -11,6 +11,7 @@
 
 mod admin;
 mod agents;
+mod blob_removal;
 mod blob_rows;
 mod blob_upkeep;
 pub mod blobs;
@@ -50,7 +51,7 @@ mod write;
 pub use admin::*;
 pub use agents::AgentEntry;
 
-pub use blob_rows::BlobCursor;
+pub use blob_rows::{BatchBlobs, BlobCursor};
 pub use blob_upkeep::{BlobCheck, BlobMove, BlobProblem, BlobSweep};
 pub use blobs::{BlobSettings, Blobs, Location};
 pub use erase::{Erasure, ERASED};
@@ -132,6 +133,12 @@ impl StoreError {
     /// lost connection, a lock): the work is retried, never quarantined.
     pub fn is_transient(&self) -> bool {
         self.fault().is_some()
+    }
+
+    /// A blob the batch found stored was removed before its transaction
+    /// (see [`WriteTx::record_blobs`]): retry after writing the blobs again.
+    pub fn is_blob_gone(&self) -> bool {
+        matches!(self, StoreError::Blob(m, Fault::Contention) if m == blob_rows::BLOB_GONE)
     }
 
     /// The kind of passing fault this is, `None` when permanent.

@@ -55,9 +55,10 @@ impl WriteTx {
     }
 
     /// Record where [`Store::put_blobs`] packed the batch's blobs (a
-    /// directory store), with the rows that name them.
-    pub async fn record_blobs(&mut self, locs: &[super::Location]) -> Result<(), StoreError> {
-        super::blob_upkeep::record(&mut self.tx, locs, super::now_ms()).await
+    /// directory store), with the rows that name them, and mark those it
+    /// found held used ([`StoreError::is_blob_gone`] if one went since).
+    pub async fn record_blobs(&mut self, blobs: &super::BatchBlobs) -> Result<(), StoreError> {
+        super::blob_upkeep::record(&mut self.tx, blobs, super::now_ms()).await
     }
 
     /// Store a batch of prepared messages: users, organizations, tickets,

@@ -1,0 +1,165 @@
+//! Removing blobs no row names: after an erasure or a retention batch (the
+//! blobs the removed rows named), after a rejected review entry, and in the
+//! sweep (blobs unused for the grace period).
+//!
+//! A batch writes its blobs before its transaction, and one it finds
+//! already stored it only marks used, inside that transaction
+//! ([`super::WriteTx::record_blobs`]). A directory store's removal takes
+//! the blobs' locations in a write transaction (on PostgreSQL their rows
+//! locked), checks there that no row names them, and deletes the
+//! locations before zeroing the bytes. So a batch either committed first
+//! (its rows name the blob: kept), or finds the location gone when it
+//! marks it used, and writes the blob again.
+
+use super::blob_rows::HOLDERS;
+use super::blobs::Location;
+use super::{get_i64, get_str, Backend, Store, StoreError};
+use std::collections::HashSet;
+
+/// Which of `wanted` some row names (by the hash indexes, 500 at a time).
+pub(super) async fn referenced(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    wanted: &HashSet<String>,
+) -> Result<HashSet<String>, StoreError> {
+    let mut found = HashSet::new();
+    let all: Vec<&String> = wanted.iter().collect();
+    for chunk in all.chunks(500) {
+        let sql = HOLDERS
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                format!(
+                    "SELECT {} AS h FROM {} WHERE {} IN ({}) AND {}",
+                    h.hash,
+                    h.table,
+                    h.hash,
+                    super::markers(backend, i * chunk.len(), chunk.len()),
+                    h.names
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ");
+        let mut q = sqlx::query(&sql);
+        for _ in HOLDERS {
+            for h in chunk {
+                q = q.bind(h.as_str());
+            }
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            found.insert(get_str(&r, "h"));
+        }
+    }
+    Ok(found)
+}
+
+impl Store {
+    /// Which of `wanted` some row names now.
+    pub(super) async fn referenced(
+        &self,
+        wanted: &HashSet<String>,
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        referenced(&mut conn, self.backend, wanted).await
+    }
+
+    /// Remove the blobs of `hashes` no row names, last used before
+    /// `used_before` (unix ms): their bytes (zeros in their pack, or their
+    /// object) and their locations. Returns how many went.
+    pub(super) async fn remove_blobs(
+        &self,
+        hashes: &[String],
+        used_before: i64,
+    ) -> Result<u64, StoreError> {
+        let wanted: HashSet<String> = hashes.iter().cloned().collect();
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        if !self.blobs.is_packed() {
+            let keep = self.referenced(&wanted).await?;
+            let mut n = 0;
+            for h in wanted.difference(&keep) {
+                self.blobs
+                    .erase(h, None)
+                    .await
+                    .map_err(super::blob_rows::blob_err)?;
+                n += 1;
+            }
+            return Ok(n);
+        }
+        let mut gone = Vec::new();
+        let all: Vec<&String> = wanted.iter().collect();
+        for chunk in all.chunks(500) {
+            gone.extend(self.drop_locations(chunk, used_before).await?);
+        }
+        for at in &gone {
+            self.blobs
+                .erase(&at.sha256, Some(at))
+                .await
+                .map_err(super::blob_rows::blob_err)?;
+        }
+        Ok(gone.len() as u64)
+    }
+
+    /// Delete the locations of those of `chunk` unused since `used_before`
+    /// that no row names, in one write transaction; returns them.
+    async fn drop_locations(
+        &self,
+        chunk: &[&String],
+        used_before: i64,
+    ) -> Result<Vec<Location>, StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT sha256 FROM blob_locations WHERE used_at < {} AND sha256 IN ({}){lock}",
+            super::markers(self.backend, 0, 1),
+            super::markers(self.backend, 1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(used_before);
+        for h in chunk {
+            q = q.bind(h.as_str());
+        }
+        let idle: HashSet<String> = q
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| get_str(r, "sha256"))
+            .collect();
+        let keep = referenced(&mut tx, self.backend, &idle).await?;
+        let doomed: Vec<&String> = idle.difference(&keep).collect();
+        let mut out = Vec::with_capacity(doomed.len());
+        for part in doomed.chunks(500) {
+            let sql = format!(
+                "DELETE FROM blob_locations WHERE sha256 IN ({}) RETURNING sha256, pack, pos, size",
+                super::markers(self.backend, 0, part.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for h in part {
+                q = q.bind(h.as_str());
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                out.push(Location {
+                    sha256: get_str(&r, "sha256"),
+                    pack: get_str(&r, "pack"),
+                    pos: get_i64(&r, "pos") as u64,
+                    size: get_i64(&r, "size") as u64,
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Delete the blobs of `hashes` that no row names any more (after the
+    /// commit that removed the rows naming them).
+    pub(super) async fn delete_unreferenced(&self, hashes: &[String]) -> Result<(), StoreError> {
+        // A batch that marks one used from now on keeps it.
+        self.remove_blobs(hashes, super::now_ms() + 1).await?;
+        Ok(())
+    }
+}
