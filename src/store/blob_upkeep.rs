@@ -237,8 +237,9 @@ impl Store {
             let moved = self.blobs.write(pairs).await.map_err(blob_err)?;
             let _guard = self.write_guard().await;
             let mut tx = self.begin_write().await?;
+            let mut unlocated = Vec::new();
             for l in &moved {
-                sqlx::query(
+                let n = sqlx::query(
                     "UPDATE blob_locations SET pack = $1, pos = $2, size = $3 WHERE sha256 = $4 AND pack = $5",
                 )
                 .bind(&l.pack)
@@ -247,9 +248,20 @@ impl Store {
                 .bind(&l.sha256)
                 .bind(&p.name)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    unlocated.push(l);
+                }
             }
             tx.commit().await?;
+            // Removed (erased, swept) while being copied: the copy goes too.
+            for l in unlocated {
+                self.blobs
+                    .erase(&l.sha256, Some(l))
+                    .await
+                    .map_err(blob_err)?;
+            }
             self.blobs.remove_pack(&p.name).map_err(blob_err)?;
         }
         Ok(())

@@ -247,6 +247,68 @@ pub(crate) fn config_file(h: &Harness, dir: &std::path::Path) -> std::path::Path
     path
 }
 
+/// A pack mostly dead once the sweep's grace period has passed is
+/// rewritten: what is still named moves to a new pack, the old file goes.
+async fn a_mostly_dead_pack_is_rewritten(db: Db) {
+    let h = Harness::new(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(&h, dir.path());
+    // Six mails through one `intake import` process: one pack, not locked
+    // once that process is gone.
+    let mbox = dir.path().join("six.mbox");
+    let six: String = (0..6)
+        .map(|n| {
+            format!(
+                "From ada@acme.example Thu Dec  3 10:00:00 2026\n{}\n",
+                with_attachment(n, &noise(20_000 + n))
+            )
+        })
+        .collect();
+    std::fs::write(&mbox, six).unwrap();
+    let o = intake(&cfg, &["import", "--mbox", mbox.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let store = h.store();
+    let blob_dir = store.blobs().dir().unwrap();
+    let packs = || std::fs::read_dir(blob_dir.join("packs")).unwrap().count();
+    assert_eq!(packs(), 1);
+    // Five of the six leave: their rows stop naming their blobs.
+    for sql in [
+        "DELETE FROM attachments WHERE comment_id > (SELECT MIN(id) FROM comments)",
+        "UPDATE comments SET raw_sha256 = NULL WHERE id > (SELECT MIN(id) FROM comments)",
+    ] {
+        sqlx::query(sql).execute(store.pool()).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The first sweep zeroes the ten dead blobs, which touches the pack;
+    // once it has been left alone for the grace period, the next rewrites it.
+    let swept = store.blobs_gc(Duration::ZERO, false).await.unwrap();
+    assert_eq!((swept.removed, swept.packs_rewritten), (10, 0), "{swept:?}");
+    age(&blob_dir, Duration::from_secs(3600));
+    let swept = store
+        .blobs_gc(Duration::from_secs(60), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (swept.removed, swept.packs_rewritten, swept.packs_removed),
+        (0, 1, 0),
+        "{swept:?}"
+    );
+    assert_eq!(packs(), 1, "the old pack replaced by the new one");
+    let first = count(&h, "SELECT MIN(id) FROM comments").await;
+    let raw = store.comment_raw(first).await.unwrap().unwrap();
+    let sent = with_attachment(0, &noise(20_000));
+    assert!(
+        raw.trim_ascii_end() == sent.as_bytes().trim_ascii_end(),
+        "the live mail moved to the new pack whole"
+    );
+    let check = store.blobs_verify().await.unwrap();
+    assert_eq!(
+        (check.rows, check.blobs, check.problems.len()),
+        (2, 2, 0),
+        "{check:?}"
+    );
+}
+
 async fn verify_names_missing_and_damaged_blobs(db: Db) {
     let h = Harness::new(db).await;
     h.mail(&with_attachment(1, b"first attachment")).await;
@@ -308,6 +370,7 @@ async fn verify_names_missing_and_damaged_blobs(db: Db) {
 }
 
 both_backends!(
+    a_mostly_dead_pack_is_rewritten,
     an_attachment_sent_twenty_times_is_stored_once,
     an_uncommitted_batch_leaves_an_orphan_the_sweep_removes,
     verify_names_missing_and_damaged_blobs
