@@ -40,9 +40,13 @@ const TICKETS: i64 = 25;
 /// The rows each kind removes, with their age column and condition, for
 /// the dry run's counts.
 const COUNTS: [(&str, &str); 5] = [
+    // A forwarded original is dated by the original's Date: it counts from
+    // when it arrived (its events), not from then.
     (
         "comments",
-        "created_at < $1 AND (raw_sha256 IS NOT NULL OR raw IS NOT NULL)",
+        "created_at < $1 AND (raw_sha256 IS NOT NULL OR raw IS NOT NULL) \
+         AND (forwarded_by IS NULL OR NOT EXISTS (SELECT 1 FROM ticket_events e \
+         WHERE e.ticket_id = comments.ticket_id AND e.comment_id = comments.id AND e.created_at >= $1))",
     ),
     ("quarantine", "received_at < $1"),
     (

@@ -82,6 +82,15 @@ async fn old_data_goes_and_the_rest_stays(db: Db) {
         now - 100 * DAY,
     )
     .await;
+    // T3's mail as an agent's forward of a customer's mail written 400
+    // days ago: dated then, but it arrived now, and its raw mail stays.
+    exec(
+        &h,
+        "UPDATE comments SET created_at = $1, forwarded_by = 'agent@desk.test' \
+         WHERE message_id = 'blob3@acme.example'",
+        now - 400 * DAY,
+    )
+    .await;
     // Quarantine: one old, one fresh.
     h.mail("Subject: no sender at all\n\nold").await;
     h.mail("Subject: no sender either\n\nfresh").await;
