@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install (from Debian's packages) and start what the tests talk to:
-# PostgreSQL on 127.0.0.1:5432, Dovecot (private instances are started by the
+# PostgreSQL on 127.0.0.1:5432, Dovecot with IMAP and POP3 (private instances are started by the
 # tests themselves), an SMTP capture server (python3-aiosmtpd), systemd's
 # `systemd-analyze` for unit verification, Prometheus's `promtool` for the
 # alert rules in contrib/prometheus, Chromium with chromedriver for the
@@ -15,6 +15,7 @@ command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v kill >/dev/null 2>&1 && command -v ps >/dev/null 2>&1 || need+=(procps)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)

@@ -6,6 +6,7 @@
 
 mod address;
 mod blobs;
+mod mailbox;
 mod retention;
 mod secret;
 mod sections;
@@ -13,6 +14,7 @@ mod validate;
 
 pub use address::Address;
 pub use blobs::{BlobBackend, BlobsConfig};
+pub use mailbox::{AfterImport, MailboxConfig, Protocol};
 pub use retention::RetentionConfig;
 pub use secret::Secret;
 pub use sections::*;

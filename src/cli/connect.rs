@@ -53,11 +53,16 @@ pub async fn check_all(cfg: &Config) -> Vec<Check> {
     for m in &cfg.mailboxes {
         let result = match m.protocol {
             Protocol::Imap => imap(m).await,
+            Protocol::Pop3 => pop3(m).await,
         };
         out.push(Check {
             what: format!(
-                "mailbox {} (imap {}:{} as {})",
-                m.name, m.host, m.port, m.username
+                "mailbox {} ({} {}:{} as {})",
+                m.name,
+                m.protocol.as_str(),
+                m.host,
+                m.port,
+                m.username
             ),
             result,
         });
@@ -104,6 +109,15 @@ async fn database(url: &str, blobs: &crate::config::BlobsConfig) -> Result<Strin
     tokio::time::timeout(Duration::from_secs(15), fut)
         .await
         .unwrap_or_else(|_| Err("no answer within 15 s".into()))
+}
+
+/// Log in, count the maildrop by UIDL (refused where the server lacks it), QUIT.
+async fn pop3(m: &crate::config::MailboxConfig) -> Result<String, String> {
+    use crate::sources::pop3::client::Pop3;
+    let mut s = Pop3::open(m).await.map_err(|e| e.to_string())?;
+    let n = s.uidl().await.map_err(|e| e.to_string())?.len();
+    s.quit().await.map_err(|e| e.to_string())?;
+    Ok(format!("logged in; {n} messages in the maildrop"))
 }
 
 async fn imap(m: &crate::config::MailboxConfig) -> Result<String, String> {

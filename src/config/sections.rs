@@ -1,5 +1,6 @@
 //! The sections of the configuration file and their validation.
 
+use super::mailbox::{default_timeout, default_true};
 use super::{Address, Secret};
 use serde::Deserialize;
 
@@ -226,14 +227,6 @@ impl Default for HttpConfig {
     }
 }
 
-/// The kind of mailbox (each kind is a folder under `src/sources/`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    #[default]
-    Imap,
-}
-
 /// How a connection is secured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -245,104 +238,6 @@ pub enum Tls {
     Starttls,
     /// No encryption: loopback hosts only.
     None,
-}
-
-/// What a mailbox does with a message once it is stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AfterImport {
-    /// Flag it `\Seen`.
-    #[default]
-    Seen,
-    /// Move it to `move_to`.
-    Move,
-    /// Delete (and expunge) it.
-    Delete,
-    /// Leave it as it is.
-    Keep,
-}
-
-impl AfterImport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AfterImport::Seen => "seen",
-            AfterImport::Move => "move",
-            AfterImport::Delete => "delete",
-            AfterImport::Keep => "keep",
-        }
-    }
-}
-
-/// One `[[mailboxes]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MailboxConfig {
-    pub name: String,
-    /// `imap` (the default).
-    #[serde(default)]
-    pub protocol: Protocol,
-    pub host: String,
-    pub port: u16,
-    /// `tls` (implicit), `starttls`, or `none` (loopback only).
-    #[serde(default)]
-    pub tls: Tls,
-    pub username: String,
-    #[serde(default)]
-    pub password: Secret,
-    /// XOAUTH2 access token from a file or a command instead of a password.
-    pub oauth2_token_file: Option<String>,
-    pub oauth2_token_command: Option<String>,
-    /// Folders to import; `folder` is a shorthand for one.
-    pub folder: Option<String>,
-    #[serde(default)]
-    pub folders: Vec<String>,
-    /// The support address this mailbox serves.
-    pub address: Option<Address>,
-    /// `seen`, `move`, `delete` or `keep`.
-    #[serde(default)]
-    pub after_import: AfterImport,
-    pub move_to: Option<String>,
-    #[serde(default = "default_true")]
-    pub idle: bool,
-    /// Seconds between polls when IDLE is off or unavailable.
-    #[serde(default = "default_poll")]
-    pub poll_interval: u64,
-    /// Seconds allowed for connect, login and each command.
-    #[serde(default = "default_timeout")]
-    pub timeout: u64,
-    /// Messages per UID FETCH batch.
-    #[serde(default = "default_fetch_batch")]
-    pub fetch_batch: u32,
-    /// PEM file of extra CA certificates trusted for this server (private
-    /// CAs), in addition to the public web roots.
-    pub ca_file: Option<String>,
-}
-
-fn default_true() -> bool {
-    true
-}
-fn default_poll() -> u64 {
-    60
-}
-fn default_timeout() -> u64 {
-    30
-}
-fn default_fetch_batch() -> u32 {
-    200
-}
-
-impl MailboxConfig {
-    /// The folders to import (default INBOX).
-    pub fn folder_list(&self) -> Vec<String> {
-        let mut v = self.folders.clone();
-        if let Some(f) = &self.folder {
-            v.insert(0, f.clone());
-        }
-        if v.is_empty() {
-            v.push("INBOX".into());
-        }
-        v
-    }
 }
 
 /// One `[[webhook_sources]]` entry.

@@ -1,6 +1,6 @@
 //! Validation the types cannot express: every problem with its line and key.
 
-use super::{locate, Address, AfterImport, Problem, Secret, Secrets, Tls};
+use super::{locate, Address, AfterImport, MailboxConfig, Problem, Protocol, Secret, Secrets, Tls};
 
 /// Checks serde cannot express. Returns every problem found.
 pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec<Problem> {
@@ -215,6 +215,9 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
                 ),
             );
         }
+        if m.protocol == Protocol::Pop3 {
+            pop3_ok(m, &mut |key, msg| add("mailboxes", i, key, label(key), msg));
+        }
         if m.after_import == AfterImport::Move && m.move_to.is_none() {
             add(
                 "mailboxes",
@@ -368,4 +371,21 @@ fn is_loopback(host: &str) -> bool {
             .parse::<std::net::IpAddr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
+}
+
+/// What POP3 cannot do: it has one maildrop (no folders) and no flags or
+/// folders to move to (`seen`, the default, leaves the mail as `keep` does).
+fn pop3_ok(m: &MailboxConfig, add: &mut dyn FnMut(&'static str, String)) {
+    if m.folder.is_some() || !m.folders.is_empty() {
+        add(
+            "folder",
+            "a POP3 mailbox has one maildrop: folder and folders are for IMAP".into(),
+        );
+    }
+    if m.after_import == AfterImport::Move || m.move_to.is_some() {
+        add(
+            "after_import",
+            "POP3 cannot move mail: after_import must be \"keep\" or \"delete\"".into(),
+        );
+    }
 }

@@ -294,7 +294,7 @@ impl Outcome {
 /// covers, so that it never runs ahead of (or behind) what is stored. The
 /// pipeline and the store do not read it: each source kind writes and reads
 /// its own `state` (IMAP: UIDVALIDITY and last UID).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The source (a mailbox's name).
     pub source: String,
@@ -308,6 +308,13 @@ pub struct Checkpoint {
     /// Keys of owed acknowledgements the source has done since: forgotten in
     /// the same transaction.
     pub settled: Vec<String>,
+    /// Items (the source's own ids, e.g. POP3 UIDLs) these messages were,
+    /// remembered as imported in the same transaction: for sources whose
+    /// position is a set rather than a cursor.
+    pub seen: Vec<String>,
+    /// Remembered items gone from the source: forgotten in the same
+    /// transaction.
+    pub gone: Vec<String>,
 }
 
 /// One committed batch's acknowledgement still owed on its source.

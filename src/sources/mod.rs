@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod imap;
+pub mod pop3;
 pub mod progress;
 
 use crate::app::App;
@@ -45,6 +46,22 @@ fn imap_folders(
         .collect()
 }
 
+fn pop3_ctx(
+    app: &App,
+    m: &Arc<MailboxConfig>,
+    registry: &Registry,
+    shutdown: &watch::Receiver<bool>,
+) -> pop3::Pop3Ctx {
+    let use_lease = app.store().backend() == Backend::Postgres;
+    pop3::Pop3Ctx::new(
+        m.clone(),
+        app.pipeline.clone(),
+        registry.clone(),
+        shutdown.clone(),
+        use_lease,
+    )
+}
+
 /// One long-running task per source (per IMAP folder), until `shutdown`.
 pub fn workers(
     app: &App,
@@ -60,6 +77,7 @@ pub fn workers(
                     .into_iter()
                     .map(|c| imap::run_folder(c).boxed()),
             ),
+            Protocol::Pop3 => out.push(pop3::run(pop3_ctx(app, &m, registry, shutdown)).boxed()),
         }
     }
     out
@@ -75,8 +93,14 @@ pub async fn drain_once(app: &App, registry: &Registry) -> bool {
         match m.protocol {
             Protocol::Imap => {
                 for c in imap_folders(app, &m, registry, &rx) {
-                    set.spawn(imap::drain_folder_once(c));
+                    set.spawn(async move {
+                        imap::drain_folder_once(c).await.map_err(|e| e.to_string())
+                    });
                 }
+            }
+            Protocol::Pop3 => {
+                let c = pop3_ctx(app, &m, registry, &rx);
+                set.spawn(async move { pop3::drain_once(c).await.map_err(|e| e.to_string()) });
             }
         }
     }

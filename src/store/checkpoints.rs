@@ -41,7 +41,40 @@ pub(super) async fn save_tx(
         .execute(&mut **tx)
         .await?;
     }
-    forget_tx(tx, &c.source, &c.scope, &c.settled).await
+    forget_tx(tx, &c.source, &c.scope, &c.settled).await?;
+    seen_tx(tx, c, now).await
+}
+
+/// Remember the checkpoint's seen items and forget its gone ones.
+async fn seen_tx(
+    tx: &mut Transaction<'_, Any>,
+    c: &Checkpoint,
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in c.seen.chunks(200) {
+        let sql = format!(
+            "INSERT INTO source_seen (source, scope, item, seen_at) VALUES {} \
+             ON CONFLICT (source, scope, item) DO NOTHING",
+            super::value_rows(chunk.len(), 4)
+        );
+        let mut q = sqlx::query(&sql);
+        for item in chunk {
+            q = q.bind(&c.source).bind(&c.scope).bind(item).bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    for chunk in c.gone.chunks(500) {
+        let sql = format!(
+            "DELETE FROM source_seen WHERE source = $1 AND scope = $2 AND item IN ({})",
+            super::placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(&c.source).bind(&c.scope);
+        for item in chunk {
+            q = q.bind(item);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn forget_tx(
@@ -88,6 +121,21 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(r.map(|r| get_str(&r, "state")))
+    }
+
+    /// The items a source's scope remembers as imported (see
+    /// [`Checkpoint::seen`]).
+    pub async fn seen_items(
+        &self,
+        source: &str,
+        scope: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = sqlx::query("SELECT item FROM source_seen WHERE source = $1 AND scope = $2")
+            .bind(source)
+            .bind(scope)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| get_str(r, "item")).collect())
     }
 
     /// The acknowledgements a source's scope still owes, in key order.

@@ -45,6 +45,7 @@ mod imap_e2e;
 mod imap_exactly_once;
 mod imap_failures;
 mod imap_process;
+mod pop3;
 
 // HTTP: webhooks and the admin API.
 mod admin_api;

@@ -102,7 +102,7 @@ fn tls_connector(m: &MailboxConfig) -> Result<tokio_rustls::TlsConnector, ImapEr
     Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
 }
 
-async fn wrap_tls(m: &MailboxConfig, tcp: TcpStream) -> Result<Conn, ImapError> {
+pub(crate) async fn wrap_tls(m: &MailboxConfig, tcp: TcpStream) -> Result<Conn, ImapError> {
     let name = rustls::pki_types::ServerName::try_from(m.host.clone()).map_err(|e| {
         ImapError::Connect(format!("{:?} is not a valid TLS server name: {e}", m.host))
     })?;
@@ -256,7 +256,7 @@ pub async fn open(m: &MailboxConfig) -> Result<ImapSession, ImapError> {
 
 /// `intake_oauth_token_valid`: 1 after an XOAUTH2 login succeeded, 0 when
 /// the token could not be obtained or the server refused it.
-fn oauth_valid(m: &MailboxConfig, valid: bool) {
+pub(crate) fn oauth_valid(m: &MailboxConfig, valid: bool) {
     metrics::gauge!("intake_oauth_token_valid", "mailbox" => m.name.clone())
         .set(f64::from(u8::from(valid)));
 }

@@ -53,8 +53,7 @@ async fn start_uid(ctx: &FolderCtx, uidvalidity: u32) -> Result<u32, ImapError> 
                 source: ctx.cfg.name.clone(),
                 scope: ctx.folder.clone(),
                 state: super::owed::state(uidvalidity, 0),
-                owe: None,
-                settled: Vec::new(),
+                ..Default::default()
             };
             store.save_checkpoint(&c).await?;
             Ok(0)
@@ -234,6 +233,7 @@ async fn batch(
         state: super::owed::state(uidvalidity, last_uid),
         owe: owe.clone(),
         settled: super::owed::settled(ctx),
+        ..Default::default()
     };
     let started = Instant::now();
     // Parsing runs on the blocking pool (the pipeline's `prepare_batch`).

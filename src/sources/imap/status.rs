@@ -22,7 +22,7 @@ pub enum State {
 /// The visible state of one (mailbox, folder).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FolderStatus {
-    /// The mailbox's protocol (`imap`).
+    /// The mailbox's protocol (`imap`, `pop3`).
     #[serde(default = "imap")]
     pub kind: String,
     pub mailbox: String,
@@ -93,8 +93,13 @@ pub(super) fn key(mailbox: &str, folder: &str) -> String {
 
 impl Registry {
     pub fn register(&self, mailbox: &str, folder: &str) {
+        self.register_kind(mailbox, folder, "imap")
+    }
+
+    /// Register a folder of a mailbox of `kind` (`imap`, `pop3`).
+    pub fn register_kind(&self, mailbox: &str, folder: &str, kind: &str) {
         let st = FolderStatus {
-            kind: "imap".into(),
+            kind: kind.into(),
             mailbox: mailbox.into(),
             folder: folder.into(),
             state: State::Starting,

@@ -28,8 +28,8 @@ pub const IDLE_REISSUE: Duration = Duration::from_secs(5 * 60);
 pub fn idle_check(timeout: Duration) -> Duration {
     (timeout * 3).max(Duration::from_secs(5)).min(IDLE_REISSUE)
 }
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_secs(1);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// Everything a folder worker needs.
 #[derive(Clone)]
@@ -264,7 +264,7 @@ pub async fn run_folder(ctx: FolderCtx) {
 }
 
 /// Between half and the full delay, so that many workers do not reconnect in step.
-fn jitter(d: Duration) -> Duration {
+pub(crate) fn jitter(d: Duration) -> Duration {
     let ms = d.as_millis() as u64;
     Duration::from_millis(ms / 2 + rand::random::<u64>() % (ms / 2 + 1))
 }

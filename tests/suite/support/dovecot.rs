@@ -17,6 +17,9 @@ pub struct Dovecot {
     pub port: u16,
     /// Implicit TLS.
     pub tls_port: u16,
+    /// POP3 (STLS offered) and POP3S, when started with POP3 (else 0).
+    pub pop3_port: u16,
+    pub pop3s_port: u16,
     child: Option<Child>,
     owner: (u32, u32),
     seq: std::cell::Cell<u64>,
@@ -138,23 +141,29 @@ impl Dovecot {
 
     /// Start with `users` as (name, password).
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
-        Self::start_with(users, None, "")
+        Self::start_with(users, None, "", false)
+    }
+
+    /// Serving POP3 too (`pop3_port`, `pop3s_port`), with extra lines
+    /// appended to `dovecot.conf`.
+    pub fn start_pop3(users: &[(&str, &str)], conf: &str) -> Dovecot {
+        Self::start_with(users, None, conf, true)
     }
 
     /// Also accept AUTHENTICATE XOAUTH2, checking the bearer token with the
     /// RFC 7662 introspection endpoint at `introspection_url` (Dovecot's
     /// oauth2 passdb; passwords keep working through the passwd-file).
     pub fn start_oauth2(users: &[(&str, &str)], introspection_url: &str) -> Dovecot {
-        Self::start_with(users, Some(introspection_url), "")
+        Self::start_with(users, Some(introspection_url), "", true)
     }
 
     /// Start with extra lines appended to `dovecot.conf` (e.g. an
     /// `imap_capability` without UIDPLUS).
     pub fn start_conf(users: &[(&str, &str)], conf: &str) -> Dovecot {
-        Self::start_with(users, None, conf)
+        Self::start_with(users, None, conf, false)
     }
 
-    fn start_with(users: &[(&str, &str)], oauth2: Option<&str>, more: &str) -> Dovecot {
+    fn start_with(users: &[(&str, &str)], oauth2: Option<&str>, more: &str, pop3: bool) -> Dovecot {
         assert!(
             Command::new("dovecot").arg("--version").output().is_ok(),
             "dovecot is not installed: run scripts/setup-test-deps.sh"
@@ -185,6 +194,19 @@ impl Dovecot {
         std::fs::write(d.join("users"), passwd).unwrap();
         let port = free_port();
         let tls_port = free_port();
+        let (pop3_port, pop3s_port) = if pop3 {
+            (free_port(), free_port())
+        } else {
+            (0, 0)
+        };
+        let (protocols, pop3_conf) = if pop3 {
+            (
+                "imap pop3",
+                format!("pop3_uidl_format = %08Xu%08Xv\nservice pop3-login {{\n{}  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {pop3_port}\n  }}\n  inet_listener pop3s {{\n    address = 127.0.0.1\n    port = {pop3s_port}\n    ssl = yes\n  }}\n}}\n", if is_root() { "" } else { "  chroot =\n" }),
+            )
+        } else {
+            ("imap", String::new())
+        };
         make_certs(&d);
         let (iu, ig, lu, extra) = if root {
             (
@@ -228,7 +250,7 @@ impl Dovecot {
         let conf = format!(
             "instance_name = fixture-{port}\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
              default_internal_user = {iu}\ndefault_internal_group = {ig}\ndefault_login_user = {lu}\n\
-             protocols = imap\nlisten = 127.0.0.1\nssl = yes\nssl_cert = <{d}/tls/cert.pem\nssl_key = <{d}/tls/key.pem\ndisable_plaintext_auth = no\nauth_mechanisms = {mechs}\n\
+             protocols = {protocols}\nlisten = 127.0.0.1\nssl = yes\nssl_cert = <{d}/tls/cert.pem\nssl_key = <{d}/tls/key.pem\ndisable_plaintext_auth = no\nauth_mechanisms = {mechs}\n\
              login_trusted_networks = 127.0.0.0/8\n\
              first_valid_uid = 1\nmail_location = maildir:~/Maildir\nmail_fsync = never\nmail_max_userip_connections = 1000\n\
              mailbox_idle_check_interval = 1 secs\nimap_idle_notify_interval = 2 mins\n\
@@ -236,7 +258,7 @@ impl Dovecot {
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
              service imap-login {{\n{chroot}  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n    ssl = yes\n  }}\n}}\n\
              {extra}service doveadm {{\n  inet_listener {{\n    port = 0\n  }}\n}}\n\
-             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n{more}\n",
+             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n{pop3_conf}{more}\n",
             d = d.display()
         );
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();
@@ -245,6 +267,8 @@ impl Dovecot {
             dir,
             port,
             tls_port,
+            pop3_port,
+            pop3s_port,
             child: None,
             owner,
             seq: std::cell::Cell::new(0),
