@@ -46,6 +46,7 @@ mod imap_exactly_once;
 mod imap_failures;
 mod imap_process;
 mod pop3;
+mod pop3_process;
 
 // HTTP: webhooks and the admin API.
 mod admin_api;

@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-
 /// Everything a POP3 worker needs.
 #[derive(Clone)]
 pub struct Pop3Ctx {
