@@ -5,7 +5,8 @@
 # `systemd-analyze` for unit verification, Prometheus's `promtool` for the
 # alert rules in contrib/prometheus, Chromium with chromedriver for the
 # status page's browser test, openapi-spec-validator for docs/openapi.json,
-# and s3s-fs (from crates.io) for the S3 blob backend.
+# s3s-fs (from crates.io) for the S3 blob backend, and Cyrus IMAP (Debian's
+# packages, unpacked, not installed) as the JMAP server.
 set -euo pipefail
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found: install Rust 1.95 (rustup; rust-toolchain.toml pins it)" >&2; exit 1; }
@@ -72,3 +73,7 @@ if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bi
   echo "setup: installing s3s-fs 0.14.1 (cargo install, about 2 minutes)"
   cargo install s3s-fs@0.14.1 --locked --features binary --quiet
 fi
+# The JMAP source's tests talk to Cyrus IMAP 3.6 (Debian's cyrus-caldav
+# serves JMAP). Its packages conflict with dovecot-imapd, so they are
+# unpacked into a cache directory and run as private instances.
+bash "$(dirname "$0")/../tests/fixtures/cyrus-jmap-fixture.sh" unpack

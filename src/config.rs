@@ -7,6 +7,7 @@
 mod address;
 mod blobs;
 mod mailbox;
+mod mailbox_kinds;
 mod retention;
 mod secret;
 mod sections;

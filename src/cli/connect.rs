@@ -54,6 +54,7 @@ pub async fn check_all(cfg: &Config) -> Vec<Check> {
         let result = match m.protocol {
             Protocol::Imap => imap(m).await,
             Protocol::Pop3 => pop3(m).await,
+            Protocol::Jmap => jmap(m).await,
         };
         out.push(Check {
             what: format!(
@@ -118,6 +119,18 @@ async fn pop3(m: &crate::config::MailboxConfig) -> Result<String, String> {
     let n = s.uidl().await.map_err(|e| e.to_string())?.len();
     s.quit().await.map_err(|e| e.to_string())?;
     Ok(format!("logged in; {n} messages in the maildrop"))
+}
+
+/// Find the session and the mailbox.
+async fn jmap(m: &crate::config::MailboxConfig) -> Result<String, String> {
+    use crate::sources::jmap::{session::Jmap, sync::mailbox_id};
+    let j = Jmap::open(m).await.map_err(|e| e.to_string())?;
+    let folder = m.folder.as_deref().unwrap_or("inbox");
+    mailbox_id(&j, folder).await.map_err(|e| e.to_string())?;
+    Ok(format!(
+        "session found; account {}, mailbox {folder}",
+        j.account
+    ))
 }
 
 async fn imap(m: &crate::config::MailboxConfig) -> Result<String, String> {

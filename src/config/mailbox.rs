@@ -12,6 +12,8 @@ pub enum Protocol {
     Imap,
     /// POP3 (RFC 1939): one maildrop, exactly-once by UIDL.
     Pop3,
+    /// JMAP (RFC 8620/8621): one mailbox of an account, by Email/changes.
+    Jmap,
 }
 
 impl Protocol {
@@ -19,6 +21,7 @@ impl Protocol {
         match self {
             Protocol::Imap => "imap",
             Protocol::Pop3 => "pop3",
+            Protocol::Jmap => "jmap",
         }
     }
 }
@@ -54,14 +57,24 @@ impl AfterImport {
 #[serde(deny_unknown_fields)]
 pub struct MailboxConfig {
     pub name: String,
-    /// `imap` (the default) or `pop3`.
+    /// `imap` (the default), `pop3` or `jmap`.
     #[serde(default)]
     pub protocol: Protocol,
+    /// IMAP and POP3: the server.
+    #[serde(default)]
     pub host: String,
+    #[serde(default)]
     pub port: u16,
+    /// JMAP: the session resource, or the server's base URL (its
+    /// `/.well-known/jmap` is asked).
+    pub url: Option<String>,
+    /// JMAP: a bearer token instead of `username` and `password`.
+    #[serde(default)]
+    pub bearer_token: Secret,
     /// `tls` (implicit), `starttls`, or `none` (loopback only).
     #[serde(default)]
     pub tls: Tls,
+    #[serde(default)]
     pub username: String,
     #[serde(default)]
     pub password: Secret,

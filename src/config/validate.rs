@@ -1,6 +1,7 @@
 //! Validation the types cannot express: every problem with its line and key.
 
-use super::{locate, Address, AfterImport, MailboxConfig, Problem, Protocol, Secret, Secrets, Tls};
+use super::mailbox_kinds as kinds;
+use super::{locate, Address, AfterImport, Problem, Protocol, Secret, Secrets, Tls};
 
 /// Checks serde cannot express. Returns every problem found.
 pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec<Problem> {
@@ -203,7 +204,7 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
                 format!("duplicate mailbox name {:?}", m.name),
             );
         }
-        if m.tls == Tls::None && !is_loopback(&m.host) {
+        if m.tls == Tls::None && m.protocol != Protocol::Jmap && !is_loopback(&m.host) {
             add(
                 "mailboxes",
                 i,
@@ -215,8 +216,14 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
                 ),
             );
         }
-        if m.protocol == Protocol::Pop3 {
-            pop3_ok(m, &mut |key, msg| add("mailboxes", i, key, label(key), msg));
+        let mut problem = |key, msg| add("mailboxes", i, key, label(key), msg);
+        match m.protocol {
+            Protocol::Imap => kinds::server_ok(m, &mut problem),
+            Protocol::Pop3 => {
+                kinds::server_ok(m, &mut problem);
+                kinds::pop3_ok(m, &mut problem)
+            }
+            Protocol::Jmap => kinds::jmap_ok(m, &mut problem),
         }
         if m.after_import == AfterImport::Move && m.move_to.is_none() {
             add(
@@ -228,7 +235,8 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
             );
         }
         let oauth = m.oauth2_token_file.is_some() || m.oauth2_token_command.is_some();
-        if !oauth {
+        let bearer = m.protocol == Protocol::Jmap && !m.bearer_token.is_unset();
+        if !oauth && !bearer {
             if let Err(e) = secret_ok(&m.password, false) {
                 add("mailboxes", i, "password", label("password"), e);
             }
@@ -365,27 +373,10 @@ fn secret_ok(s: &Secret, optional: bool, secrets: Secrets) -> Result<(), String>
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(super) fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .parse::<std::net::IpAddr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
-}
-
-/// What POP3 cannot do: it has one maildrop (no folders) and no flags or
-/// folders to move to (`seen`, the default, leaves the mail as `keep` does).
-fn pop3_ok(m: &MailboxConfig, add: &mut dyn FnMut(&'static str, String)) {
-    if m.folder.is_some() || !m.folders.is_empty() {
-        add(
-            "folder",
-            "a POP3 mailbox has one maildrop: folder and folders are for IMAP".into(),
-        );
-    }
-    if m.after_import == AfterImport::Move || m.move_to.is_some() {
-        add(
-            "after_import",
-            "POP3 cannot move mail: after_import must be \"keep\" or \"delete\"".into(),
-        );
-    }
 }

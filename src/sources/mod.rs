@@ -10,6 +10,8 @@
 
 pub mod archive;
 pub mod imap;
+pub mod jmap;
+pub mod poller;
 pub mod pop3;
 pub mod progress;
 
@@ -46,19 +48,25 @@ fn imap_folders(
         .collect()
 }
 
-fn pop3_ctx(
+/// The context of a polling worker (POP3, JMAP).
+fn poll_ctx(
     app: &App,
     m: &Arc<MailboxConfig>,
     registry: &Registry,
     shutdown: &watch::Receiver<bool>,
-) -> pop3::Pop3Ctx {
+) -> poller::PollCtx {
     let use_lease = app.store().backend() == Backend::Postgres;
-    pop3::Pop3Ctx::new(
+    let scope = match m.protocol {
+        Protocol::Jmap => m.folder.clone().unwrap_or_else(|| "inbox".into()),
+        _ => pop3::SCOPE.into(),
+    };
+    poller::PollCtx::new(
         m.clone(),
         app.pipeline.clone(),
         registry.clone(),
         shutdown.clone(),
         use_lease,
+        &scope,
     )
 }
 
@@ -77,7 +85,8 @@ pub fn workers(
                     .into_iter()
                     .map(|c| imap::run_folder(c).boxed()),
             ),
-            Protocol::Pop3 => out.push(pop3::run(pop3_ctx(app, &m, registry, shutdown)).boxed()),
+            Protocol::Pop3 => out.push(pop3::run(poll_ctx(app, &m, registry, shutdown)).boxed()),
+            Protocol::Jmap => out.push(jmap::run(poll_ctx(app, &m, registry, shutdown)).boxed()),
         }
     }
     out
@@ -99,8 +108,11 @@ pub async fn drain_once(app: &App, registry: &Registry) -> bool {
                 }
             }
             Protocol::Pop3 => {
-                let c = pop3_ctx(app, &m, registry, &rx);
-                set.spawn(async move { pop3::drain_once(c).await.map_err(|e| e.to_string()) });
+                let c = poll_ctx(app, &m, registry, &rx);
+                set.spawn(pop3::drain_once(c));
+            }
+            Protocol::Jmap => {
+                set.spawn(jmap::drain_once(poll_ctx(app, &m, registry, &rx)));
             }
         }
     }

@@ -45,6 +45,8 @@ mod imap_e2e;
 mod imap_exactly_once;
 mod imap_failures;
 mod imap_process;
+mod jmap;
+mod mailbox_config;
 mod pop3;
 mod pop3_process;
 

@@ -6,10 +6,10 @@
 //! deletions happen.
 
 use super::client::{Fetched, Pop3};
-use super::worker::Pop3Ctx;
 use super::{Pop3Error, SCOPE};
 use crate::config::AfterImport;
 use crate::model::{Checkpoint, Inbound, QuarantineIn, RawMail};
+use crate::sources::poller::PollCtx;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -25,7 +25,7 @@ const MAX_REFUSALS: u32 = 3;
 pub const KEPT: &str = "!";
 
 /// Drain the maildrop once; returns how many messages were committed.
-pub async fn drain(c: &mut Pop3, ctx: &Pop3Ctx) -> Result<usize, Pop3Error> {
+pub async fn drain(c: &mut Pop3, ctx: &PollCtx) -> Result<usize, Pop3Error> {
     let name = &ctx.cfg.name;
     let listing = c.uidl().await?;
     let sizes = c.list().await?;
@@ -87,7 +87,7 @@ pub async fn drain(c: &mut Pop3, ctx: &Pop3Ctx) -> Result<usize, Pop3Error> {
     Ok(done)
 }
 
-fn checkpoint(ctx: &Pop3Ctx, seen: Vec<String>, gone: Vec<String>) -> Checkpoint {
+fn checkpoint(ctx: &PollCtx, seen: Vec<String>, gone: Vec<String>) -> Checkpoint {
     Checkpoint {
         source: ctx.cfg.name.clone(),
         scope: SCOPE.into(),
@@ -101,7 +101,7 @@ fn checkpoint(ctx: &Pop3Ctx, seen: Vec<String>, gone: Vec<String>) -> Checkpoint
 /// Fetch and commit one batch; the numbers that may now be deleted.
 async fn batch(
     c: &mut Pop3,
-    ctx: &Pop3Ctx,
+    ctx: &PollCtx,
     chunk: &[(u32, String, u64)],
 ) -> Result<Vec<u32>, Pop3Error> {
     let name = &ctx.cfg.name;
@@ -172,7 +172,7 @@ async fn batch(
 }
 
 /// The header block of a message (up to and with the blank line).
-fn header_block(mut raw: Vec<u8>) -> Vec<u8> {
+pub(crate) fn header_block(mut raw: Vec<u8>) -> Vec<u8> {
     if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
         raw.truncate(i + 4);
     } else if let Some(i) = raw.windows(2).position(|w| w == b"\n\n") {

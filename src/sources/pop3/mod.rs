@@ -14,12 +14,11 @@
 
 pub mod client;
 pub mod drain;
-pub mod worker;
-
-pub use worker::{drain_once, run, Pop3Ctx};
 
 use crate::sources::imap::ImapError;
+use crate::sources::poller::{self, PollCtx, SessionError};
 use crate::store::StoreError;
+use futures::future::BoxFuture;
 
 /// The one scope of a POP3 source (a maildrop has no folders).
 pub const SCOPE: &str = "INBOX";
@@ -67,4 +66,31 @@ impl From<ImapError> for Pop3Error {
             other => Pop3Error::Connect(other.to_string()),
         }
     }
+}
+
+impl SessionError for Pop3Error {
+    fn lease_lost(&self) -> bool {
+        matches!(self, Pop3Error::LeaseLost)
+    }
+}
+
+/// One session: connect, log in, drain, QUIT (which carries out DELE).
+fn session(ctx: &PollCtx) -> BoxFuture<'_, Result<usize, Pop3Error>> {
+    Box::pin(async move {
+        let mut c = client::Pop3::open(&ctx.cfg).await?;
+        ctx.status(|s| s.state = crate::sources::imap::State::Connected);
+        let n = drain::drain(&mut c, ctx).await?;
+        c.quit().await?;
+        Ok(n)
+    })
+}
+
+/// Work the maildrop until shutdown, polling.
+pub async fn run(ctx: PollCtx) {
+    poller::run(ctx, session, poller::poll_wait).await
+}
+
+/// Drain the maildrop once (`intake run --once`).
+pub async fn drain_once(ctx: PollCtx) -> Result<usize, String> {
+    poller::drain_once(ctx, session).await
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod cyrus;
 pub mod desk;
 pub mod dovecot;
 pub mod faults;

@@ -1,23 +1,30 @@
-//! The life of a POP3 worker: hold the mailbox's lease (PostgreSQL), open a
-//! session, drain, QUIT, wait `poll_interval` (POP3 has no push), again;
-//! on any failure back off with jitter. `intake run --once` drains once.
+//! The life of a worker for a mailbox kind without a standing connection
+//! (POP3, JMAP): hold the mailbox's lease (PostgreSQL), run a session that
+//! drains it, wait (`poll_interval`, or the kind's own push), again; on any
+//! failure back off with jitter. `intake run --once` drains once. The kind
+//! gives its session and its wait as functions.
 
-use super::client::Pop3;
-use super::{drain, Pop3Error, SCOPE};
 use crate::config::MailboxConfig;
 use crate::pipeline::Pipeline;
 use crate::sources::imap::status::FolderStatus;
 use crate::sources::imap::worker::{jitter, BACKOFF_MAX, BACKOFF_MIN};
 use crate::sources::imap::{lease, Registry, State};
 use crate::store::now_ms;
+use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Everything a POP3 worker needs.
+/// Why a session ended, for the status and the logs.
+pub trait SessionError: std::fmt::Display + Send + 'static {
+    /// The lease was lost (not a failure: another daemon works it now).
+    fn lease_lost(&self) -> bool;
+}
+
+/// Everything a polling worker needs.
 #[derive(Clone)]
-pub struct Pop3Ctx {
+pub struct PollCtx {
     pub cfg: Arc<MailboxConfig>,
     pub pipeline: Pipeline,
     pub registry: Registry,
@@ -27,20 +34,24 @@ pub struct Pop3Ctx {
     pub use_lease: bool,
     /// Becomes `true` when the lease could not be renewed.
     pub lease_lost: watch::Receiver<bool>,
-    /// Sessions whose RETR of a UIDL was refused, across sessions.
+    /// Sessions in which the server refused an item, across sessions.
     refusals: Arc<Mutex<HashMap<String, u32>>>,
+    /// The scope shown in the status (a POP3 maildrop: INBOX).
+    pub scope: String,
 }
 
-impl Pop3Ctx {
+impl PollCtx {
     pub fn new(
         cfg: Arc<MailboxConfig>,
         pipeline: Pipeline,
         registry: Registry,
         shutdown: watch::Receiver<bool>,
         use_lease: bool,
-    ) -> Pop3Ctx {
-        registry.register_kind(&cfg.name, SCOPE, "pop3");
-        Pop3Ctx {
+        scope: &str,
+    ) -> PollCtx {
+        registry.register_kind(&cfg.name, scope, cfg.protocol.as_str());
+        PollCtx {
+            scope: scope.to_string(),
             cfg,
             pipeline,
             registry,
@@ -57,42 +68,48 @@ impl Pop3Ctx {
         *self.lease_lost.borrow()
     }
     pub fn status(&self, f: impl FnOnce(&mut FolderStatus)) {
-        self.registry.update(&self.cfg.name, SCOPE, f);
+        self.registry.update(&self.cfg.name, &self.scope, f);
     }
     fn set(&self, state: State) {
         self.status(|s| s.state = state);
     }
-    fn fail(&self, state: State, e: &Pop3Error) {
+    fn fail(&self, state: State, e: &dyn std::fmt::Display) {
         self.status(|s| {
             s.state = state;
             s.last_error = Some(e.to_string());
         });
     }
     /// Count one more refusal of `uidl`; how many so far.
-    pub(super) fn refused(&self, uidl: &str) -> u32 {
+    pub fn refused(&self, uidl: &str) -> u32 {
         let mut m = self.refusals.lock().expect("refusals lock");
         let n = m.entry(uidl.to_string()).or_default();
         *n += 1;
         *n
     }
     fn lease_name(&self) -> String {
-        format!("pop3:{}", self.cfg.name)
+        format!("{}:{}", self.cfg.protocol.as_str(), self.cfg.name)
     }
 }
 
-/// One session: connect, log in, drain, QUIT (which carries out DELE).
-async fn session(ctx: &Pop3Ctx) -> Result<usize, Pop3Error> {
+/// A kind's session (drain once) and its wait between sessions.
+pub type Session<E> = for<'a> fn(&'a PollCtx) -> BoxFuture<'a, Result<usize, E>>;
+
+async fn session<E: SessionError>(ctx: &PollCtx, f: Session<E>) -> Result<usize, E> {
     ctx.set(State::Starting);
-    let mut c = Pop3::open(&ctx.cfg).await?;
-    ctx.set(State::Connected);
-    let n = drain::drain(&mut c, ctx).await?;
-    c.quit().await?;
+    let n = f(ctx).await?;
     ctx.status(|s| {
         s.last_success = Some(now_ms());
         s.last_error = None;
         s.acks_owed = 0;
     });
     Ok(n)
+}
+
+/// Sleep `poll_interval`, the wait of kinds without push.
+pub fn poll_wait(ctx: &PollCtx) -> BoxFuture<'_, ()> {
+    Box::pin(tokio::time::sleep(Duration::from_secs(
+        ctx.cfg.poll_interval.max(1),
+    )))
 }
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {
@@ -102,7 +119,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 }
 
 /// Start renewing the lease; the handle stops it.
-fn renew(ctx: &mut Pop3Ctx) -> tokio::task::JoinHandle<()> {
+fn renew(ctx: &mut PollCtx) -> tokio::task::JoinHandle<()> {
     let (tx, rx) = watch::channel(false);
     ctx.lease_lost = rx;
     let (store, name) = (ctx.pipeline.store.clone(), ctx.lease_name());
@@ -122,7 +139,7 @@ fn renew(ctx: &mut Pop3Ctx) -> tokio::task::JoinHandle<()> {
 }
 
 /// Drain once and stop (`intake run --once`).
-pub async fn drain_once(mut ctx: Pop3Ctx) -> Result<usize, Pop3Error> {
+pub async fn drain_once<E: SessionError>(mut ctx: PollCtx, f: Session<E>) -> Result<usize, String> {
     let (store, name, holder) = (
         ctx.pipeline.store.clone(),
         ctx.lease_name(),
@@ -131,28 +148,31 @@ pub async fn drain_once(mut ctx: Pop3Ctx) -> Result<usize, Pop3Error> {
     let mut renewer = None;
     if ctx.use_lease {
         let deadline = tokio::time::Instant::now() + lease::TTL + lease::RENEW;
-        while !lease::acquire(&store, &name, &holder).await? {
+        while !lease::acquire(&store, &name, &holder)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             if tokio::time::Instant::now() > deadline {
-                let e = Pop3Error::LeaseBusy;
+                let e = "lease for this mailbox is held by another daemon";
                 ctx.fail(State::Error, &e);
-                return Err(e);
+                return Err(e.into());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         renewer = Some(renew(&mut ctx));
     }
-    let res = session(&ctx).await;
+    let res = session(&ctx, f).await.map_err(|e| e.to_string());
     if let Some(r) = renewer {
         r.abort();
         let _ = lease::release(&store, &name, &holder).await;
     }
     match &res {
         Ok(n) => {
-            tracing::info!(mailbox = %ctx.cfg.name, imported = n, "POP3 maildrop drained");
+            tracing::info!(mailbox = %ctx.cfg.name, kind = ctx.cfg.protocol.as_str(), imported = n, "mailbox drained");
             ctx.set(State::Stopped);
         }
         Err(e) => {
-            tracing::error!(mailbox = %ctx.cfg.name, error = %e, "POP3 drain failed");
+            tracing::error!(mailbox = %ctx.cfg.name, kind = ctx.cfg.protocol.as_str(), error = %e, "mailbox drain failed");
             ctx.fail(State::Error, e);
         }
     }
@@ -160,7 +180,11 @@ pub async fn drain_once(mut ctx: Pop3Ctx) -> Result<usize, Pop3Error> {
 }
 
 /// Work the mailbox until shutdown.
-pub async fn run(mut ctx: Pop3Ctx) {
+pub async fn run<E: SessionError>(
+    mut ctx: PollCtx,
+    f: Session<E>,
+    wait: for<'a> fn(&'a PollCtx) -> BoxFuture<'a, ()>,
+) {
     let (store, name, holder) = (
         ctx.pipeline.store.clone(),
         ctx.lease_name(),
@@ -168,7 +192,6 @@ pub async fn run(mut ctx: Pop3Ctx) {
     );
     let mut shutdown = ctx.shutdown.clone();
     let mut backoff = BACKOFF_MIN;
-    let poll = Duration::from_secs(ctx.cfg.poll_interval.max(1));
     while !ctx.stopping() {
         let mut renewer = None;
         if ctx.use_lease {
@@ -176,7 +199,7 @@ pub async fn run(mut ctx: Pop3Ctx) {
                 Ok(true) => renewer = Some(renew(&mut ctx)),
                 other => {
                     if let Err(e) = other {
-                        ctx.fail(State::BackingOff, &e.into());
+                        ctx.fail(State::BackingOff, &e);
                     } else {
                         ctx.set(State::Standby);
                     }
@@ -187,24 +210,31 @@ pub async fn run(mut ctx: Pop3Ctx) {
         }
         let mut lost = ctx.lease_lost.clone();
         while !ctx.stopping() && !ctx.lost() {
-            let wait = match session(&ctx).await {
+            let pause = match session(&ctx, f).await {
                 Ok(_) => {
                     backoff = BACKOFF_MIN;
                     ctx.set(State::Idle);
-                    poll
+                    None
                 }
+                Err(e) if e.lease_lost() => break,
                 Err(e) => {
                     let wait = jitter(backoff);
-                    tracing::warn!(mailbox = %ctx.cfg.name, error = %e, retry_in_ms = wait.as_millis() as u64, "POP3 session ended");
+                    tracing::warn!(mailbox = %ctx.cfg.name, kind = ctx.cfg.protocol.as_str(), error = %e, retry_in_ms = wait.as_millis() as u64, "mailbox session ended");
                     ctx.fail(State::BackingOff, &e);
                     ctx.status(|s| s.reconnects += 1);
                     metrics::counter!("intake_imap_reconnects_total", "mailbox" => ctx.cfg.name.clone()).increment(1);
                     backoff = (backoff * 2).min(BACKOFF_MAX);
-                    wait
+                    Some(wait)
+                }
+            };
+            let waiting = async {
+                match pause {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => wait(&ctx).await,
                 }
             };
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = waiting => {}
                 _ = stopped(&mut shutdown) => {}
                 _ = stopped(&mut lost) => {}
             }

@@ -1,0 +1,101 @@
+//! Acknowledging imported mail on a JMAP server, strictly after the
+//! commit, by `Email/set`: `seen` sets the `$seen` keyword, `move` moves
+//! it to `move_to` (a role or a name), `delete` destroys it, `keep` does
+//! nothing. The batch's commit recorded the acknowledgement as owed; it is
+//! forgotten once the server did it, and done again at the next round
+//! otherwise. Doing it again is harmless (an email already flagged, moved
+//! or gone is no error).
+
+use super::session::Jmap;
+use super::JmapError;
+use crate::config::AfterImport;
+use crate::sources::poller::PollCtx;
+use serde_json::{json, Map, Value};
+
+/// The mailbox `move_to` names, when mail is moved.
+pub async fn target(j: &Jmap, ctx: &PollCtx) -> Result<Option<String>, JmapError> {
+    match (&ctx.cfg.after_import, &ctx.cfg.move_to) {
+        (AfterImport::Move, Some(to)) => Ok(Some(super::sync::mailbox_id(j, to).await?)),
+        _ => Ok(None),
+    }
+}
+
+/// Do what earlier rounds still owe.
+pub async fn redo(
+    j: &Jmap,
+    ctx: &PollCtx,
+    mb: &str,
+    target: Option<&str>,
+) -> Result<(), JmapError> {
+    let owed = ctx
+        .pipeline
+        .store
+        .owed_acks(&ctx.cfg.name, &ctx.scope)
+        .await?;
+    ctx.status(|s| s.acks_owed = owed.iter().map(|o| o.count as u64).sum());
+    for o in owed {
+        let ids: Vec<String> = o.what.split(',').map(str::to_string).collect();
+        apply(j, ctx, mb, target, &ids).await?;
+    }
+    Ok(())
+}
+
+/// Acknowledge `ids` and forget the owed acknowledgement keyed by the
+/// first; a refusal other than "not found" stays owed and is reported.
+pub async fn apply(
+    j: &Jmap,
+    ctx: &PollCtx,
+    mb: &str,
+    target: Option<&str>,
+    ids: &[String],
+) -> Result<(), JmapError> {
+    let Some(first) = ids.first() else {
+        return Ok(());
+    };
+    let args = match ctx.cfg.after_import {
+        AfterImport::Keep => return Ok(()),
+        AfterImport::Delete => json!({"accountId": j.account, "destroy": ids}),
+        AfterImport::Seen => patch(j, ids, json!({"keywords/$seen": true})),
+        AfterImport::Move => {
+            let to = target.unwrap_or_default();
+            let mut p = Map::new();
+            p.insert(format!("mailboxIds/{mb}"), Value::Null);
+            p.insert(format!("mailboxIds/{to}"), Value::Bool(true));
+            patch(j, ids, Value::Object(p))
+        }
+    };
+    let r = j.call(json!([["Email/set", args, "a"]])).await?;
+    let a = &r[0].1;
+    let refused: Vec<String> = ["notUpdated", "notDestroyed"]
+        .iter()
+        .filter_map(|k| a[*k].as_object())
+        .flat_map(|m| m.iter())
+        .filter(|(_, e)| e["type"].as_str() != Some("notFound"))
+        .map(|(id, e)| format!("{id}: {}", e["type"].as_str().unwrap_or("?")))
+        .collect();
+    if !refused.is_empty() {
+        let err = format!(
+            "after_import {} refused by the server for {} (already imported, the acknowledgement is owed and retried)",
+            ctx.cfg.after_import.as_str(),
+            refused.join(", ")
+        );
+        tracing::error!(mailbox = %ctx.cfg.name, error = %err, "acknowledgement failed");
+        metrics::counter!("intake_imap_ack_failures_total", "mailbox" => ctx.cfg.name.clone())
+            .increment(1);
+        ctx.status(|s| {
+            s.ack_failures += 1;
+            s.last_error = Some(err);
+        });
+        return Ok(());
+    }
+    ctx.pipeline
+        .store
+        .forget_acks(&ctx.cfg.name, &ctx.scope, std::slice::from_ref(first))
+        .await?;
+    Ok(())
+}
+
+fn patch(j: &Jmap, ids: &[String], p: Value) -> Value {
+    let update: Map<String, Value> = ids.iter().map(|id| (id.clone(), p.clone())).collect();
+    json!({"accountId": j.account, "update": update})
+}

@@ -1,0 +1,265 @@
+//! One JMAP round: what is owed acknowledged first; then the candidates —
+//! every email of the mailbox (first run, or the server cannot calculate
+//! changes from our state) or what `Email/changes` lists since the stored
+//! state — less those already imported (`source_seen`), fetched by blob in
+//! batches, each committed with its email ids and owed acknowledgement, the
+//! new state with the last; then acknowledged.
+
+use super::session::Jmap;
+use super::{ack, JmapError};
+use crate::config::AfterImport;
+use crate::model::{Checkpoint, Inbound, OwedAck, QuarantineIn, RawMail};
+use crate::sources::poller::PollCtx;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+/// Ids asked per `Email/query` page and per `Email/changes` call.
+const PAGE: usize = 1000;
+/// Headers kept of a message too large to import.
+const HEADER_LIMIT: usize = 256 * 1024;
+
+/// What one listing found.
+struct Round {
+    candidates: Vec<String>,
+    destroyed: Vec<String>,
+    state: String,
+    more: bool,
+}
+
+/// The mailbox's id, by role (`inbox`, `archive`, ...) or name.
+pub async fn mailbox_id(j: &Jmap, want: &str) -> Result<String, JmapError> {
+    let r = j
+        .call(json!([["Mailbox/get", {"accountId": j.account, "ids": null, "properties": ["name", "role"]}, "m"]]))
+        .await?;
+    let list = r[0].1["list"].as_array().cloned().unwrap_or_default();
+    let lower = want.to_ascii_lowercase();
+    list.iter()
+        .find(|m| m["role"].as_str() == Some(lower.as_str()))
+        .or_else(|| list.iter().find(|m| m["name"].as_str() == Some(want)))
+        .and_then(|m| m["id"].as_str().map(str::to_string))
+        .ok_or_else(|| JmapError::Protocol(format!("no mailbox with the role or name {want:?}")))
+}
+
+/// Every email id in the mailbox, and the Email state read before listing
+/// (changes after it are seen by the next round).
+async fn full(j: &Jmap, mb: &str) -> Result<Round, JmapError> {
+    let r = j
+        .call(json!([["Email/get", {"accountId": j.account, "ids": []}, "s"]]))
+        .await?;
+    let state = r[0].1["state"].as_str().unwrap_or_default().to_string();
+    let mut ids = Vec::new();
+    loop {
+        let r = j
+            .call(
+                json!([["Email/query", {"accountId": j.account, "filter": {"inMailbox": mb},
+                "sort": [{"property": "receivedAt", "isAscending": true}],
+                "position": ids.len(), "limit": PAGE}, "q"]]),
+            )
+            .await?;
+        let page: Vec<String> = r[0].1["ids"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let n = page.len();
+        ids.extend(page);
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(Round {
+        candidates: ids,
+        destroyed: Vec::new(),
+        state,
+        more: false,
+    })
+}
+
+/// What changed since `since`; `None` when the server cannot tell.
+async fn changes(j: &Jmap, since: &str) -> Result<Option<Round>, JmapError> {
+    // A state too old (cannotCalculateChanges) or not the server's at all
+    // (invalidArguments: another server, a restored one) both mean: read
+    // the mailbox again.
+    let r = j
+        .call_allowing(
+            json!([["Email/changes", {"accountId": j.account, "sinceState": since, "maxChanges": PAGE}, "c"]]),
+            &["cannotCalculateChanges", "invalidArguments"],
+        )
+        .await?;
+    let (name, a) = &r[0];
+    if name == "error" {
+        return Ok(None);
+    }
+    let strs = |k: &str| -> Vec<String> {
+        a[k].as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut candidates = strs("created");
+    candidates.extend(strs("updated"));
+    Ok(Some(Round {
+        candidates,
+        destroyed: strs("destroyed"),
+        state: a["newState"].as_str().unwrap_or_default().to_string(),
+        more: a["hasMoreChanges"].as_bool().unwrap_or(false),
+    }))
+}
+
+/// Import until the server has nothing newer; how many were committed.
+pub async fn drain(j: &Jmap, ctx: &PollCtx) -> Result<usize, JmapError> {
+    let name = &ctx.cfg.name;
+    let store = &ctx.pipeline.store;
+    let mb = mailbox_id(j, &ctx.scope).await?;
+    let target = ack::target(j, ctx).await?;
+    ack::redo(j, ctx, &mb, target.as_deref()).await?;
+    let mut seen = store.seen_items(name, &ctx.scope).await?;
+    let mut done = 0;
+    loop {
+        if ctx.lost() {
+            return Err(JmapError::LeaseLost);
+        }
+        let stored = store.checkpoint(name, &ctx.scope).await?;
+        let round = match stored.as_deref() {
+            None | Some("") => full(j, &mb).await?,
+            Some(s) => match changes(j, s).await? {
+                Some(r) => r,
+                None => {
+                    tracing::warn!(mailbox = %name, "the server cannot calculate changes from our state: reading the whole mailbox again (imported mail is recognised by its id)");
+                    full(j, &mb).await?
+                }
+            },
+        };
+        let mut fresh: Vec<String> = Vec::new();
+        for id in round.candidates {
+            if !seen.contains(&id) && !fresh.contains(&id) {
+                fresh.push(id);
+            }
+        }
+        let emails = describe(j, &fresh, &mb).await?;
+        ctx.status(|st| st.lag = emails.len() as u64);
+        let batches: Vec<&[Value]> = emails.chunks(ctx.cfg.fetch_batch.max(1) as usize).collect();
+        let mut gone = round.destroyed;
+        gone.retain(|id| seen.remove(id));
+        if batches.is_empty() {
+            let cp = checkpoint(ctx, round.state.clone(), Vec::new(), gone.clone(), None);
+            store.save_checkpoint(&cp).await?;
+        }
+        for (i, chunk) in batches.iter().enumerate() {
+            if ctx.stopping() {
+                return Ok(done);
+            }
+            let last = i + 1 == batches.len();
+            let state = if last {
+                round.state.clone()
+            } else {
+                stored.clone().unwrap_or_default()
+            };
+            let ids = batch(j, ctx, chunk, state, std::mem::take(&mut gone)).await?;
+            seen.extend(ids.iter().cloned());
+            ack::apply(j, ctx, &mb, target.as_deref(), &ids).await?;
+            done += chunk.len();
+            ctx.status(|st| {
+                st.lag -= chunk.len() as u64;
+                st.imported += chunk.len() as u64;
+            });
+        }
+        if !round.more {
+            return Ok(done);
+        }
+    }
+}
+
+/// The candidates that are in the mailbox now, with blob and size.
+async fn describe(j: &Jmap, ids: &[String], mb: &str) -> Result<Vec<Value>, JmapError> {
+    let mut out = Vec::new();
+    for part in ids.chunks(PAGE) {
+        let r = j
+            .call(json!([["Email/get", {"accountId": j.account, "ids": part,
+                "properties": ["id", "blobId", "size", "mailboxIds"]}, "g"]]))
+            .await?;
+        for e in r[0].1["list"].as_array().into_iter().flatten() {
+            if e["mailboxIds"][mb].as_bool() == Some(true) {
+                out.push(e.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn checkpoint(
+    ctx: &PollCtx,
+    state: String,
+    seen: Vec<String>,
+    gone: Vec<String>,
+    owe: Option<OwedAck>,
+) -> Checkpoint {
+    Checkpoint {
+        source: ctx.cfg.name.clone(),
+        scope: ctx.scope.clone(),
+        state,
+        owe,
+        seen,
+        gone,
+        ..Default::default()
+    }
+}
+
+/// Download and commit one batch; the ids it stored.
+async fn batch(
+    j: &Jmap,
+    ctx: &PollCtx,
+    chunk: &[Value],
+    state: String,
+    gone: Vec<String>,
+) -> Result<Vec<String>, JmapError> {
+    let name = &ctx.cfg.name;
+    let max = ctx.pipeline.settings.max_message_bytes;
+    let mut items = Vec::with_capacity(chunk.len());
+    let mut ids = Vec::with_capacity(chunk.len());
+    for e in chunk {
+        let id = e["id"].as_str().unwrap_or_default().to_string();
+        let blob = e["blobId"].as_str().unwrap_or_default();
+        let size = e["size"].as_u64().unwrap_or(0);
+        let limit = if size as usize > max {
+            HEADER_LIMIT
+        } else {
+            max
+        };
+        let (raw, truncated) = j.download(blob, limit).await?;
+        items.push(if size as usize > max || truncated {
+            tracing::warn!(mailbox = %name, id = %id, size, max, "message larger than limits.max_message_bytes: quarantined with its headers only");
+            Inbound::Quarantine(QuarantineIn {
+                source: "jmap".into(),
+                mailbox: Some(name.clone()),
+                reason: format!("message of {size} bytes exceeds limits.max_message_bytes ({max}); only its headers were kept (email {id})"),
+                raw: crate::sources::pop3::drain::header_block(raw),
+                size: size as i64,
+                truncated: true,
+            })
+        } else {
+            Inbound::Mail(RawMail { raw, mailbox: Some(name.clone()), source: "jmap".into() })
+        });
+        ids.push(id);
+    }
+    metrics::counter!("intake_messages_fetched_total", "mailbox" => name.clone())
+        .increment(chunk.len() as u64);
+    let owe = (ctx.cfg.after_import != AfterImport::Keep).then(|| OwedAck {
+        key: ids[0].clone(),
+        what: ids.join(","),
+        count: ids.len() as u32,
+    });
+    let cp = checkpoint(ctx, state, ids.clone(), gone, owe);
+    let started = Instant::now();
+    let outcomes = ctx.pipeline.ingest(items, Some(&cp)).await?;
+    metrics::histogram!("intake_ingest_latency_seconds", "mailbox" => name.clone())
+        .record(started.elapsed().as_secs_f64());
+    crate::metrics::record_outcomes(name, &outcomes);
+    Ok(ids)
+}

@@ -1,0 +1,258 @@
+//! JMAP mailboxes against a real Cyrus IMAP 3.6 JMAP server, on SQLite and
+//! PostgreSQL: the first round reads the mailbox by Email/query, later
+//! ones by Email/changes from the committed state; imported mail is
+//! flagged $seen, moved or destroyed only after its commit; a state the
+//! server cannot calculate changes from leads to a full resync that stores
+//! nothing twice; the session is found from the base URL too; oversize
+//! mail is quarantined with its headers; push through the EventSource.
+
+use crate::common;
+use crate::support;
+
+use common::{config, mail, Db, TestDb};
+use intake::daemon::Daemon;
+use intake::pipeline::{Pipeline, Settings};
+use intake::sources::imap::{Registry, State};
+use std::time::Duration;
+use support::cyrus::Cyrus;
+use support::{count, eventually, numbered};
+
+/// A `[[mailboxes]]` JMAP entry for `support` at `url`.
+pub fn jmap_toml(url: &str, extra: &str) -> String {
+    let mut t = format!(
+        "[[mailboxes]]\nname = \"support\"\nprotocol = \"jmap\"\nurl = \"{url}\"\nusername = \"support\"\n{extra}\n"
+    );
+    for (k, v) in [
+        ("password", "\"supportpw\""),
+        ("timeout", "10"),
+        ("poll_interval", "1"),
+    ] {
+        if !extra.contains(&format!("{k} =")) {
+            t.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    t
+}
+
+struct J {
+    cy: Cyrus,
+    db: TestDb,
+    cfg: intake::config::Config,
+    pipeline: Pipeline,
+    registry: Registry,
+}
+
+impl J {
+    async fn new(db: Db, extra: &str, top: &str) -> J {
+        let cy = Cyrus::start(&[("support", "supportpw")]);
+        let db = TestDb::new(db).await;
+        let cfg = config(&db.url, &format!("{top}\n{}", jmap_toml(&cy.url(), extra)));
+        let pipeline = Pipeline::new(db.store.clone(), Settings::from_config(&cfg));
+        J {
+            cy,
+            db,
+            cfg,
+            pipeline,
+            registry: Registry::default(),
+        }
+    }
+    async fn drain(&self) -> bool {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            intake::daemon::drain_once(&self.cfg, &self.pipeline, &self.registry),
+        )
+        .await
+        .expect("drain_once hangs")
+    }
+    fn status(&self) -> intake::sources::imap::FolderStatus {
+        self.registry.snapshot().remove(0)
+    }
+    async fn comments(&self) -> i64 {
+        count(&self.db.store, "SELECT COUNT(*) AS n FROM comments").await
+    }
+    async fn distinct(&self) -> i64 {
+        count(
+            &self.db.store,
+            "SELECT COUNT(DISTINCT message_id) AS n FROM comments",
+        )
+        .await
+    }
+    async fn inbox(&self) -> (usize, usize) {
+        self.cy.count("support", "supportpw", "inbox").await
+    }
+}
+
+/// First round by query, the next by changes: nothing fetched twice, all
+/// flagged $seen after the commit, and the committed state is the server's.
+async fn imports_by_query_then_by_changes_and_flags_seen(db: Db) {
+    let j = J::new(db, "fetch_batch = 2", "").await;
+    j.cy.deliver("support", &numbered(0, 5));
+    assert!(j.drain().await, "{:?}", j.registry.snapshot());
+    let st = j.status();
+    assert_eq!((st.kind.as_str(), st.imported), ("jmap", 5));
+    assert_eq!((j.comments().await, j.inbox().await), (5, (5, 5)));
+    let state =
+        j.db.store
+            .checkpoint("support", "inbox")
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(!state.is_empty());
+    j.cy.deliver("support", &numbered(5, 3));
+    assert!(j.drain().await);
+    assert_eq!(j.status().imported, 3, "only the new three fetched");
+    assert_eq!((j.comments().await, j.distinct().await), (8, 8));
+    assert_eq!(j.inbox().await, (8, 8));
+    assert!(j.drain().await);
+    assert_eq!((j.status().imported, j.comments().await), (0, 8));
+}
+
+/// `move` to a mailbox by name and `delete`: the mail leaves the inbox only
+/// after its commit.
+async fn moved_and_deleted_after_the_commit(db: Db) {
+    let j = J::new(db, "after_import = \"move\"\nmove_to = \"Imported\"", "").await;
+    j.cy.deliver("support", &numbered(0, 3));
+    assert!(j.drain().await, "{:?}", j.registry.snapshot());
+    assert_eq!(j.comments().await, 3);
+    assert_eq!(j.inbox().await.0, 0);
+    assert_eq!(j.cy.count("support", "supportpw", "Imported").await.0, 3);
+    let cfg = config(
+        &j.db.url,
+        &jmap_toml(&j.cy.url(), "after_import = \"delete\""),
+    );
+    j.cy.deliver("support", &numbered(3, 2));
+    let reg = Registry::default();
+    assert!(
+        intake::daemon::drain_once(&cfg, &j.pipeline, &reg).await,
+        "{:?}",
+        reg.snapshot()
+    );
+    assert_eq!((j.comments().await, j.inbox().await.0), (5, 0));
+    assert_eq!(j.cy.count("support", "supportpw", "Imported").await.0, 3);
+    let owed = count(&j.db.store, "SELECT COUNT(*) AS n FROM source_acks_owed").await;
+    assert_eq!(owed, 0, "done acknowledgements are forgotten");
+}
+
+/// A state the server cannot calculate changes from: the mailbox is read
+/// again, mail already imported is recognised by its id (not fetched, not
+/// stored twice), new mail is imported.
+async fn a_lost_state_resyncs_without_duplicates(db: Db) {
+    let j = J::new(db, "after_import = \"keep\"", "").await;
+    j.cy.deliver("support", &numbered(0, 4));
+    assert!(j.drain().await);
+    assert_eq!(j.comments().await, 4);
+    let cp = intake::model::Checkpoint {
+        source: "support".into(),
+        scope: "inbox".into(),
+        state: "no-such-state".into(),
+        ..Default::default()
+    };
+    j.db.store.save_checkpoint(&cp).await.unwrap();
+    j.cy.deliver("support", &numbered(4, 2));
+    assert!(j.drain().await, "{:?}", j.registry.snapshot());
+    assert_eq!(j.status().imported, 2, "only the two new ones fetched");
+    assert_eq!((j.comments().await, j.distinct().await), (6, 6));
+    let state =
+        j.db.store
+            .checkpoint("support", "inbox")
+            .await
+            .unwrap()
+            .unwrap();
+    assert_ne!(state, "no-such-state");
+}
+
+/// The server's base URL finds the session through /.well-known/jmap; a
+/// wrong password is an authentication error.
+async fn base_url_discovery_and_wrong_passwords(db: Db) {
+    let j = J::new(db, "", "").await;
+    let base = format!("http://127.0.0.1:{}/", j.cy.http);
+    let cfg = config(&j.db.url, &jmap_toml(&base, ""));
+    j.cy.deliver("support", &numbered(0, 2));
+    let reg = Registry::default();
+    assert!(
+        intake::daemon::drain_once(&cfg, &j.pipeline, &reg).await,
+        "{:?}",
+        reg.snapshot()
+    );
+    assert_eq!(j.comments().await, 2);
+    let cfg = config(&j.db.url, &jmap_toml(&j.cy.url(), "password = \"wrong\""));
+    let reg = Registry::default();
+    assert!(!intake::daemon::drain_once(&cfg, &j.pipeline, &reg).await);
+    let st = reg.snapshot().remove(0);
+    assert_eq!(st.state, State::Error);
+    let err = st.last_error.unwrap_or_default();
+    assert!(
+        err.contains("authentication") && err.contains("401"),
+        "{err}"
+    );
+}
+
+/// Mail over `max_message_bytes` is quarantined with its headers.
+async fn oversize_mail_is_quarantined_with_its_headers(db: Db) {
+    let j = J::new(db, "", "[limits]\nmax_message_bytes = 20000\n").await;
+    let big = mail(
+        "Big <big@cust.test>",
+        "A very large one",
+        "big@cust.test",
+        "",
+        &"x".repeat(60_000),
+    );
+    j.cy.deliver("support", &[big.into_bytes(), numbered(0, 1).remove(0)]);
+    assert!(j.drain().await, "{:?}", j.registry.snapshot());
+    assert_eq!(j.comments().await, 1);
+    let q = j.db.store.quarantine_list().await.unwrap();
+    assert_eq!(q.len(), 1, "{q:?}");
+    let (_, raw) = j.db.store.quarantine_get(q[0].id).await.unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        raw.contains("Subject: A very large one") && !raw.contains("xxxx"),
+        "{raw}"
+    );
+}
+
+/// The daemon keeps importing: Debian's Cyrus is built without push (its
+/// EventSource answers 204 No Content), so the worker polls every
+/// `poll_interval`.
+async fn the_daemon_polls_a_server_without_push(db: Db) {
+    let cy = Cyrus::start(&[("support", "supportpw")]);
+    let tdb = TestDb::new(db).await;
+    let cfg = config(
+        &tdb.url,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:0\"\n{}",
+            jmap_toml(&cy.url(), "poll_interval = 2")
+        ),
+    );
+    let comments = || async { count(&tdb.store, "SELECT COUNT(*) AS n FROM comments").await };
+    cy.deliver("support", &numbered(0, 2));
+    let d = Daemon::start(cfg).await.unwrap();
+    assert!(eventually(20, || async { comments().await == 2 }).await);
+    assert!(
+        eventually(10, || async {
+            d.registry.snapshot()[0].state == State::Idle
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cy.deliver("support", &numbered(2, 1));
+    assert!(
+        eventually(20, || async { comments().await == 3 }).await,
+        "not woken: {:?}",
+        d.registry.snapshot()
+    );
+    let r = reqwest::get(format!("http://{}/readyz", d.addr))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("\"jmap\""));
+    d.shutdown().await;
+}
+
+both_backends!(
+    imports_by_query_then_by_changes_and_flags_seen,
+    moved_and_deleted_after_the_commit,
+    a_lost_state_resyncs_without_duplicates,
+    base_url_discovery_and_wrong_passwords,
+    oversize_mail_is_quarantined_with_its_headers,
+    the_daemon_polls_a_server_without_push,
+);
