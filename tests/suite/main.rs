@@ -46,6 +46,7 @@ mod imap_exactly_once;
 mod imap_failures;
 mod imap_process;
 mod jmap;
+mod jmap_process;
 mod mailbox_config;
 mod pop3;
 mod pop3_process;

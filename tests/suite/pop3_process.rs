@@ -16,7 +16,7 @@ use std::time::Duration;
 use support::dovecot::Dovecot;
 use support::{count, eventually, numbered};
 
-fn spawn(cfg: &std::path::Path, once: bool, log: &std::path::Path) -> Child {
+pub fn spawn(cfg: &std::path::Path, once: bool, log: &std::path::Path) -> Child {
     let mut c = Command::new(env!("CARGO_BIN_EXE_intake"));
     c.arg("run").arg("--config").arg(cfg);
     if once {
@@ -34,20 +34,20 @@ fn spawn(cfg: &std::path::Path, once: bool, log: &std::path::Path) -> Child {
         .expect("start intake")
 }
 
-fn daemon_config(url: &str, mailboxes: &str) -> String {
+pub fn daemon_config(url: &str, mailboxes: &str) -> String {
     format!(
         "[database]\nurl = \"{url}\"\n[desk]\ndomain = \"desk.test\"\naddresses = [\"support@desk.test\"]\n\
          [http]\nlisten = \"127.0.0.1:0\"\n[logging]\nlevel = \"warn\"\n{mailboxes}"
     )
 }
 
-fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+pub fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
     let p = dir.join(format!("intake-{}.toml", rand::random::<u32>()));
     std::fs::write(&p, text).unwrap();
     p
 }
 
-async fn stored(store: &Store) -> i64 {
+pub async fn stored(store: &Store) -> i64 {
     count(store, "SELECT COUNT(*) AS n FROM comments").await
 }
 
