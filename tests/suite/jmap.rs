@@ -15,6 +15,7 @@ use intake::pipeline::{Pipeline, Settings};
 use intake::sources::imap::{Registry, State};
 use std::time::Duration;
 use support::cyrus::Cyrus;
+use support::jmap_front::JmapFront;
 use support::{count, eventually, numbered};
 
 /// A `[[mailboxes]]` JMAP entry for `support` at `url`.
@@ -248,7 +249,55 @@ async fn the_daemon_polls_a_server_without_push(db: Db) {
     d.shutdown().await;
 }
 
+/// Bearer tokens, and push: with a poll interval of ten minutes, new mail
+/// is imported at once because the worker listens on the EventSource
+/// (served by a front on Cyrus, see `support::jmap_front`); a wrong token
+/// is an authentication error.
+async fn bearer_tokens_and_push_through_the_event_source(db: Db) {
+    let cy = Cyrus::start(&[("support", "supportpw")]);
+    let front = JmapFront::start(cy.http, "tok-1", "support", "supportpw").await;
+    let tdb = TestDb::new(db).await;
+    let mb = jmap_toml(
+        &front.url(),
+        "bearer_token = \"tok-1\"\npoll_interval = 600",
+    );
+    let cfg = config(&tdb.url, &format!("[http]\nlisten = \"127.0.0.1:0\"\n{mb}"));
+    let comments = || async { count(&tdb.store, "SELECT COUNT(*) AS n FROM comments").await };
+    cy.deliver("support", &numbered(0, 2));
+    let d = Daemon::start(cfg.clone()).await.unwrap();
+    assert!(
+        eventually(20, || async { comments().await == 2 }).await,
+        "{:?}",
+        d.registry.snapshot()
+    );
+    assert!(
+        eventually(10, || async { front.streams() >= 1 }).await,
+        "the worker listens"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cy.deliver("support", &numbered(2, 1));
+    assert!(
+        eventually(15, || async { comments().await == 3 }).await,
+        "not woken by the event source: {:?}",
+        d.registry.snapshot()
+    );
+    d.shutdown().await;
+    let bad = config(
+        &tdb.url,
+        &jmap_toml(&front.url(), "bearer_token = \"tok-2\""),
+    );
+    let p = Pipeline::new(tdb.store.clone(), Settings::from_config(&bad));
+    let reg = Registry::default();
+    assert!(!intake::daemon::drain_once(&bad, &p, &reg).await);
+    let err = reg.snapshot().remove(0).last_error.unwrap_or_default();
+    assert!(
+        err.contains("authentication") && err.contains("401"),
+        "{err}"
+    );
+}
+
 both_backends!(
+    bearer_tokens_and_push_through_the_event_source,
     imports_by_query_then_by_changes_and_flags_seen,
     moved_and_deleted_after_the_commit,
     a_lost_state_resyncs_without_duplicates,

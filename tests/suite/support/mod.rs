@@ -7,6 +7,7 @@ pub mod desk;
 pub mod dovecot;
 pub mod faults;
 pub mod imap_proxy;
+pub mod jmap_front;
 pub mod s3;
 pub mod smtp;
 
