@@ -10,11 +10,14 @@ use super::{ack, JmapError};
 use crate::config::AfterImport;
 use crate::model::{Checkpoint, Inbound, OwedAck, QuarantineIn, RawMail};
 use crate::sources::poller::PollCtx;
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::time::Instant;
 
 /// Ids asked per `Email/query` page and per `Email/changes` call.
 const PAGE: usize = 1000;
+/// Blob downloads in flight at once.
+const DOWNLOADS: usize = 8;
 /// Headers kept of a message too large to import.
 const HEADER_LIMIT: usize = 256 * 1024;
 
@@ -223,16 +226,30 @@ async fn batch(
     let max = ctx.pipeline.settings.max_message_bytes;
     let mut items = Vec::with_capacity(chunk.len());
     let mut ids = Vec::with_capacity(chunk.len());
-    for e in chunk {
+    // Downloads run a few at a time (the server serves each blob on its
+    // own request); the items keep the batch's order.
+    type Got<'a> = Result<(&'a Value, u64, (Vec<u8>, bool)), JmapError>;
+    let downloads: Vec<futures::future::BoxFuture<'_, Got<'_>>> = chunk
+        .iter()
+        .map(|e| {
+            let size = e["size"].as_u64().unwrap_or(0);
+            let limit = if size as usize > max {
+                HEADER_LIMIT
+            } else {
+                max
+            };
+            let blob = e["blobId"].as_str().unwrap_or_default();
+            Box::pin(async move { j.download(blob, limit).await.map(|r| (e, size, r)) })
+                as futures::future::BoxFuture<'_, Got<'_>>
+        })
+        .collect();
+    let fetched: Vec<Got<'_>> = futures::stream::iter(downloads)
+        .buffered(DOWNLOADS)
+        .collect()
+        .await;
+    for f in fetched {
+        let (e, size, (raw, truncated)) = f?;
         let id = e["id"].as_str().unwrap_or_default().to_string();
-        let blob = e["blobId"].as_str().unwrap_or_default();
-        let size = e["size"].as_u64().unwrap_or(0);
-        let limit = if size as usize > max {
-            HEADER_LIMIT
-        } else {
-            max
-        };
-        let (raw, truncated) = j.download(blob, limit).await?;
         items.push(if size as usize > max || truncated {
             tracing::warn!(mailbox = %name, id = %id, size, max, "message larger than limits.max_message_bytes: quarantined with its headers only");
             Inbound::Quarantine(QuarantineIn {
