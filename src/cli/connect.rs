@@ -55,6 +55,7 @@ pub async fn check_all(cfg: &Config) -> Vec<Check> {
             Protocol::Imap => imap(m).await,
             Protocol::Pop3 => pop3(m).await,
             Protocol::Jmap => jmap(m).await,
+            Protocol::Graph => graph(m).await,
         };
         out.push(Check {
             what: format!(
@@ -119,6 +120,15 @@ async fn pop3(m: &crate::config::MailboxConfig) -> Result<String, String> {
     let n = s.uidl().await.map_err(|e| e.to_string())?.len();
     s.quit().await.map_err(|e| e.to_string())?;
     Ok(format!("logged in; {n} messages in the maildrop"))
+}
+
+/// Get a token and find the folder.
+async fn graph(m: &crate::config::MailboxConfig) -> Result<String, String> {
+    use crate::sources::graph::{client::Graph, sync::folder_id};
+    let mut g = Graph::open(m).await.map_err(|e| e.to_string())?;
+    let folder = m.folder.as_deref().unwrap_or("inbox");
+    folder_id(&mut g, folder).await.map_err(|e| e.to_string())?;
+    Ok(format!("token granted; folder {folder} found"))
 }
 
 /// Find the session and the mailbox.

@@ -14,6 +14,9 @@ pub enum Protocol {
     Pop3,
     /// JMAP (RFC 8620/8621): one mailbox of an account, by Email/changes.
     Jmap,
+    /// Microsoft Graph (Microsoft 365, Exchange Online): a mail folder of a
+    /// user or shared mailbox, by delta query, with app-only OAuth.
+    Graph,
 }
 
 impl Protocol {
@@ -22,6 +25,7 @@ impl Protocol {
             Protocol::Imap => "imap",
             Protocol::Pop3 => "pop3",
             Protocol::Jmap => "jmap",
+            Protocol::Graph => "graph",
         }
     }
 }
@@ -57,7 +61,7 @@ impl AfterImport {
 #[serde(deny_unknown_fields)]
 pub struct MailboxConfig {
     pub name: String,
-    /// `imap` (the default), `pop3` or `jmap`.
+    /// `imap` (the default), `pop3`, `jmap` or `graph`.
     #[serde(default)]
     pub protocol: Protocol,
     /// IMAP and POP3: the server.
@@ -71,6 +75,25 @@ pub struct MailboxConfig {
     /// JMAP: a bearer token instead of `username` and `password`.
     #[serde(default)]
     pub bearer_token: Secret,
+    /// Graph: the directory (tenant) id or domain.
+    pub tenant_id: Option<String>,
+    /// Graph: the application (client) id.
+    pub client_id: Option<String>,
+    /// Graph: the application's client secret.
+    #[serde(default)]
+    pub client_secret: Secret,
+    /// Graph: a certificate (PEM) and its RSA key (PKCS#8 PEM) instead of
+    /// the client secret.
+    pub client_certificate_file: Option<String>,
+    pub client_key_file: Option<String>,
+    /// Graph: the mailbox, as a user id or address (shared mailboxes too).
+    pub mailbox: Option<String>,
+    /// Graph: the API base (default Microsoft's global cloud,
+    /// `https://graph.microsoft.com/v1.0`; national clouds have their own).
+    pub graph_url: Option<String>,
+    /// Graph: the token endpoint (default
+    /// `https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`).
+    pub token_url: Option<String>,
     /// `tls` (implicit), `starttls`, or `none` (loopback only).
     #[serde(default)]
     pub tls: Tls,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 pub const SECRET_KEYS: &[(&str, &[&str])] = &[
     ("http", &["admin_token"]),
     ("smtp", &["password"]),
-    ("mailboxes", &["password", "bearer_token"]),
+    ("mailboxes", &["password", "bearer_token", "client_secret"]),
     ("webhook_sources", &["secret", "previous_secret"]),
     ("blobs", &["access_key_id", "secret_access_key"]),
 ];

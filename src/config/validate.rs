@@ -204,7 +204,10 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
                 format!("duplicate mailbox name {:?}", m.name),
             );
         }
-        if m.tls == Tls::None && m.protocol != Protocol::Jmap && !is_loopback(&m.host) {
+        if m.tls == Tls::None
+            && matches!(m.protocol, Protocol::Imap | Protocol::Pop3)
+            && !is_loopback(&m.host)
+        {
             add(
                 "mailboxes",
                 i,
@@ -224,6 +227,7 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
                 kinds::pop3_ok(m, &mut problem)
             }
             Protocol::Jmap => kinds::jmap_ok(m, &mut problem),
+            Protocol::Graph => kinds::graph_ok(m, &mut problem),
         }
         if m.after_import == AfterImport::Move && m.move_to.is_none() {
             add(
@@ -235,7 +239,8 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
             );
         }
         let oauth = m.oauth2_token_file.is_some() || m.oauth2_token_command.is_some();
-        let bearer = m.protocol == Protocol::Jmap && !m.bearer_token.is_unset();
+        let bearer = (m.protocol == Protocol::Jmap && !m.bearer_token.is_unset())
+            || m.protocol == Protocol::Graph;
         if !oauth && !bearer {
             if let Err(e) = secret_ok(&m.password, false) {
                 add("mailboxes", i, "password", label("password"), e);

@@ -9,6 +9,7 @@
 //! (`config::sections`), and one line in [`workers`] and [`drain_once`].
 
 pub mod archive;
+pub mod graph;
 pub mod imap;
 pub mod jmap;
 pub mod poller;
@@ -57,7 +58,7 @@ fn poll_ctx(
 ) -> poller::PollCtx {
     let use_lease = app.store().backend() == Backend::Postgres;
     let scope = match m.protocol {
-        Protocol::Jmap => m.folder.clone().unwrap_or_else(|| "inbox".into()),
+        Protocol::Jmap | Protocol::Graph => m.folder.clone().unwrap_or_else(|| "inbox".into()),
         _ => pop3::SCOPE.into(),
     };
     poller::PollCtx::new(
@@ -87,6 +88,7 @@ pub fn workers(
             ),
             Protocol::Pop3 => out.push(pop3::run(poll_ctx(app, &m, registry, shutdown)).boxed()),
             Protocol::Jmap => out.push(jmap::run(poll_ctx(app, &m, registry, shutdown)).boxed()),
+            Protocol::Graph => out.push(graph::run(poll_ctx(app, &m, registry, shutdown)).boxed()),
         }
     }
     out
@@ -113,6 +115,9 @@ pub async fn drain_once(app: &App, registry: &Registry) -> bool {
             }
             Protocol::Jmap => {
                 set.spawn(jmap::drain_once(poll_ctx(app, &m, registry, &rx)));
+            }
+            Protocol::Graph => {
+                set.spawn(graph::drain_once(poll_ctx(app, &m, registry, &rx)));
             }
         }
     }

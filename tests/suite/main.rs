@@ -39,6 +39,8 @@ mod store_locking;
 mod systemd_unit;
 
 // IMAP sources against Dovecot.
+mod graph;
+mod graph_process;
 mod imap;
 mod imap_daemon;
 mod imap_e2e;

@@ -6,6 +6,7 @@ pub mod cyrus;
 pub mod desk;
 pub mod dovecot;
 pub mod faults;
+pub mod graph_stand_in;
 pub mod imap_proxy;
 pub mod jmap_front;
 pub mod s3;

@@ -1,0 +1,92 @@
+//! Acknowledging imported mail in Graph, strictly after the commit: `seen`
+//! marks it read (PATCH `isRead`), `move` moves it to `move_to` (POST
+//! `/move`), `delete` deletes it, `keep` does nothing. The commit recorded
+//! the acknowledgement as owed; it is forgotten once Graph did it for every
+//! message and done again at the next round otherwise. A message already
+//! gone (404) counts as done.
+
+use super::client::{encode, Graph};
+use super::GraphError;
+use crate::config::AfterImport;
+use crate::sources::poller::PollCtx;
+use reqwest::Method;
+use serde_json::json;
+
+/// Do what earlier rounds still owe.
+pub async fn redo(g: &mut Graph, ctx: &PollCtx, target: Option<&str>) -> Result<(), GraphError> {
+    let owed = ctx
+        .pipeline
+        .store
+        .owed_acks(&ctx.cfg.name, &ctx.scope)
+        .await?;
+    ctx.status(|s| s.acks_owed = owed.iter().map(|o| o.count as u64).sum());
+    for o in owed {
+        let ids: Vec<String> = o.what.split(',').map(str::to_string).collect();
+        apply(g, ctx, target, &ids).await?;
+    }
+    Ok(())
+}
+
+/// Acknowledge `ids`, then forget the owed acknowledgement keyed by the
+/// first. A refusal leaves it owed and is reported; a lost connection ends
+/// the session (and it is done again next time).
+pub async fn apply(
+    g: &mut Graph,
+    ctx: &PollCtx,
+    target: Option<&str>,
+    ids: &[String],
+) -> Result<(), GraphError> {
+    let Some(first) = ids.first() else {
+        return Ok(());
+    };
+    if ctx.cfg.after_import == AfterImport::Keep {
+        return Ok(());
+    }
+    let mut refused = Vec::new();
+    for id in ids {
+        let url = format!("{}/messages/{}", g.user_url, encode(id));
+        let res = match ctx.cfg.after_import {
+            AfterImport::Keep => unreachable!("returned above"),
+            AfterImport::Seen => {
+                g.send(Method::PATCH, &url, |r| r.json(&json!({"isRead": true})))
+                    .await
+            }
+            AfterImport::Delete => g.send(Method::DELETE, &url, |r| r).await,
+            AfterImport::Move => {
+                let to = target.unwrap_or_default().to_string();
+                g.send(Method::POST, &format!("{url}/move"), move |r| {
+                    r.json(&json!({"destinationId": to}))
+                })
+                .await
+            }
+        };
+        match res {
+            Ok(_) | Err(GraphError::NotFound(_)) => {}
+            Err(GraphError::Auth(e)) | Err(GraphError::Protocol(e)) => {
+                refused.push(format!("{id}: {e}"))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !refused.is_empty() {
+        let err = format!(
+            "after_import {} refused by Graph for {} message(s), first {} (already imported, the acknowledgement is owed and retried)",
+            ctx.cfg.after_import.as_str(),
+            refused.len(),
+            refused[0]
+        );
+        tracing::error!(mailbox = %ctx.cfg.name, error = %err, "acknowledgement failed");
+        metrics::counter!("intake_imap_ack_failures_total", "mailbox" => ctx.cfg.name.clone())
+            .increment(1);
+        ctx.status(|s| {
+            s.ack_failures += 1;
+            s.last_error = Some(err);
+        });
+        return Ok(());
+    }
+    ctx.pipeline
+        .store
+        .forget_acks(&ctx.cfg.name, &ctx.scope, std::slice::from_ref(first))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! One Graph round: what is owed acknowledged first; then the delta query
+//! from the committed `@odata.deltaLink` (or from the start), page by page
+//! through `@odata.nextLink`; each page's messages not imported yet are
+//! fetched (`$value`) and committed in batches with their ids and owed
+//! acknowledgement, the round's new delta link with the last batch; then
+//! acknowledged. A message deleted between the listing and its fetch is
+//! skipped; one over `max_message_bytes` is quarantined with its headers.
+
+use super::client::{encode, Graph};
+use super::{ack, GraphError};
+use crate::config::AfterImport;
+use crate::model::{Checkpoint, Inbound, OwedAck, QuarantineIn, RawMail};
+use crate::sources::poller::PollCtx;
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// Headers kept of a message too large to import.
+const HEADER_LIMIT: usize = 256 * 1024;
+
+/// A folder's id: the first segment of `path` is a well-known name (`inbox`,
+/// `archive`, …) or a top-level folder's display name, the others child
+/// folders' display names.
+pub async fn folder_id(g: &mut Graph, path: &str) -> Result<String, GraphError> {
+    let mut id: Option<String> = None;
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        let found = match &id {
+            None => match g
+                .get_json(&format!("{}/mailFolders/{}", g.user_url, encode(seg)))
+                .await
+            {
+                Ok(v) => v["id"].as_str().map(str::to_string),
+                Err(GraphError::NotFound(_)) => {
+                    child(g, &format!("{}/mailFolders", g.user_url), seg).await?
+                }
+                Err(e) => return Err(e),
+            },
+            Some(parent) => {
+                let url = format!("{}/mailFolders/{}/childFolders", g.user_url, encode(parent));
+                child(g, &url, seg).await?
+            }
+        };
+        id = Some(found.ok_or_else(|| {
+            GraphError::Protocol(format!("no mail folder {path:?} (at {seg:?})"))
+        })?);
+    }
+    id.ok_or_else(|| GraphError::Protocol("folder is empty".into()))
+}
+
+async fn child(g: &mut Graph, list_url: &str, name: &str) -> Result<Option<String>, GraphError> {
+    let q = format!("displayName eq '{}'", name.replace('\'', "''"));
+    let url = format!("{list_url}?$filter={}", encode(&q));
+    let v = g.get_json(&url).await?;
+    Ok(v["value"][0]["id"].as_str().map(str::to_string))
+}
+
+/// Import until the delta query has nothing newer; how many were committed.
+pub async fn drain(g: &mut Graph, ctx: &PollCtx) -> Result<usize, GraphError> {
+    let name = &ctx.cfg.name;
+    let store = &ctx.pipeline.store;
+    let folder = folder_id(g, &ctx.scope).await?;
+    let target = match (&ctx.cfg.after_import, &ctx.cfg.move_to) {
+        (AfterImport::Move, Some(to)) => Some(folder_id(g, to).await?),
+        _ => None,
+    };
+    ack::redo(g, ctx, target.as_deref()).await?;
+    let mut seen = store.seen_items(name, &ctx.scope).await?;
+    let start = format!(
+        "{}/mailFolders/{}/messages/delta?$select=id",
+        g.user_url,
+        encode(&folder)
+    );
+    let stored = store
+        .checkpoint(name, &ctx.scope)
+        .await?
+        .filter(|s| !s.is_empty());
+    let mut url = stored.clone().unwrap_or_else(|| start.clone());
+    let mut done = 0;
+    loop {
+        if ctx.lost() {
+            return Err(GraphError::LeaseLost);
+        }
+        if ctx.stopping() {
+            return Ok(done);
+        }
+        let page = match g.get_json(&url).await {
+            Err(GraphError::Gone(why)) => {
+                tracing::warn!(mailbox = %name, why, "the delta link expired: reading the folder again (imported mail is recognised by its id)");
+                url = start.clone();
+                continue;
+            }
+            r => r?,
+        };
+        let mut fresh = Vec::new();
+        let mut gone = Vec::new();
+        let mut listed = HashSet::new();
+        for m in page["value"].as_array().into_iter().flatten() {
+            let Some(id) = m["id"].as_str() else { continue };
+            if m.get("@removed").is_some() {
+                if seen.remove(id) {
+                    gone.push(id.to_string());
+                }
+            } else if !seen.contains(id) && listed.insert(id.to_string()) {
+                fresh.push(id.to_string());
+            }
+        }
+        let delta = page["@odata.deltaLink"].as_str().map(str::to_string);
+        let next = page["@odata.nextLink"].as_str().map(str::to_string);
+        let keep = stored.clone().unwrap_or_default();
+        let batches: Vec<&[String]> = fresh.chunks(ctx.cfg.fetch_batch.max(1) as usize).collect();
+        if batches.is_empty() && (delta.is_some() || !gone.is_empty()) {
+            let state = delta.clone().unwrap_or(keep.clone());
+            store
+                .save_checkpoint(&checkpoint(
+                    ctx,
+                    state,
+                    Vec::new(),
+                    std::mem::take(&mut gone),
+                    None,
+                ))
+                .await?;
+        }
+        ctx.status(|st| st.lag = fresh.len() as u64);
+        for (i, chunk) in batches.iter().enumerate() {
+            let last = i + 1 == batches.len();
+            let state = match (&delta, last) {
+                (Some(d), true) => d.clone(),
+                _ => keep.clone(),
+            };
+            let ids = batch(g, ctx, chunk, state, std::mem::take(&mut gone)).await?;
+            seen.extend(ids.iter().cloned());
+            ack::apply(g, ctx, target.as_deref(), &ids).await?;
+            done += ids.len();
+            ctx.status(|st| {
+                st.lag = st.lag.saturating_sub(chunk.len() as u64);
+                st.imported += ids.len() as u64;
+            });
+        }
+        match next {
+            Some(n) => url = n,
+            None => return Ok(done),
+        }
+    }
+}
+
+fn checkpoint(
+    ctx: &PollCtx,
+    state: String,
+    seen: Vec<String>,
+    gone: Vec<String>,
+    owe: Option<OwedAck>,
+) -> Checkpoint {
+    Checkpoint {
+        source: ctx.cfg.name.clone(),
+        scope: ctx.scope.clone(),
+        state,
+        owe,
+        seen,
+        gone,
+        ..Default::default()
+    }
+}
+
+/// Fetch and commit one batch; the ids it stored (not those gone meanwhile).
+async fn batch(
+    g: &mut Graph,
+    ctx: &PollCtx,
+    chunk: &[String],
+    state: String,
+    gone: Vec<String>,
+) -> Result<Vec<String>, GraphError> {
+    let name = &ctx.cfg.name;
+    let max = ctx.pipeline.settings.max_message_bytes;
+    let mut items = Vec::with_capacity(chunk.len());
+    let mut ids = Vec::with_capacity(chunk.len());
+    for id in chunk {
+        let Some((raw, truncated)) = g.mime(id, max).await? else {
+            tracing::info!(mailbox = %name, id = %id, "message deleted between the listing and its fetch: skipped");
+            continue;
+        };
+        items.push(if truncated {
+            tracing::warn!(mailbox = %name, id = %id, max, "message larger than limits.max_message_bytes: quarantined with its headers only");
+            let mut head = crate::sources::pop3::drain::header_block(raw);
+            head.truncate(HEADER_LIMIT);
+            Inbound::Quarantine(QuarantineIn {
+                source: "graph".into(),
+                mailbox: Some(name.clone()),
+                reason: format!("message exceeds limits.max_message_bytes ({max}); only its headers were kept (Graph message {id})"),
+                size: max as i64 + 1,
+                raw: head,
+                truncated: true,
+            })
+        } else {
+            Inbound::Mail(RawMail { raw, mailbox: Some(name.clone()), source: "graph".into() })
+        });
+        ids.push(id.clone());
+    }
+    metrics::counter!("intake_messages_fetched_total", "mailbox" => name.clone())
+        .increment(ids.len() as u64);
+    let owe = (ctx.cfg.after_import != AfterImport::Keep && !ids.is_empty()).then(|| OwedAck {
+        key: ids[0].clone(),
+        what: ids.join(","),
+        count: ids.len() as u32,
+    });
+    let cp = checkpoint(ctx, state, ids.clone(), gone, owe);
+    if items.is_empty() {
+        ctx.pipeline.store.save_checkpoint(&cp).await?;
+        return Ok(ids);
+    }
+    let started = Instant::now();
+    let outcomes = ctx.pipeline.ingest(items, Some(&cp)).await?;
+    metrics::histogram!("intake_ingest_latency_seconds", "mailbox" => name.clone())
+        .record(started.elapsed().as_secs_f64());
+    crate::metrics::record_outcomes(name, &outcomes);
+    Ok(ids)
+}
