@@ -181,7 +181,7 @@ async fn handle(
         );
     }
     let token = auth.strip_prefix("Bearer ").unwrap_or_default();
-    if !s.tokens.get(token).is_some_and(|exp| *exp > Instant::now()) {
+    if s.tokens.get(token).is_none_or(|exp| *exp <= Instant::now()) {
         return error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
