@@ -239,7 +239,97 @@ async fn oversize_mail_is_quarantined_with_its_headers(db: Db) {
     );
 }
 
+/// Certificate credentials: a client assertion signed with the app's RSA
+/// key and naming its certificate gets the token (the stand-in verifies the
+/// signature, thumbprint, audience, issuer and expiry); another key does not.
+async fn a_certificate_gets_the_token(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let openssl = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=intake test app",
+    ]);
+    openssl(&[
+        "rsa",
+        "-in",
+        "key.pem",
+        "-RSAPublicKey_out",
+        "-outform",
+        "DER",
+        "-out",
+        "pub.der",
+    ]);
+    openssl(&[
+        "x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der",
+    ]);
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "other.pem",
+    ]);
+    use base64::Engine;
+    let thumb = ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        &std::fs::read(d.join("cert.der")).unwrap(),
+    );
+    let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(thumb.as_ref());
+    let t = G::new(db, "", "").await;
+    t.g.with(|s| s.certificate = Some((std::fs::read(d.join("pub.der")).unwrap(), x5t)));
+    let files = |key: &str| {
+        format!(
+            "client_certificate_file = \"{}\"\nclient_key_file = \"{}\"\nclient_secret = \"not-this\"",
+            d.join("cert.pem").display(),
+            d.join(key).display()
+        )
+    };
+    let cfg = config(&t.db.url, &graph_toml(&t.g, &files("key.pem")));
+    t.g.deliver(&numbered(0, 2));
+    let reg = Registry::default();
+    assert!(
+        intake::daemon::drain_once(&cfg, &t.pipeline, &reg).await,
+        "{:?}",
+        reg.snapshot()
+    );
+    assert_eq!(t.comments().await, 2);
+    let cfg = config(&t.db.url, &graph_toml(&t.g, &files("other.pem")));
+    let reg = Registry::default();
+    assert!(!intake::daemon::drain_once(&cfg, &t.pipeline, &reg).await);
+    let err = reg.snapshot().remove(0).last_error.unwrap_or_default();
+    assert!(
+        err.contains("authentication") && err.contains("AADSTS700027"),
+        "{err}"
+    );
+}
+
 both_backends!(
+    a_certificate_gets_the_token,
     delta_pages_are_imported_once_and_marked_read,
     moved_and_deleted_after_the_commit,
     throttling_and_an_expired_token_within_a_session,

@@ -68,17 +68,32 @@ impl Graph {
         Ok(g)
     }
 
-    /// A new access token by client credentials.
+    /// A new access token by client credentials: the client secret, or an
+    /// assertion signed with the certificate's key.
     async fn refresh(&mut self) -> Result<(), GraphError> {
         let m = &self.cfg;
-        let secret = m.client_secret.resolve().map_err(GraphError::Auth)?;
-        let form = [
-            ("client_id", m.client_id.as_deref().unwrap_or_default()),
-            ("client_secret", secret.as_str()),
-            ("scope", SCOPE),
-            ("grant_type", "client_credentials"),
-        ];
         let url = token_url(m);
+        let client_id = m.client_id.as_deref().unwrap_or_default();
+        let mut form = vec![
+            ("client_id", client_id.to_string()),
+            ("scope", SCOPE.to_string()),
+            ("grant_type", "client_credentials".to_string()),
+        ];
+        match (&m.client_certificate_file, &m.client_key_file) {
+            (Some(cert), Some(key)) => {
+                let jwt = super::assertion::client_assertion(cert, key, client_id, &url)
+                    .inspect_err(|_| valid(m, false))?;
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+                ));
+                form.push(("client_assertion", jwt));
+            }
+            _ => form.push((
+                "client_secret",
+                m.client_secret.resolve().map_err(GraphError::Auth)?,
+            )),
+        }
         let r = self.http.post(&url).form(&form).send().await?;
         let status = r.status();
         let v: Value = r.json().await.unwrap_or_default();

@@ -12,6 +12,7 @@
 //! worker polls.
 
 pub mod ack;
+pub mod assertion;
 pub mod client;
 pub mod sync;
 

@@ -49,6 +49,9 @@ pub struct Box_ {
     pub oldest_delta: u64,
     /// The next `$value` of this id finds it deleted first.
     pub vanish_on_fetch: Option<String>,
+    /// Certificate credentials accepted: the RSA public key (PKCS#1 DER)
+    /// and the certificate's `x5t` (SHA-1 thumbprint, base64url).
+    pub certificate: Option<(Vec<u8>, String)>,
     port: u16,
 }
 
@@ -162,14 +165,24 @@ async fn handle(
         let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
             && form.get("scope").map(String::as_str)
                 == Some("https://graph.microsoft.com/.default")
-            && form.get("client_id").map(String::as_str) == Some("app-1")
-            && form.get("client_secret") == Some(&s.secret);
-        if !ok {
+            && form.get("client_id").map(String::as_str) == Some("app-1");
+        let url = format!("http://127.0.0.1:{}{path}", s.port);
+        let (credentials, error) = match form.get("client_assertion") {
+            Some(jwt) => (
+                form.get("client_assertion_type").map(String::as_str)
+                    == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                    && assertion_ok(s.certificate.as_ref(), jwt, &url),
+                "AADSTS700027: Client assertion failed signature validation.",
+            ),
+            None => (
+                form.get("client_secret") == Some(&s.secret),
+                "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+            ),
+        };
+        if !ok || !credentials {
             return reply(
                 StatusCode::UNAUTHORIZED,
-                json!({"error": "invalid_client",
-                "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
-                "error_codes": [7000215]}),
+                json!({"error": "invalid_client", "error_description": error}),
             );
         }
         let token = format!("tok-{}", rand::random::<u64>());
@@ -380,6 +393,42 @@ fn delta(s: &mut Box_, folder: &str, q: &HashMap<String, String>, max_page: usiz
         v["@odata.deltaLink"] = json!(format!("{base}?$deltatoken={end}"));
     }
     reply(StatusCode::OK, v)
+}
+
+/// A client assertion signed RS256 by the registered key, naming the
+/// registered certificate, for this endpoint and client, not expired.
+fn assertion_ok(cert: Option<&(Vec<u8>, String)>, jwt: &str, url: &str) -> bool {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let Some((public, x5t)) = cert else {
+        return false;
+    };
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, sig] = parts[..] else { return false };
+    let json = |p: &str| -> Value {
+        b64.decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    let (header, claims) = (json(h), json(c));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        public,
+    );
+    header["alg"] == "RS256"
+        && header["x5t"] == x5t.as_str()
+        && claims["aud"] == url
+        && claims["iss"] == "app-1"
+        && claims["sub"] == "app-1"
+        && claims["exp"].as_u64().is_some_and(|e| e > now)
+        && b64
+            .decode(sig)
+            .is_ok_and(|s| key.verify(format!("{h}.{c}").as_bytes(), &s).is_ok())
 }
 
 fn url_form(body: &[u8]) -> HashMap<String, String> {
