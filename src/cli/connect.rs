@@ -58,14 +58,7 @@ pub async fn check_all(cfg: &Config) -> Vec<Check> {
             Protocol::Graph => graph(m).await,
         };
         out.push(Check {
-            what: format!(
-                "mailbox {} ({} {}:{} as {})",
-                m.name,
-                m.protocol.as_str(),
-                m.host,
-                m.port,
-                m.username
-            ),
+            what: format!("mailbox {} ({})", m.name, endpoint(m)),
             result,
         });
     }
@@ -76,6 +69,23 @@ pub async fn check_all(cfg: &Config) -> Vec<Check> {
         });
     }
     out
+}
+
+/// Where a mailbox is, in its kind's terms.
+fn endpoint(m: &crate::config::MailboxConfig) -> String {
+    match m.protocol {
+        Protocol::Imap | Protocol::Pop3 => {
+            format!(
+                "{} {}:{} as {}",
+                m.protocol.as_str(),
+                m.host,
+                m.port,
+                m.username
+            )
+        }
+        Protocol::Jmap => format!("jmap {}", m.url.as_deref().unwrap_or_default()),
+        Protocol::Graph => format!("graph {}", m.mailbox.as_deref().unwrap_or_default()),
+    }
 }
 
 /// A database URL without its password.

@@ -85,6 +85,17 @@ pub(super) fn graph_ok(m: &MailboxConfig, add: &mut dyn FnMut(&'static str, Stri
             "set both client_certificate_file and client_key_file".into(),
         );
     }
+    for (key, f) in [
+        ("client_certificate_file", &m.client_certificate_file),
+        ("client_key_file", &m.client_key_file),
+    ] {
+        if let Some(Err(e)) = f.as_ref().map(std::fs::read) {
+            add(
+                key,
+                format!("cannot read {:?}: {e}", f.as_deref().unwrap_or_default()),
+            );
+        }
+    }
     if !cert && m.client_secret.is_unset() {
         add(
             "client_secret",

@@ -246,6 +246,14 @@ pub(super) fn validate(cfg: &super::Config, text: &str, secrets: Secrets) -> Vec
                 add("mailboxes", i, "password", label("password"), e);
             }
         }
+        for (key, secret) in [
+            ("bearer_token", &m.bearer_token),
+            ("client_secret", &m.client_secret),
+        ] {
+            if let Err(e) = secret_ok(secret, true) {
+                add("mailboxes", i, key, label(key), e);
+            }
+        }
         if let Some(a) = &m.address {
             if let Err(e) = address_ok(a) {
                 add("mailboxes", i, "address", label("address"), e);

@@ -49,10 +49,34 @@ fn each_mailbox_kind_is_checked_for_what_it_needs() {
     assert!(out.contains("mailboxes[3].host: missing"), "{out}");
     assert!(out.contains("mailboxes[3].port: missing"), "{out}");
     let (code, out) = check(&format!(
+        "{DESK}[[mailboxes]]\nname = \"g\"\nprotocol = \"graph\"\nclient_id = \"app\"\nclient_key_file = \"/k.pem\"\n\
+         client_secret_env = \"INTAKE_TEST_NO_SUCH_VARIABLE\"\n\
+         graph_url = \"http://graph.example.net/v1.0\"\n"
+    ));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("mailboxes[0].tenant_id: missing"), "{out}");
+    assert!(out.contains("mailboxes[0].mailbox: missing"), "{out}");
+    assert!(
+        out.contains("mailboxes[0].client_certificate_file: set both"),
+        "{out}"
+    );
+    assert!(
+        out.contains("mailboxes[0].client_key_file: cannot read"),
+        "{out}"
+    );
+    assert!(out.contains("mailboxes[0].client_secret: environment variable INTAKE_TEST_NO_SUCH_VARIABLE is not set"), "{out}");
+    assert!(
+        out.contains("mailboxes[0].graph_url: plain http is allowed only for loopback hosts"),
+        "{out}"
+    );
+    assert!(!out.contains("mailboxes[0].password"), "{out}");
+    let (code, out) = check(&format!(
         "{DESK}[[mailboxes]]\nname = \"j\"\nprotocol = \"jmap\"\nurl = \"https://jmap.example.net/\"\n\
          username = \"u\"\npassword = \"p\"\nafter_import = \"delete\"\n\
          [[mailboxes]]\nname = \"p\"\nprotocol = \"pop3\"\nhost = \"pop.example.net\"\nport = 995\nusername = \"u\"\n\
-         password = \"p\"\nafter_import = \"delete\"\n"
+         password = \"p\"\nafter_import = \"delete\"\n\
+         [[mailboxes]]\nname = \"g\"\nprotocol = \"graph\"\ntenant_id = \"t\"\nclient_id = \"c\"\n\
+         client_secret_env = \"HOME\"\nmailbox = \"support@example.com\"\nfolder = \"Inbox/Support\"\n"
     ));
     assert_eq!(code, Some(0), "{out}");
 }
