@@ -12,6 +12,7 @@ pub mod archive;
 pub mod graph;
 pub mod imap;
 pub mod jmap;
+pub mod poll_batch;
 pub mod poller;
 pub mod pop3;
 pub mod progress;

@@ -12,10 +12,11 @@ use crate::support;
 
 use common::{config, mail, Db, TestDb};
 use intake::daemon::Daemon;
-use intake::pipeline::{Pipeline, Settings};
+
 use intake::sources::imap::{Registry, State};
 use std::time::{Duration, Instant};
 use support::graph_stand_in::GraphStandIn;
+use support::kinds::KindEnv;
 use support::{count, eventually, numbered};
 
 /// A `[[mailboxes]]` Graph entry for the stand-in.
@@ -40,46 +41,24 @@ pub fn graph_toml(g: &GraphStandIn, extra: &str) -> String {
 
 struct G {
     g: GraphStandIn,
-    db: TestDb,
-    cfg: intake::config::Config,
-    pipeline: Pipeline,
-    registry: Registry,
+    env: KindEnv,
+}
+
+impl std::ops::Deref for G {
+    type Target = KindEnv;
+    fn deref(&self) -> &KindEnv {
+        &self.env
+    }
 }
 
 impl G {
     async fn new(db: Db, extra: &str, top: &str) -> G {
         let g = GraphStandIn::start("s3cret").await;
-        let db = TestDb::new(db).await;
-        let cfg = config(&db.url, &format!("{top}\n{}", graph_toml(&g, extra)));
-        let pipeline = Pipeline::new(db.store.clone(), Settings::from_config(&cfg));
+        let text = format!("{top}\n{}", graph_toml(&g, extra));
         G {
+            env: KindEnv::new(TestDb::new(db).await, &text).await,
             g,
-            db,
-            cfg,
-            pipeline,
-            registry: Registry::default(),
         }
-    }
-    async fn drain(&self) -> bool {
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            intake::daemon::drain_once(&self.cfg, &self.pipeline, &self.registry),
-        )
-        .await
-        .expect("drain_once hangs")
-    }
-    fn status(&self) -> intake::sources::imap::FolderStatus {
-        self.registry.snapshot().remove(0)
-    }
-    async fn comments(&self) -> i64 {
-        count(&self.db.store, "SELECT COUNT(*) AS n FROM comments").await
-    }
-    async fn distinct(&self) -> i64 {
-        count(
-            &self.db.store,
-            "SELECT COUNT(DISTINCT message_id) AS n FROM comments",
-        )
-        .await
     }
 }
 

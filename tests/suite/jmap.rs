@@ -16,6 +16,7 @@ use intake::sources::imap::{Registry, State};
 use std::time::Duration;
 use support::cyrus::Cyrus;
 use support::jmap_front::JmapFront;
+use support::kinds::KindEnv;
 use support::{count, eventually, numbered};
 
 /// A `[[mailboxes]]` JMAP entry for `support` at `url`.
@@ -37,46 +38,24 @@ pub fn jmap_toml(url: &str, extra: &str) -> String {
 
 struct J {
     cy: Cyrus,
-    db: TestDb,
-    cfg: intake::config::Config,
-    pipeline: Pipeline,
-    registry: Registry,
+    env: KindEnv,
+}
+
+impl std::ops::Deref for J {
+    type Target = KindEnv;
+    fn deref(&self) -> &KindEnv {
+        &self.env
+    }
 }
 
 impl J {
     async fn new(db: Db, extra: &str, top: &str) -> J {
         let cy = Cyrus::start(&[("support", "supportpw")]);
-        let db = TestDb::new(db).await;
-        let cfg = config(&db.url, &format!("{top}\n{}", jmap_toml(&cy.url(), extra)));
-        let pipeline = Pipeline::new(db.store.clone(), Settings::from_config(&cfg));
+        let text = format!("{top}\n{}", jmap_toml(&cy.url(), extra));
         J {
+            env: KindEnv::new(TestDb::new(db).await, &text).await,
             cy,
-            db,
-            cfg,
-            pipeline,
-            registry: Registry::default(),
         }
-    }
-    async fn drain(&self) -> bool {
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            intake::daemon::drain_once(&self.cfg, &self.pipeline, &self.registry),
-        )
-        .await
-        .expect("drain_once hangs")
-    }
-    fn status(&self) -> intake::sources::imap::FolderStatus {
-        self.registry.snapshot().remove(0)
-    }
-    async fn comments(&self) -> i64 {
-        count(&self.db.store, "SELECT COUNT(*) AS n FROM comments").await
-    }
-    async fn distinct(&self) -> i64 {
-        count(
-            &self.db.store,
-            "SELECT COUNT(DISTINCT message_id) AS n FROM comments",
-        )
-        .await
     }
     async fn inbox(&self) -> (usize, usize) {
         self.cy.count("support", "supportpw", "inbox").await

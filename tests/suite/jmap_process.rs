@@ -4,67 +4,40 @@
 //! one PostgreSQL share the mailbox through its lease.
 
 use crate::common;
-use crate::pop3_process::{daemon_config, spawn, stored, write_config};
 use crate::support;
 
 use common::{fresh_url, Db};
 use intake::store::Store;
-use std::process::Child;
-use std::time::Duration;
 use support::cyrus::Cyrus;
-use support::{count, eventually, numbered};
+use support::kinds::{daemon_config, lease_takeover, sigkill_rounds};
+use support::numbered;
 
 async fn sigkill_during_a_jmap_import_is_exactly_once(db: Db) {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("intake.log");
     let cy = Cyrus::start(&[("support", "supportpw")]);
     let (url, _keep) = fresh_url(db).await;
     let store = Store::open(&url, 2).await.unwrap();
     cy.deliver("support", &numbered(0, 800));
-    let text = crate::jmap::jmap_toml(&cy.url(), "fetch_batch = 40");
-    let cfg = write_config(dir.path(), &daemon_config(&url, &text));
-    let (mut kills, mut delivered) = (0, 800);
-    for round in 0..4 {
-        let before = stored(&store).await;
-        if before >= 800 {
-            break;
-        }
-        let target = before + 20 + (rand::random::<u64>() % 200) as i64;
-        let mut child = spawn(&cfg, false, &log);
-        let reached = eventually(60, || async { stored(&store).await >= target }).await;
-        cy.deliver("support", &numbered(delivered, 20));
-        delivered += 20;
-        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 150)).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
-        kills += 1;
-        eprintln!(
-            "round {round}: killed at {} stored (target {target}, reached {reached})",
-            stored(&store).await
-        );
-    }
-    assert!(kills >= 2, "the import finished before it was killed twice");
-    let status = spawn(&cfg, true, &log).wait().unwrap();
-    let logs = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        status.success(),
-        "intake run --once failed: {status}\n{logs}"
+    let cfg = daemon_config(
+        dir.path(),
+        &url,
+        &crate::jmap::jmap_toml(&cy.url(), "fetch_batch = 40"),
     );
-    let total = delivered as i64;
-    assert_eq!(stored(&store).await, total, "{logs}");
-    let distinct = count(
+    let deliver = |from, n| cy.deliver("support", &numbered(from, n));
+    let all = sigkill_rounds(
         &store,
-        "SELECT COUNT(DISTINCT message_id) AS n FROM comments",
+        &cfg,
+        &dir.path().join("intake.log"),
+        800,
+        20,
+        deliver,
     )
     .await;
-    assert_eq!(distinct, total);
     assert_eq!(
         cy.count("support", "supportpw", "inbox").await,
-        (delivered, delivered),
+        (all, all),
         "all flagged $seen"
     );
-    let owed = count(&store, "SELECT COUNT(*) AS n FROM source_acks_owed").await;
-    assert_eq!(owed, 0);
 }
 
 /// Two daemons on one PostgreSQL: one works the mailbox, the other takes
@@ -72,47 +45,25 @@ async fn sigkill_during_a_jmap_import_is_exactly_once(db: Db) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_share_a_jmap_mailbox_through_the_lease() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("intake.log");
     let cy = Cyrus::start(&[("support", "supportpw")]);
     let (url, _keep) = fresh_url(Db::Postgres).await;
     let store = Store::open(&url, 2).await.unwrap();
     cy.deliver("support", &numbered(0, 100));
-    let text = crate::jmap::jmap_toml(&cy.url(), "fetch_batch = 20");
-    let cfg = write_config(dir.path(), &daemon_config(&url, &text));
-    let mut daemons: Vec<Child> = (0..2).map(|_| spawn(&cfg, false, &log)).collect();
-    assert!(eventually(60, || async { stored(&store).await == 100 }).await);
-    use sqlx::Row;
-    let holder = || async {
-        sqlx::query("SELECT holder FROM leases WHERE name = 'jmap:support'")
-            .fetch_optional(store.pool())
-            .await
-            .unwrap()
-            .map(|r| r.get::<String, _>("holder"))
-            .unwrap_or_default()
-    };
-    let first = holder().await;
-    let victim = daemons
-        .iter()
-        .position(|c| first.contains(&format!(":{}:", c.id())))
-        .expect("one of the two holds the lease");
-    daemons[victim].kill().unwrap();
-    daemons[victim].wait().unwrap();
-    cy.deliver("support", &numbered(100, 5));
-    let took_over = eventually(60, || async { stored(&store).await == 105 }).await;
-    let now = holder().await;
-    for d in daemons.iter_mut() {
-        let _ = d.kill();
-        let _ = d.wait();
-    }
-    let logs = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(took_over, "{} stored\n{logs}", stored(&store).await);
-    assert_ne!(now, first);
-    let distinct = count(
+    let cfg = daemon_config(
+        dir.path(),
+        &url,
+        &crate::jmap::jmap_toml(&cy.url(), "fetch_batch = 20"),
+    );
+    let deliver = |from, n| cy.deliver("support", &numbered(from, n));
+    lease_takeover(
         &store,
-        "SELECT COUNT(DISTINCT message_id) AS n FROM comments",
+        &cfg,
+        &dir.path().join("intake.log"),
+        "jmap:support",
+        100,
+        deliver,
     )
     .await;
-    assert_eq!((stored(&store).await, distinct), (105, 105));
 }
 
 both_backends!(sigkill_during_a_jmap_import_is_exactly_once);

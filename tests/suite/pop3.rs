@@ -10,9 +10,9 @@ use crate::support;
 use common::{config, mail, Db, TestDb};
 use intake::pipeline::{Pipeline, Settings};
 use intake::sources::imap::{Registry, State};
-use std::time::Duration;
 use support::dovecot::Dovecot;
 use support::faults::Introspection;
+use support::kinds::KindEnv;
 use support::{count, numbered};
 
 /// A `[[mailboxes]]` POP3 entry for `support` on `port`.
@@ -36,45 +36,23 @@ pub fn pop3_toml(port: u16, extra: &str) -> String {
 
 struct P {
     dc: Dovecot,
-    db: TestDb,
-    cfg: intake::config::Config,
-    pipeline: Pipeline,
-    registry: Registry,
+    env: KindEnv,
+}
+
+impl std::ops::Deref for P {
+    type Target = KindEnv;
+    fn deref(&self) -> &KindEnv {
+        &self.env
+    }
 }
 
 impl P {
     async fn new(db: Db, dc: Dovecot, port: u16, extra: &str, top: &str) -> P {
-        let db = TestDb::new(db).await;
-        let cfg = config(&db.url, &format!("{top}\n{}", pop3_toml(port, extra)));
-        let pipeline = Pipeline::new(db.store.clone(), Settings::from_config(&cfg));
+        let text = format!("{top}\n{}", pop3_toml(port, extra));
         P {
             dc,
-            db,
-            cfg,
-            pipeline,
-            registry: Registry::default(),
+            env: KindEnv::new(TestDb::new(db).await, &text).await,
         }
-    }
-    async fn drain(&self) -> bool {
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            intake::daemon::drain_once(&self.cfg, &self.pipeline, &self.registry),
-        )
-        .await
-        .expect("drain_once hangs")
-    }
-    fn status(&self) -> intake::sources::imap::FolderStatus {
-        self.registry.snapshot().remove(0)
-    }
-    async fn comments(&self) -> i64 {
-        count(&self.db.store, "SELECT COUNT(*) AS n FROM comments").await
-    }
-    async fn distinct(&self) -> i64 {
-        count(
-            &self.db.store,
-            "SELECT COUNT(DISTINCT message_id) AS n FROM comments",
-        )
-        .await
     }
     async fn seen(&self) -> i64 {
         count(&self.db.store, "SELECT COUNT(*) AS n FROM source_seen").await
@@ -123,27 +101,16 @@ async fn deleted_mail_leaves_the_server_after_its_commit(db: Db) {
     keep.dc.deliver("support", "INBOX", &numbered(0, 3));
     assert!(keep.drain().await);
     assert_eq!((keep.comments().await, keep.inbox()), (3, 3));
-    let cfg = config(
-        &keep.db.url,
-        &pop3_toml(port, "after_import = \"delete\"\nfetch_batch = 2"),
-    );
-    let p = P {
-        pipeline: Pipeline::new(keep.db.store.clone(), Settings::from_config(&cfg)),
-        cfg,
-        registry: Registry::default(),
-        ..keep
-    };
+    let p = keep;
+    let delete = pop3_toml(port, "after_import = \"delete\"\nfetch_batch = 2");
     p.dc.deliver("support", "INBOX", &numbered(3, 4));
-    assert!(p.drain().await, "{:?}", p.registry.snapshot());
+    let (ok, st) = p.drain_with(&delete).await;
+    assert!(ok, "{st:?}");
     assert_eq!((p.comments().await, p.distinct().await), (7, 7));
     assert_eq!(p.inbox(), 0, "all seven deleted at QUIT");
-    assert_eq!(
-        p.status().imported,
-        4,
-        "the three owed were deleted, not fetched"
-    );
+    assert_eq!(st.imported, 4, "the three owed were deleted, not fetched");
     assert_eq!(p.seen().await, 7);
-    assert!(p.drain().await);
+    assert!(p.drain_with(&delete).await.0);
     assert_eq!(
         p.seen().await,
         0,

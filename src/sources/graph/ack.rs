@@ -8,6 +8,7 @@
 use super::client::{encode, Graph};
 use super::GraphError;
 use crate::config::AfterImport;
+use crate::sources::poll_batch;
 use crate::sources::poller::PollCtx;
 use reqwest::Method;
 use serde_json::json;
@@ -69,24 +70,10 @@ pub async fn apply(
         }
     }
     if !refused.is_empty() {
-        let err = format!(
-            "after_import {} refused by Graph for {} message(s), first {} (already imported, the acknowledgement is owed and retried)",
-            ctx.cfg.after_import.as_str(),
-            refused.len(),
-            refused[0]
-        );
-        tracing::error!(mailbox = %ctx.cfg.name, error = %err, "acknowledgement failed");
-        metrics::counter!("intake_imap_ack_failures_total", "mailbox" => ctx.cfg.name.clone())
-            .increment(1);
-        ctx.status(|s| {
-            s.ack_failures += 1;
-            s.last_error = Some(err);
-        });
+        let what = format!("{} message(s), first {}", refused.len(), refused[0]);
+        poll_batch::refused(ctx, &what);
         return Ok(());
     }
-    ctx.pipeline
-        .store
-        .forget_acks(&ctx.cfg.name, &ctx.scope, std::slice::from_ref(first))
-        .await?;
+    poll_batch::done(ctx, first).await?;
     Ok(())
 }

@@ -9,13 +9,9 @@
 use super::client::{encode, Graph};
 use super::{ack, GraphError};
 use crate::config::AfterImport;
-use crate::model::{Checkpoint, Inbound, OwedAck, QuarantineIn, RawMail};
+use crate::sources::poll_batch;
 use crate::sources::poller::PollCtx;
 use std::collections::HashSet;
-use std::time::Instant;
-
-/// Headers kept of a message too large to import.
-const HEADER_LIMIT: usize = 256 * 1024;
 
 /// A folder's id: the first segment of `path` is a well-known name (`inbox`,
 /// `archive`, …) or a top-level folder's display name, the others child
@@ -110,7 +106,7 @@ pub async fn drain(g: &mut Graph, ctx: &PollCtx) -> Result<usize, GraphError> {
         if batches.is_empty() && (delta.is_some() || !gone.is_empty()) {
             let state = delta.clone().unwrap_or(keep.clone());
             store
-                .save_checkpoint(&checkpoint(
+                .save_checkpoint(&poll_batch::checkpoint(
                     ctx,
                     state,
                     Vec::new(),
@@ -142,24 +138,6 @@ pub async fn drain(g: &mut Graph, ctx: &PollCtx) -> Result<usize, GraphError> {
     }
 }
 
-fn checkpoint(
-    ctx: &PollCtx,
-    state: String,
-    seen: Vec<String>,
-    gone: Vec<String>,
-    owe: Option<OwedAck>,
-) -> Checkpoint {
-    Checkpoint {
-        source: ctx.cfg.name.clone(),
-        scope: ctx.scope.clone(),
-        state,
-        owe,
-        seen,
-        gone,
-        ..Default::default()
-    }
-}
-
 /// Fetch and commit one batch; the ids it stored (not those gone meanwhile).
 async fn batch(
     g: &mut Graph,
@@ -168,48 +146,19 @@ async fn batch(
     state: String,
     gone: Vec<String>,
 ) -> Result<Vec<String>, GraphError> {
-    let name = &ctx.cfg.name;
     let max = ctx.pipeline.settings.max_message_bytes;
     let mut items = Vec::with_capacity(chunk.len());
     let mut ids = Vec::with_capacity(chunk.len());
     for id in chunk {
         let Some((raw, truncated)) = g.mime(id, max).await? else {
-            tracing::info!(mailbox = %name, id = %id, "message deleted between the listing and its fetch: skipped");
+            tracing::info!(mailbox = %ctx.cfg.name, id = %id, "message deleted between the listing and its fetch: skipped");
             continue;
         };
-        items.push(if truncated {
-            tracing::warn!(mailbox = %name, id = %id, max, "message larger than limits.max_message_bytes: quarantined with its headers only");
-            let mut head = crate::sources::pop3::drain::header_block(raw);
-            head.truncate(HEADER_LIMIT);
-            Inbound::Quarantine(QuarantineIn {
-                source: "graph".into(),
-                mailbox: Some(name.clone()),
-                reason: format!("message exceeds limits.max_message_bytes ({max}); only its headers were kept (Graph message {id})"),
-                size: max as i64 + 1,
-                raw: head,
-                truncated: true,
-            })
-        } else {
-            Inbound::Mail(RawMail { raw, mailbox: Some(name.clone()), source: "graph".into() })
-        });
+        let size = if truncated { 0 } else { raw.len() as u64 };
+        items.push(poll_batch::item(ctx, id, raw, truncated, size));
         ids.push(id.clone());
     }
-    metrics::counter!("intake_messages_fetched_total", "mailbox" => name.clone())
-        .increment(ids.len() as u64);
-    let owe = (ctx.cfg.after_import != AfterImport::Keep && !ids.is_empty()).then(|| OwedAck {
-        key: ids[0].clone(),
-        what: ids.join(","),
-        count: ids.len() as u32,
-    });
-    let cp = checkpoint(ctx, state, ids.clone(), gone, owe);
-    if items.is_empty() {
-        ctx.pipeline.store.save_checkpoint(&cp).await?;
-        return Ok(ids);
-    }
-    let started = Instant::now();
-    let outcomes = ctx.pipeline.ingest(items, Some(&cp)).await?;
-    metrics::histogram!("intake_ingest_latency_seconds", "mailbox" => name.clone())
-        .record(started.elapsed().as_secs_f64());
-    crate::metrics::record_outcomes(name, &outcomes);
+    let cp = poll_batch::checkpoint(ctx, state, ids.clone(), gone, poll_batch::owe(ctx, &ids));
+    poll_batch::commit(ctx, items, &cp).await?;
     Ok(ids)
 }

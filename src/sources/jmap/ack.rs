@@ -9,6 +9,7 @@
 use super::session::Jmap;
 use super::JmapError;
 use crate::config::AfterImport;
+use crate::sources::poll_batch;
 use crate::sources::poller::PollCtx;
 use serde_json::{json, Map, Value};
 
@@ -74,24 +75,10 @@ pub async fn apply(
         .map(|(id, e)| format!("{id}: {}", e["type"].as_str().unwrap_or("?")))
         .collect();
     if !refused.is_empty() {
-        let err = format!(
-            "after_import {} refused by the server for {} (already imported, the acknowledgement is owed and retried)",
-            ctx.cfg.after_import.as_str(),
-            refused.join(", ")
-        );
-        tracing::error!(mailbox = %ctx.cfg.name, error = %err, "acknowledgement failed");
-        metrics::counter!("intake_imap_ack_failures_total", "mailbox" => ctx.cfg.name.clone())
-            .increment(1);
-        ctx.status(|s| {
-            s.ack_failures += 1;
-            s.last_error = Some(err);
-        });
+        poll_batch::refused(ctx, &refused.join(", "));
         return Ok(());
     }
-    ctx.pipeline
-        .store
-        .forget_acks(&ctx.cfg.name, &ctx.scope, std::slice::from_ref(first))
-        .await?;
+    poll_batch::done(ctx, first).await?;
     Ok(())
 }
 

@@ -7,19 +7,15 @@
 
 use super::session::Jmap;
 use super::{ack, JmapError};
-use crate::config::AfterImport;
-use crate::model::{Checkpoint, Inbound, OwedAck, QuarantineIn, RawMail};
+use crate::sources::poll_batch::{self, HEADER_LIMIT};
 use crate::sources::poller::PollCtx;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use std::time::Instant;
 
 /// Ids asked per `Email/query` page and per `Email/changes` call.
 const PAGE: usize = 1000;
 /// Blob downloads in flight at once.
 const DOWNLOADS: usize = 8;
-/// Headers kept of a message too large to import.
-const HEADER_LIMIT: usize = 256 * 1024;
 
 /// What one listing found.
 struct Round {
@@ -151,7 +147,8 @@ pub async fn drain(j: &Jmap, ctx: &PollCtx) -> Result<usize, JmapError> {
         let mut gone = round.destroyed;
         gone.retain(|id| seen.remove(id));
         if batches.is_empty() {
-            let cp = checkpoint(ctx, round.state.clone(), Vec::new(), gone.clone(), None);
+            let cp =
+                poll_batch::checkpoint(ctx, round.state.clone(), Vec::new(), gone.clone(), None);
             store.save_checkpoint(&cp).await?;
         }
         for (i, chunk) in batches.iter().enumerate() {
@@ -196,24 +193,6 @@ async fn describe(j: &Jmap, ids: &[String], mb: &str) -> Result<Vec<Value>, Jmap
     Ok(out)
 }
 
-fn checkpoint(
-    ctx: &PollCtx,
-    state: String,
-    seen: Vec<String>,
-    gone: Vec<String>,
-    owe: Option<OwedAck>,
-) -> Checkpoint {
-    Checkpoint {
-        source: ctx.cfg.name.clone(),
-        scope: ctx.scope.clone(),
-        state,
-        owe,
-        seen,
-        gone,
-        ..Default::default()
-    }
-}
-
 /// Download and commit one batch; the ids it stored.
 async fn batch(
     j: &Jmap,
@@ -222,7 +201,6 @@ async fn batch(
     state: String,
     gone: Vec<String>,
 ) -> Result<Vec<String>, JmapError> {
-    let name = &ctx.cfg.name;
     let max = ctx.pipeline.settings.max_message_bytes;
     let mut items = Vec::with_capacity(chunk.len());
     let mut ids = Vec::with_capacity(chunk.len());
@@ -250,33 +228,16 @@ async fn batch(
     for f in fetched {
         let (e, size, (raw, truncated)) = f?;
         let id = e["id"].as_str().unwrap_or_default().to_string();
-        items.push(if size as usize > max || truncated {
-            tracing::warn!(mailbox = %name, id = %id, size, max, "message larger than limits.max_message_bytes: quarantined with its headers only");
-            Inbound::Quarantine(QuarantineIn {
-                source: "jmap".into(),
-                mailbox: Some(name.clone()),
-                reason: format!("message of {size} bytes exceeds limits.max_message_bytes ({max}); only its headers were kept (email {id})"),
-                raw: crate::sources::pop3::drain::header_block(raw),
-                size: size as i64,
-                truncated: true,
-            })
-        } else {
-            Inbound::Mail(RawMail { raw, mailbox: Some(name.clone()), source: "jmap".into() })
-        });
+        items.push(poll_batch::item(
+            ctx,
+            &id,
+            raw,
+            size as usize > max || truncated,
+            size,
+        ));
         ids.push(id);
     }
-    metrics::counter!("intake_messages_fetched_total", "mailbox" => name.clone())
-        .increment(chunk.len() as u64);
-    let owe = (ctx.cfg.after_import != AfterImport::Keep).then(|| OwedAck {
-        key: ids[0].clone(),
-        what: ids.join(","),
-        count: ids.len() as u32,
-    });
-    let cp = checkpoint(ctx, state, ids.clone(), gone, owe);
-    let started = Instant::now();
-    let outcomes = ctx.pipeline.ingest(items, Some(&cp)).await?;
-    metrics::histogram!("intake_ingest_latency_seconds", "mailbox" => name.clone())
-        .record(started.elapsed().as_secs_f64());
-    crate::metrics::record_outcomes(name, &outcomes);
+    let cp = poll_batch::checkpoint(ctx, state, ids.clone(), gone, poll_batch::owe(ctx, &ids));
+    poll_batch::commit(ctx, items, &cp).await?;
     Ok(ids)
 }

@@ -9,14 +9,12 @@ use super::client::{Fetched, Pop3};
 use super::{Pop3Error, SCOPE};
 use crate::config::AfterImport;
 use crate::model::{Checkpoint, Inbound, QuarantineIn, RawMail};
+use crate::sources::poll_batch;
 use crate::sources::poller::PollCtx;
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
 
 /// The checkpoint state of a POP3 source (its position is the seen set).
 const STATE: &str = "uidl";
-/// Headers kept of a message too large to import.
-const HEADER_LIMIT: usize = 256 * 1024;
 /// Sessions in which a RETR was refused before the message is quarantined
 /// with its headers and left on the server.
 const MAX_REFUSALS: u32 = 3;
@@ -88,14 +86,7 @@ pub async fn drain(c: &mut Pop3, ctx: &PollCtx) -> Result<usize, Pop3Error> {
 }
 
 fn checkpoint(ctx: &PollCtx, seen: Vec<String>, gone: Vec<String>) -> Checkpoint {
-    Checkpoint {
-        source: ctx.cfg.name.clone(),
-        scope: SCOPE.into(),
-        state: STATE.into(),
-        seen,
-        gone,
-        ..Default::default()
-    }
+    poll_batch::checkpoint(ctx, STATE.into(), seen, gone, None)
 }
 
 /// Fetch and commit one batch; the numbers that may now be deleted.
@@ -111,11 +102,11 @@ async fn batch(
     let mut got: HashMap<u32, Result<Fetched, String>> = HashMap::new();
     let bodies = c.fetch_many(&nums(&small), false, max).await?;
     got.extend(nums(&small).into_iter().zip(bodies));
-    let headers = c.fetch_many(&nums(&big), true, HEADER_LIMIT).await?;
+    let headers = c
+        .fetch_many(&nums(&big), true, poll_batch::HEADER_LIMIT)
+        .await?;
     let mut heads: HashMap<u32, Result<Fetched, String>> =
         nums(&big).into_iter().zip(headers).collect();
-    metrics::counter!("intake_messages_fetched_total", "mailbox" => name.clone())
-        .increment(chunk.len() as u64);
     let mut items = Vec::with_capacity(chunk.len());
     let mut seen = Vec::with_capacity(chunk.len());
     let mut deletable = Vec::with_capacity(chunk.len());
@@ -137,13 +128,13 @@ async fn batch(
                 source: "pop3".into(),
             }),
             (Some(Ok(f)), _) => quarantine(
-                header_block(f.bytes),
+                poll_batch::header_block(f.bytes),
                 format!("message {uidl} is larger than limits.max_message_bytes ({max}) although LIST said {size} bytes; only its headers were kept"),
             ),
             (None, Some(Ok(f))) => {
                 tracing::warn!(mailbox = %name, uidl = %uidl, size, max, "message larger than limits.max_message_bytes: quarantined with its headers only");
                 quarantine(
-                    header_block(f.bytes),
+                    poll_batch::header_block(f.bytes),
                     format!("message of {size} bytes exceeds limits.max_message_bytes ({max}); only its headers were fetched (UIDL {uidl})"),
                 )
             }
@@ -163,33 +154,6 @@ async fn batch(
         deletable.push(*n);
     }
     let cp = checkpoint(ctx, seen, Vec::new());
-    let started = Instant::now();
-    let outcomes = ctx.pipeline.ingest(items, Some(&cp)).await?;
-    metrics::histogram!("intake_ingest_latency_seconds", "mailbox" => name.clone())
-        .record(started.elapsed().as_secs_f64());
-    crate::metrics::record_outcomes(name, &outcomes);
+    poll_batch::commit(ctx, items, &cp).await?;
     Ok(deletable)
-}
-
-/// The header block of a message (up to and with the blank line).
-pub(crate) fn header_block(mut raw: Vec<u8>) -> Vec<u8> {
-    if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-        raw.truncate(i + 4);
-    } else if let Some(i) = raw.windows(2).position(|w| w == b"\n\n") {
-        raw.truncate(i + 2);
-    }
-    raw
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn header_block_ends_at_the_blank_line() {
-        assert_eq!(
-            super::header_block(b"A: 1\r\nB: 2\r\n\r\nbody\r\n".to_vec()),
-            b"A: 1\r\nB: 2\r\n\r\n"
-        );
-        assert_eq!(super::header_block(b"A: 1\n\nx".to_vec()), b"A: 1\n\n");
-        assert_eq!(super::header_block(b"A: 1".to_vec()), b"A: 1");
-    }
 }

@@ -9,6 +9,7 @@ pub mod faults;
 pub mod graph_stand_in;
 pub mod imap_proxy;
 pub mod jmap_front;
+pub mod kinds;
 pub mod s3;
 pub mod smtp;
 
