@@ -101,6 +101,20 @@ pub fn refused(ctx: &PollCtx, what: &str) {
     });
 }
 
+/// The acknowledgements still owed, each as its ids; shown in the status.
+pub async fn owed(ctx: &PollCtx) -> Result<Vec<Vec<String>>, StoreError> {
+    let owed = ctx
+        .pipeline
+        .store
+        .owed_acks(&ctx.cfg.name, &ctx.scope)
+        .await?;
+    ctx.status(|s| s.acks_owed = owed.iter().map(|o| o.count as u64).sum());
+    Ok(owed
+        .iter()
+        .map(|o| o.what.split(',').map(str::to_string).collect())
+        .collect())
+}
+
 /// The acknowledgement keyed by `first` was done: forget it.
 pub async fn done(ctx: &PollCtx, first: &str) -> Result<(), StoreError> {
     ctx.pipeline

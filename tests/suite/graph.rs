@@ -16,27 +16,21 @@ use intake::daemon::Daemon;
 use intake::sources::imap::{Registry, State};
 use std::time::{Duration, Instant};
 use support::graph_stand_in::GraphStandIn;
-use support::kinds::KindEnv;
+use support::kinds::{self, KindEnv};
 use support::{count, eventually, numbered};
 
 /// A `[[mailboxes]]` Graph entry for the stand-in.
 pub fn graph_toml(g: &GraphStandIn, extra: &str) -> String {
-    let mut t = format!(
-        "[[mailboxes]]\nname = \"support\"\nprotocol = \"graph\"\ntenant_id = \"tenant-1\"\nclient_id = \"app-1\"\n\
-         mailbox = \"support@desk.test\"\ngraph_url = \"{}\"\ntoken_url = \"{}\"\n{extra}\n",
-        g.graph_url(),
-        g.token_url()
-    );
-    for (k, v) in [
-        ("client_secret", "\"s3cret\""),
-        ("timeout", "10"),
-        ("poll_interval", "1"),
-    ] {
-        if !extra.contains(&format!("{k} =")) {
-            t.push_str(&format!("{k} = {v}\n"));
-        }
-    }
-    t
+    let head = format!("name = \"support\"\nprotocol = \"graph\"\ntenant_id = \"tenant-1\"\nclient_id = \"app-1\"\nmailbox = \"support@desk.test\"\ngraph_url = \"{}\"\ntoken_url = \"{}\"", g.graph_url(), g.token_url());
+    kinds::entry(
+        &head,
+        extra,
+        &[
+            ("client_secret", "\"s3cret\""),
+            ("timeout", "10"),
+            ("poll_interval", "1"),
+        ],
+    )
 }
 
 struct G {

@@ -16,24 +16,22 @@ use intake::sources::imap::{Registry, State};
 use std::time::Duration;
 use support::cyrus::Cyrus;
 use support::jmap_front::JmapFront;
-use support::kinds::KindEnv;
+use support::kinds::{self, KindEnv};
 use support::{count, eventually, numbered};
 
 /// A `[[mailboxes]]` JMAP entry for `support` at `url`.
 pub fn jmap_toml(url: &str, extra: &str) -> String {
-    let mut t = format!(
-        "[[mailboxes]]\nname = \"support\"\nprotocol = \"jmap\"\nurl = \"{url}\"\nusername = \"support\"\n{extra}\n"
-    );
-    for (k, v) in [
-        ("password", "\"supportpw\""),
-        ("timeout", "10"),
-        ("poll_interval", "1"),
-    ] {
-        if !extra.contains(&format!("{k} =")) {
-            t.push_str(&format!("{k} = {v}\n"));
-        }
-    }
-    t
+    let head =
+        format!("name = \"support\"\nprotocol = \"jmap\"\nurl = \"{url}\"\nusername = \"support\"");
+    kinds::entry(
+        &head,
+        extra,
+        &[
+            ("password", "\"supportpw\""),
+            ("timeout", "10"),
+            ("poll_interval", "1"),
+        ],
+    )
 }
 
 struct J {

@@ -12,26 +12,22 @@ use intake::pipeline::{Pipeline, Settings};
 use intake::sources::imap::{Registry, State};
 use support::dovecot::Dovecot;
 use support::faults::Introspection;
-use support::kinds::KindEnv;
+use support::kinds::{self, KindEnv};
 use support::{count, numbered};
 
 /// A `[[mailboxes]]` POP3 entry for `support` on `port`.
 pub fn pop3_toml(port: u16, extra: &str) -> String {
-    let mut t = format!(
-        "[[mailboxes]]\nname = \"support\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\nport = {port}\n\
-         username = \"support\"\n{extra}\n"
-    );
-    for (k, v) in [
-        ("tls", "\"none\""),
-        ("password", "\"supportpw\""),
-        ("timeout", "5"),
-        ("poll_interval", "1"),
-    ] {
-        if !extra.contains(&format!("{k} =")) {
-            t.push_str(&format!("{k} = {v}\n"));
-        }
-    }
-    t
+    let head = format!("name = \"support\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"support\"");
+    kinds::entry(
+        &head,
+        extra,
+        &[
+            ("tls", "\"none\""),
+            ("password", "\"supportpw\""),
+            ("timeout", "5"),
+            ("poll_interval", "1"),
+        ],
+    )
 }
 
 struct P {

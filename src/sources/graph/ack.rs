@@ -15,14 +15,7 @@ use serde_json::json;
 
 /// Do what earlier rounds still owe.
 pub async fn redo(g: &mut Graph, ctx: &PollCtx, target: Option<&str>) -> Result<(), GraphError> {
-    let owed = ctx
-        .pipeline
-        .store
-        .owed_acks(&ctx.cfg.name, &ctx.scope)
-        .await?;
-    ctx.status(|s| s.acks_owed = owed.iter().map(|o| o.count as u64).sum());
-    for o in owed {
-        let ids: Vec<String> = o.what.split(',').map(str::to_string).collect();
+    for ids in poll_batch::owed(ctx).await? {
         apply(g, ctx, target, &ids).await?;
     }
     Ok(())

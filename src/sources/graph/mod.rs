@@ -44,13 +44,7 @@ pub enum GraphError {
 
 impl From<reqwest::Error> for GraphError {
     fn from(e: reqwest::Error) -> Self {
-        let mut text = e.to_string();
-        let mut cur = std::error::Error::source(&e);
-        while let Some(c) = cur {
-            text.push_str(": ");
-            text.push_str(&c.to_string());
-            cur = c.source();
-        }
+        let text = crate::sources::jmap::error_chain(&e);
         if e.is_timeout() {
             GraphError::Timeout(text)
         } else if e.is_decode() {

@@ -28,14 +28,7 @@ pub async fn redo(
     mb: &str,
     target: Option<&str>,
 ) -> Result<(), JmapError> {
-    let owed = ctx
-        .pipeline
-        .store
-        .owed_acks(&ctx.cfg.name, &ctx.scope)
-        .await?;
-    ctx.status(|s| s.acks_owed = owed.iter().map(|o| o.count as u64).sum());
-    for o in owed {
-        let ids: Vec<String> = o.what.split(',').map(str::to_string).collect();
+    for ids in poll_batch::owed(ctx).await? {
         apply(j, ctx, mb, target, &ids).await?;
     }
     Ok(())

@@ -52,7 +52,7 @@ impl From<reqwest::Error> for JmapError {
 }
 
 /// An error with its causes, which reqwest keeps out of its own message.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -13,6 +13,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// A `[[mailboxes]]` entry: `head`, then `extra`, then each default whose
+/// key `extra` does not set.
+pub fn entry(head: &str, extra: &str, defaults: &[(&str, &str)]) -> String {
+    let mut t = format!("[[mailboxes]]\n{head}\n{extra}\n");
+    for (k, v) in defaults {
+        if !extra.contains(&format!("{k} =")) {
+            t.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    t
+}
+
 /// A database and a configuration with one mailbox, drained in process.
 pub struct KindEnv {
     pub db: TestDb,
