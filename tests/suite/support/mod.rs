@@ -2,11 +2,13 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod certs;
 pub mod cyrus;
 pub mod desk;
 pub mod dovecot;
 pub mod faults;
 pub mod graph_stand_in;
+pub mod graph_token;
 pub mod imap_proxy;
 pub mod jmap_front;
 pub mod kinds;
