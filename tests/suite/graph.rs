@@ -116,8 +116,8 @@ async fn moved_and_deleted_after_the_commit(db: Db) {
     );
 }
 
-/// 429 with Retry-After is waited out, and a token that expires within the
-/// session is replaced: the round completes.
+/// 429 and 503 with Retry-After are waited out, and a token that expires
+/// within the session is replaced: the round completes.
 async fn throttling_and_an_expired_token_within_a_session(db: Db) {
     let t = G::new(db, "fetch_batch = 5", "").await;
     t.g.deliver(&numbered(0, 12));
@@ -301,7 +301,25 @@ async fn a_certificate_gets_the_token(db: Db) {
     );
 }
 
+/// A folder by path (`Inbox/Support`: a child folder by display name):
+/// only its mail is imported.
+async fn a_folder_by_path(db: Db) {
+    let t = G::new(db, "folder = \"Inbox/Support\"", "").await;
+    t.g.deliver(&numbered(0, 2));
+    t.g.deliver_to("support-id", &numbered(2, 3));
+    assert!(t.drain().await, "{:?}", t.registry.snapshot());
+    assert_eq!(
+        (
+            t.comments().await,
+            t.g.count("support-id"),
+            t.g.count("inbox")
+        ),
+        (3, (3, 3), (2, 0))
+    );
+}
+
 both_backends!(
+    a_folder_by_path,
     a_certificate_gets_the_token,
     delta_pages_are_imported_once_and_marked_read,
     moved_and_deleted_after_the_commit,

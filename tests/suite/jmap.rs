@@ -111,9 +111,10 @@ async fn moved_and_deleted_after_the_commit(db: Db) {
     assert_eq!(owed, 0, "done acknowledgements are forgotten");
 }
 
-/// A state the server cannot calculate changes from: the mailbox is read
-/// again, mail already imported is recognised by its id (not fetched, not
-/// stored twice), new mail is imported.
+/// A state the server cannot use (unknown to it: invalidArguments; too old:
+/// cannotCalculateChanges): the mailbox is read again, mail already
+/// imported is recognised by its id (not fetched, not stored twice), new
+/// mail is imported.
 async fn a_lost_state_resyncs_without_duplicates(db: Db) {
     let j = J::new(db, "after_import = \"keep\"", "").await;
     j.cy.deliver("support", &numbered(0, 4));

@@ -9,7 +9,7 @@
 //! Gone` for a delta token it no longer knows, `/messages/{id}/$value`,
 //! PATCH `isRead`, POST `/move` (a moved message gets a new id, as in
 //! Exchange), DELETE, `401 InvalidAuthenticationToken` for an expired
-//! token and `429` with `Retry-After` when told to throttle.
+//! token and `429`/`503` with `Retry-After` when told to throttle.
 
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
@@ -61,7 +61,13 @@ pub struct GraphStandIn {
     task: tokio::task::JoinHandle<()>,
 }
 
-const FOLDERS: [(&str, &str); 2] = [("inbox", "Inbox"), ("imported-id", "Imported")];
+/// (id, display name, parent): the inbox, a top-level folder and a child
+/// folder of the inbox.
+const FOLDERS: [(&str, &str, &str); 3] = [
+    ("inbox", "Inbox", ""),
+    ("imported-id", "Imported", ""),
+    ("support-id", "Support", "inbox"),
+];
 
 impl GraphStandIn {
     pub async fn start(secret: &str) -> GraphStandIn {
@@ -91,6 +97,11 @@ impl GraphStandIn {
 
     /// New mail arrives in the inbox.
     pub fn deliver(&self, mails: &[Vec<u8>]) {
+        self.deliver_to("inbox", mails)
+    }
+
+    /// New mail arrives in the folder with id `folder`.
+    pub fn deliver_to(&self, folder: &str, mails: &[Vec<u8>]) {
         let mut s = self.state.lock().unwrap();
         for raw in mails {
             s.seq += 1;
@@ -98,7 +109,7 @@ impl GraphStandIn {
             let (id, seq) = (format!("AAMkAD{:06}", s.next_id), s.seq);
             s.messages.push(Msg {
                 id,
-                folder: "inbox".into(),
+                folder: folder.into(),
                 raw: raw.clone(),
                 read: false,
                 seq,
@@ -173,11 +184,19 @@ async fn handle(
     if s.throttle > 0 {
         s.throttle -= 1;
         s.throttled += 1;
-        let mut r = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Too many requests, please try again later.",
-        );
+        // Alternately 429 and 503, both with Retry-After, as Graph sends them.
+        let mut r = match s.throttled % 2 {
+            1 => error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            ),
+            _ => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceNotAvailable",
+                "The service is temporarily unavailable.",
+            ),
+        };
         r.headers_mut().insert("retry-after", "1".parse().unwrap());
         return r;
     }
@@ -195,20 +214,23 @@ async fn handle(
                 .get("$filter")
                 .and_then(|f| f.strip_prefix("displayName eq '"))
                 .map(|f| f.trim_end_matches('\''));
+            let parent = if parts.len() == 1 { "" } else { parts[1] };
             let v: Vec<Value> = FOLDERS
                 .iter()
-                .filter(|(id, name)| {
-                    parts.len() == 1 && *id != "inbox" && want.is_none_or(|w| w == *name)
+                .filter(|(id, name, up)| {
+                    *up == parent && *id != "inbox" && want.is_none_or(|w| w == *name)
                 })
-                .map(|(id, name)| json!({"id": id, "displayName": name}))
+                .map(|(id, name, _)| json!({"id": id, "displayName": name}))
                 .collect();
             reply(StatusCode::OK, json!({"value": v}))
         }
         ("GET", ["mailFolders", name]) => match FOLDERS
             .iter()
-            .find(|(id, _)| id.eq_ignore_ascii_case(name))
+            .find(|(id, _, _)| id.eq_ignore_ascii_case(name))
         {
-            Some((id, display)) => reply(StatusCode::OK, json!({"id": id, "displayName": display})),
+            Some((id, display, _)) => {
+                reply(StatusCode::OK, json!({"id": id, "displayName": display}))
+            }
             None => error(
                 StatusCode::NOT_FOUND,
                 "ErrorItemNotFound",

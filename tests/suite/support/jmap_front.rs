@@ -4,7 +4,8 @@
 //! `Authorization: Bearer TOKEN` are passed to Cyrus with the user's
 //! password; the EventSource (RFC 8620 §7.3) is served here, sending a
 //! `state` event whenever the account's Email state on Cyrus changes
-//! (looked at every 100 ms). Everything else is Cyrus's own answer.
+//! (looked at every 100 ms); and, when told, `Email/changes` answered
+//! `cannotCalculateChanges`. Everything else is Cyrus's own answer.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -21,18 +22,24 @@ struct Front {
     user: String,
     pass: String,
     streams: Arc<AtomicUsize>,
+    refuse_changes: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub struct JmapFront {
     pub port: u16,
     streams: Arc<AtomicUsize>,
+    /// While set, `Email/changes` is answered `cannotCalculateChanges`, as a
+    /// server does for a state older than it keeps changes for.
+    pub refuse_changes: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl JmapFront {
     pub async fn start(cyrus_http: u16, token: &str, user: &str, pass: &str) -> JmapFront {
         let streams = Arc::new(AtomicUsize::new(0));
+        let refuse_changes = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let f = Front {
+            refuse_changes: refuse_changes.clone(),
             upstream: format!("http://127.0.0.1:{cyrus_http}"),
             token: token.into(),
             user: user.into(),
@@ -48,6 +55,7 @@ impl JmapFront {
         JmapFront {
             port,
             streams,
+            refuse_changes,
             task,
         }
     }
@@ -136,6 +144,13 @@ async fn handle(State(f): State<Front>, req: Request) -> Response {
     let body = axum::body::to_bytes(req.into_body(), 64 << 20)
         .await
         .unwrap_or_default();
+    if f.refuse_changes.load(Ordering::SeqCst) && body.windows(13).any(|w| w == b"Email/changes") {
+        let v = serde_json::json!({"methodResponses": [["error", {"type": "cannotCalculateChanges"}, "c"]], "sessionState": "0"});
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string()))
+            .unwrap();
+    }
     let up = reqwest::Client::new()
         .request(method, format!("{}{path}", f.upstream))
         .basic_auth(&f.user, Some(&f.pass))
