@@ -11,8 +11,7 @@ use crate::sources::imap::worker::{jitter, BACKOFF_MAX, BACKOFF_MIN};
 use crate::sources::imap::{lease, Registry, State};
 use crate::store::now_ms;
 use futures::future::BoxFuture;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -34,8 +33,6 @@ pub struct PollCtx {
     pub use_lease: bool,
     /// Becomes `true` when the lease could not be renewed.
     pub lease_lost: watch::Receiver<bool>,
-    /// Sessions in which the server refused an item, across sessions.
-    refusals: Arc<Mutex<HashMap<String, u32>>>,
     /// The scope shown in the status (a POP3 maildrop: INBOX).
     pub scope: String,
 }
@@ -58,7 +55,6 @@ impl PollCtx {
             shutdown,
             use_lease,
             lease_lost: watch::channel(false).1,
-            refusals: Default::default(),
         }
     }
     pub fn stopping(&self) -> bool {
@@ -81,8 +77,9 @@ impl PollCtx {
     }
     /// Count one more refusal of `uidl`; how many so far.
     pub fn refused(&self, uidl: &str) -> u32 {
-        let mut m = self.refusals.lock().expect("refusals lock");
-        let n = m.entry(uidl.to_string()).or_default();
+        let mut m = self.registry.refusals.lock().expect("refusals lock");
+        let key = format!("{}/{}/{uidl}", self.cfg.name, self.scope);
+        let n = m.entry(key).or_default();
         *n += 1;
         *n
     }

@@ -13,6 +13,7 @@ use intake::sources::imap::{Registry, State};
 use support::dovecot::Dovecot;
 use support::faults::Introspection;
 use support::kinds::{self, KindEnv};
+use support::pop3_proxy::Pop3Proxy;
 use support::{count, numbered};
 
 /// A `[[mailboxes]]` POP3 entry for `support` on `port`.
@@ -153,59 +154,12 @@ async fn stls_and_implicit_tls(db: Db) {
     );
 }
 
-/// A line proxy in front of Dovecot's POP3 that records the client's
-/// commands and, with `hide_sasl`, drops the `SASL` line of CAPA (Dovecot
-/// itself cannot offer USER/PASS without PLAIN).
-async fn recording_proxy(
-    upstream: u16,
-    hide_sasl: bool,
-) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
-    let seen = log.clone();
-    tokio::spawn(async move {
-        while let Ok((c, _)) = l.accept().await {
-            let s = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
-                .await
-                .unwrap();
-            let ((cr, mut cw), (sr, mut sw)) = (c.into_split(), s.into_split());
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut cr = BufReader::new(cr);
-                let mut line = String::new();
-                while cr.read_line(&mut line).await.unwrap_or(0) > 0 {
-                    seen.lock().unwrap().push(line.trim_end().to_string());
-                    if sw.write_all(line.as_bytes()).await.is_err() {
-                        break;
-                    }
-                    line.clear();
-                }
-            });
-            tokio::spawn(async move {
-                let mut sr = BufReader::new(sr);
-                let mut line = Vec::new();
-                while sr.read_until(b'\n', &mut line).await.unwrap_or(0) > 0 {
-                    if !(hide_sasl && line.starts_with(b"SASL "))
-                        && cw.write_all(&line).await.is_err()
-                    {
-                        break;
-                    }
-                    line.clear();
-                }
-            });
-        }
-    });
-    (port, log)
-}
-
 /// SASL PLAIN where offered, USER/PASS where not (seen on the wire); a
 /// wrong password is an authentication error in the server's words.
 async fn sasl_plain_or_user_pass_and_wrong_passwords(db: Db) {
     let dc = pop3_dovecot("");
-    let (with_sasl, log) = recording_proxy(dc.pop3_port, false).await;
-    let (without, log2) = recording_proxy(dc.pop3_port, true).await;
+    let (with_sasl, log) = Pop3Proxy::start(dc.pop3_port, false, None).await.parts();
+    let (without, log2) = Pop3Proxy::start(dc.pop3_port, true, None).await.parts();
     let p = P::new(db, dc, with_sasl, "", "").await;
     p.dc.deliver("support", "INBOX", &numbered(0, 2));
     assert!(p.drain().await, "SASL PLAIN: {:?}", p.registry.snapshot());
@@ -337,7 +291,43 @@ async fn a_server_without_uidl_is_refused() {
     );
 }
 
+/// A message the server will not hand over (RETR answered -ERR) does not
+/// hold the others back: they are imported; it is tried again in the next
+/// sessions and after the third refusal quarantined with the reason and
+/// not tried again. (`keep`, so that message numbers stay put for the
+/// proxy that refuses "RETR 2".)
+async fn a_message_the_server_refuses_is_quarantined_after_three_sessions(db: Db) {
+    let dc = pop3_dovecot("");
+    let proxy = Pop3Proxy::start(dc.pop3_port, false, Some("RETR 2")).await;
+    let port = proxy.port;
+    let p = P::new(db, dc, port, "after_import = \"keep\"", "").await;
+    p.dc.deliver("support", "INBOX", &numbered(0, 3));
+    for session in 1..=2 {
+        assert!(
+            p.drain().await,
+            "session {session}: {:?}",
+            p.registry.snapshot()
+        );
+        assert_eq!((p.comments().await, p.quarantined().await), (2, 0));
+        assert_eq!(proxy.refusals(), session);
+    }
+    assert!(p.drain().await, "{:?}", p.registry.snapshot());
+    assert_eq!(p.comments().await, 2);
+    let (reason, _) = p.quarantined_one().await;
+    assert!(
+        reason.contains("refused to hand over") && reason.contains("left on the server"),
+        "{reason}"
+    );
+    assert!(p.drain().await);
+    assert_eq!(
+        (p.comments().await, p.quarantined().await, p.inbox()),
+        (2, 1, 3)
+    );
+    assert_eq!(proxy.refusals(), 3, "not tried again once quarantined");
+}
+
 both_backends!(
+    a_message_the_server_refuses_is_quarantined_after_three_sessions,
     kept_mail_is_imported_once_by_uidl,
     deleted_mail_leaves_the_server_after_its_commit,
     stls_and_implicit_tls,

@@ -85,6 +85,9 @@ pub struct Registry {
     pub(super) fetch_failures: Arc<Mutex<HashMap<FetchKey, u32>>>,
     /// Per "mailbox/folder".
     pub(super) ledgers: Arc<Mutex<HashMap<String, AckLedger>>>,
+    /// Sessions in which a polling kind's server refused an item, per
+    /// "mailbox/scope/item", kept across sessions (see `poller`).
+    pub(crate) refusals: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 pub(super) fn key(mailbox: &str, folder: &str) -> String {

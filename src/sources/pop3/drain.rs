@@ -139,9 +139,12 @@ async fn batch(
                 )
             }
             (Some(Err(e)), _) | (None, Some(Err(e))) => {
-                if ctx.refused(uidl) < MAX_REFUSALS {
-                    // Not committed, not deleted: tried again next session.
-                    return Err(Pop3Error::Refused(format!("RETR of {uidl} refused: {e}")));
+                let n = ctx.refused(uidl);
+                if n < MAX_REFUSALS {
+                    // Neither remembered nor deleted: tried again next
+                    // session; the rest of the batch goes on.
+                    tracing::warn!(mailbox = %name, uidl = %uidl, refusals = n, error = %e, "the server refused to hand over a message: tried again next session");
+                    continue;
                 }
                 seen.push(format!("{KEPT}{uidl}"));
                 items.push(quarantine(Vec::new(), format!("the server refused to hand over message {uidl} in {MAX_REFUSALS} sessions ({e}); it is left on the server")));

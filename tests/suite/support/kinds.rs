@@ -74,6 +74,9 @@ impl KindEnv {
         )
         .await
     }
+    pub async fn quarantined(&self) -> i64 {
+        count(&self.db.store, "SELECT COUNT(*) AS n FROM quarantine").await
+    }
     /// The one quarantined message's reason and raw bytes.
     pub async fn quarantined_one(&self) -> (String, String) {
         let q = self.db.store.quarantine_list().await.unwrap();

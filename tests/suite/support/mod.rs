@@ -12,6 +12,7 @@ pub mod graph_token;
 pub mod imap_proxy;
 pub mod jmap_front;
 pub mod kinds;
+pub mod pop3_proxy;
 pub mod s3;
 pub mod smtp;
 
