@@ -10,6 +10,10 @@ use crate::model::{Checkpoint, Inbound, OwedAck, QuarantineIn, RawMail};
 use crate::store::StoreError;
 use std::time::Instant;
 
+/// Sessions in which the server refused one message before it is
+/// quarantined (without its bytes) and left where it is.
+pub const MAX_REFUSALS: u32 = 3;
+
 /// Headers kept of a message too large to import.
 pub const HEADER_LIMIT: usize = 256 * 1024;
 
@@ -66,6 +70,21 @@ pub fn item(ctx: &PollCtx, id: &str, raw: Vec<u8>, oversize: bool, size: u64) ->
         },
         raw: head,
         size: size as i64,
+        truncated: true,
+    })
+}
+
+/// A message the server refused in [`MAX_REFUSALS`] sessions, as a
+/// quarantine entry saying so (it stays on the server).
+pub fn refused_item(ctx: &PollCtx, id: &str, why: &str) -> Inbound {
+    let source = ctx.cfg.protocol.as_str();
+    tracing::warn!(mailbox = %ctx.cfg.name, id, error = why, "the server refused a message {MAX_REFUSALS} times: quarantined, left on the server");
+    Inbound::Quarantine(QuarantineIn {
+        source: source.into(),
+        mailbox: Some(ctx.cfg.name.clone()),
+        reason: format!("the server refused to hand over message {id} in {MAX_REFUSALS} sessions ({why}); it is left on the server ({source})"),
+        raw: Vec::new(),
+        size: 0,
         truncated: true,
     })
 }

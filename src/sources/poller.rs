@@ -115,12 +115,27 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Start renewing the lease; the handle stops it.
-fn renew(ctx: &mut PollCtx) -> tokio::task::JoinHandle<()> {
+/// Stops the lease renewal when dropped, also when the worker panics.
+struct Renewer(tokio::task::JoinHandle<()>);
+
+impl Renewer {
+    fn abort(&self) {
+        self.0.abort();
+    }
+}
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Start renewing the lease; the handle stops it (also when dropped).
+fn renew(ctx: &mut PollCtx) -> Renewer {
     let (tx, rx) = watch::channel(false);
     ctx.lease_lost = rx;
     let (store, name) = (ctx.pipeline.store.clone(), ctx.lease_name());
-    tokio::spawn(async move {
+    Renewer(tokio::spawn(async move {
         loop {
             tokio::time::sleep(lease::RENEW).await;
             if !matches!(
@@ -132,7 +147,7 @@ fn renew(ctx: &mut PollCtx) -> tokio::task::JoinHandle<()> {
                 return;
             }
         }
-    })
+    }))
 }
 
 /// Drain once and stop (`intake run --once`).

@@ -318,7 +318,38 @@ async fn a_folder_by_path(db: Db) {
     );
 }
 
+/// A message whose MIME Graph never serves (500) does not hold the others
+/// back; after its third refused round it is quarantined and left there.
+async fn a_message_graph_cannot_serve_is_quarantined_after_three_rounds(db: Db) {
+    let t = G::new(db, "", "").await;
+    t.g.deliver(&numbered(0, 3));
+    t.g.with(|s| s.broken = Some(s.messages[1].id.clone()));
+    for round in 1..=2 {
+        assert!(
+            t.drain().await,
+            "round {round}: {:?}",
+            t.registry.snapshot()
+        );
+        assert_eq!((t.comments().await, t.quarantined().await), (2, 0));
+    }
+    assert!(t.drain().await);
+    let (reason, _) = t.quarantined_one().await;
+    assert!(
+        reason.contains("refused to hand over") && reason.contains("500"),
+        "{reason}"
+    );
+    t.g.deliver(&numbered(3, 1));
+    assert!(t.drain().await);
+    assert_eq!((t.comments().await, t.quarantined().await), (3, 1));
+    assert_eq!(
+        t.g.count("inbox"),
+        (4, 3),
+        "all but the broken one marked read"
+    );
+}
+
 both_backends!(
+    a_message_graph_cannot_serve_is_quarantined_after_three_rounds,
     a_folder_by_path,
     a_certificate_gets_the_token,
     delta_pages_are_imported_once_and_marked_read,

@@ -256,10 +256,9 @@ async fn oversize_mail_is_quarantined_with_its_headers(db: Db) {
     assert_eq!(p.db.store.quarantine_list().await.unwrap().len(), 1);
 }
 
-/// A server that cannot say UIDL is refused with the reason, not imported
-/// by position (a scripted server: Dovecot always offers UIDL).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_without_uidl_is_refused() {
+/// A scripted POP3 server (Dovecot always lists UIDL well): USER, PASS
+/// and QUIT succeed, UIDL answers `uidl` (None: -ERR), the rest -ERR.
+async fn scripted_server(uidl: Option<&'static str>) -> u16 {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
@@ -271,24 +270,37 @@ async fn a_server_without_uidl_is_refused() {
         let mut line = String::new();
         while r.read_line(&mut line).await.unwrap_or(0) > 0 {
             let cmd = line.split_whitespace().next().unwrap_or("").to_uppercase();
-            let answer: &[u8] = match cmd.as_str() {
-                "USER" | "PASS" | "QUIT" => b"+OK\r\n",
-                _ => b"-ERR unknown command\r\n",
+            let answer = match (cmd.as_str(), uidl) {
+                ("USER" | "PASS" | "QUIT", _) => "+OK\r\n".to_string(),
+                ("UIDL", Some(list)) => format!("+OK\r\n{list}.\r\n"),
+                _ => "-ERR unknown command\r\n".to_string(),
             };
-            w.write_all(answer).await.unwrap();
+            w.write_all(answer.as_bytes()).await.unwrap();
             line.clear();
         }
     });
-    let db = TestDb::new(Db::Sqlite).await;
-    let cfg = config(&db.url, &pop3_toml(port, ""));
-    let p = Pipeline::new(db.store.clone(), Settings::from_config(&cfg));
-    let reg = Registry::default();
-    assert!(!intake::daemon::drain_once(&cfg, &p, &reg).await);
-    let err = reg.snapshot().remove(0).last_error.unwrap_or_default();
-    assert!(
-        err.contains("does not support UIDL") && err.contains("exactly once"),
-        "{err}"
-    );
+    port
+}
+
+/// A server that cannot say UIDL is refused with the reason, not imported
+/// by position; one that lists a number or a unique id twice is refused
+/// too (it could not be imported exactly once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_without_usable_uidl_are_refused() {
+    for (uidl, want) in [
+        (None, "does not support UIDL"),
+        (Some("1 aaa\r\n1 bbb\r\n"), "twice"),
+        (Some("1 aaa\r\n2 aaa\r\n"), "twice"),
+    ] {
+        let port = scripted_server(uidl).await;
+        let db = TestDb::new(Db::Sqlite).await;
+        let cfg = config(&db.url, &pop3_toml(port, ""));
+        let p = Pipeline::new(db.store.clone(), Settings::from_config(&cfg));
+        let reg = Registry::default();
+        assert!(!intake::daemon::drain_once(&cfg, &p, &reg).await);
+        let err = reg.snapshot().remove(0).last_error.unwrap_or_default();
+        assert!(err.contains(want), "{uidl:?}: {err}");
+    }
 }
 
 /// A message the server will not hand over (RETR answered -ERR) does not

@@ -232,6 +232,9 @@ async fn checked(r: Response, url: &str) -> Result<Response, GraphError> {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => GraphError::Auth(what),
         StatusCode::NOT_FOUND => GraphError::NotFound(what),
         StatusCode::GONE => GraphError::Gone(what),
-        _ => GraphError::Connect(what),
+        s if s.is_server_error() && s != StatusCode::INTERNAL_SERVER_ERROR => {
+            GraphError::Connect(what)
+        }
+        _ => GraphError::Status(what),
     })
 }

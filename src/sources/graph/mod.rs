@@ -36,6 +36,9 @@ pub enum GraphError {
     Gone(String),
     #[error("graph: {0}")]
     Protocol(String),
+    /// An HTTP error status Graph gave for one request (not 401/403/404/410).
+    #[error("graph: {0}")]
+    Status(String),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("lease lost: another daemon works this mailbox now")]

@@ -71,6 +71,10 @@ pub async fn drain(g: &mut Graph, ctx: &PollCtx) -> Result<usize, GraphError> {
         .filter(|s| !s.is_empty());
     let mut url = stored.clone().unwrap_or_else(|| start.clone());
     let mut done = 0;
+    // A message the round listed but could not fetch (gone, or refused):
+    // the round's delta link is then not committed, so that the next round
+    // lists it again.
+    let mut missed = false;
     loop {
         if ctx.lost() {
             return Err(GraphError::LeaseLost);
@@ -79,7 +83,7 @@ pub async fn drain(g: &mut Graph, ctx: &PollCtx) -> Result<usize, GraphError> {
             return Ok(done);
         }
         let page = match g.get_json(&url).await {
-            Err(GraphError::Gone(why)) => {
+            Err(GraphError::Gone(why)) if url != start => {
                 tracing::warn!(mailbox = %name, why, "the delta link expired: reading the folder again (imported mail is recognised by its id)");
                 url = start.clone();
                 continue;
@@ -104,7 +108,10 @@ pub async fn drain(g: &mut Graph, ctx: &PollCtx) -> Result<usize, GraphError> {
         let keep = stored.clone().unwrap_or_default();
         let batches: Vec<&[String]> = fresh.chunks(ctx.cfg.fetch_batch.max(1) as usize).collect();
         if batches.is_empty() && (delta.is_some() || !gone.is_empty()) {
-            let state = delta.clone().unwrap_or(keep.clone());
+            let state = match &delta {
+                Some(d) if !missed => d.clone(),
+                _ => keep.clone(),
+            };
             store
                 .save_checkpoint(&poll_batch::checkpoint(
                     ctx,
@@ -117,14 +124,21 @@ pub async fn drain(g: &mut Graph, ctx: &PollCtx) -> Result<usize, GraphError> {
         }
         ctx.status(|st| st.lag = fresh.len() as u64);
         for (i, chunk) in batches.iter().enumerate() {
+            if ctx.lost() {
+                return Err(GraphError::LeaseLost);
+            }
             let last = i + 1 == batches.len();
-            let state = match (&delta, last) {
-                (Some(d), true) => d.clone(),
-                _ => keep.clone(),
-            };
-            let ids = batch(g, ctx, chunk, state, std::mem::take(&mut gone)).await?;
+            let (ids, acked) = batch(
+                g,
+                ctx,
+                chunk,
+                (last, &delta, &keep),
+                &mut missed,
+                std::mem::take(&mut gone),
+            )
+            .await?;
             seen.extend(ids.iter().cloned());
-            ack::apply(g, ctx, target.as_deref(), &ids).await?;
+            ack::apply(g, ctx, target.as_deref(), &acked).await?;
             done += ids.len();
             ctx.status(|st| {
                 st.lag = st.lag.saturating_sub(chunk.len() as u64);
@@ -138,27 +152,55 @@ pub async fn drain(g: &mut Graph, ctx: &PollCtx) -> Result<usize, GraphError> {
     }
 }
 
-/// Fetch and commit one batch; the ids it stored (not those gone meanwhile).
+/// Fetch and commit one batch: the ids it stored (not those gone
+/// meanwhile), and those of them to acknowledge (not the quarantined ones
+/// Graph refused to serve, which stay where they are).
+/// `(last, delta, keep)`: the last batch of a page commits the page's delta
+/// link, if it has one and nothing of the round was `missed`.
 async fn batch(
     g: &mut Graph,
     ctx: &PollCtx,
     chunk: &[String],
-    state: String,
+    (last, delta, keep): (bool, &Option<String>, &String),
+    missed: &mut bool,
     gone: Vec<String>,
-) -> Result<Vec<String>, GraphError> {
+) -> Result<(Vec<String>, Vec<String>), GraphError> {
     let max = ctx.pipeline.settings.max_message_bytes;
     let mut items = Vec::with_capacity(chunk.len());
     let mut ids = Vec::with_capacity(chunk.len());
+    // Refused and quarantined: remembered, but left where they are.
+    let mut kept = Vec::new();
     for id in chunk {
-        let Some((raw, truncated)) = g.mime(id, max).await? else {
-            tracing::info!(mailbox = %ctx.cfg.name, id = %id, "message deleted between the listing and its fetch: skipped");
-            continue;
+        let item = match g.mime(id, max).await {
+            Ok(Some((raw, truncated))) => {
+                let size = if truncated { 0 } else { raw.len() as u64 };
+                poll_batch::item(ctx, id, raw, truncated, size)
+            }
+            Ok(None) => {
+                tracing::info!(mailbox = %ctx.cfg.name, id = %id, "message not found between the listing and its fetch: skipped, listed again next round");
+                *missed = true;
+                continue;
+            }
+            Err(GraphError::Status(why)) => {
+                if ctx.refused(id) < poll_batch::MAX_REFUSALS {
+                    tracing::warn!(mailbox = %ctx.cfg.name, id = %id, error = %why, "Graph refused a message's MIME: tried again next round");
+                    *missed = true;
+                    continue;
+                }
+                kept.push(id.clone());
+                poll_batch::refused_item(ctx, id, &why)
+            }
+            Err(e) => return Err(e),
         };
-        let size = if truncated { 0 } else { raw.len() as u64 };
-        items.push(poll_batch::item(ctx, id, raw, truncated, size));
+        items.push(item);
         ids.push(id.clone());
     }
-    let cp = poll_batch::checkpoint(ctx, state, ids.clone(), gone, poll_batch::owe(ctx, &ids));
+    let state = match delta {
+        Some(d) if last && !*missed => d.clone(),
+        _ => keep.clone(),
+    };
+    let acked: Vec<String> = ids.iter().filter(|i| !kept.contains(i)).cloned().collect();
+    let cp = poll_batch::checkpoint(ctx, state, ids.clone(), gone, poll_batch::owe(ctx, &acked));
     poll_batch::commit(ctx, items, &cp).await?;
-    Ok(ids)
+    Ok((ids, acked))
 }

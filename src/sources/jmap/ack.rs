@@ -46,8 +46,38 @@ pub async fn apply(
     let Some(first) = ids.first() else {
         return Ok(());
     };
+    if ctx.cfg.after_import == AfterImport::Keep {
+        return Ok(());
+    }
+    // At most the server's maxObjectsInSet per Email/set.
+    let mut refused = Vec::new();
+    for part in ids.chunks(j.max_objects) {
+        match set(j, ctx, mb, target, part).await {
+            Ok(r) => refused.extend(r),
+            // A method-level refusal of the whole call: owed, reported, and
+            // the import goes on.
+            Err(JmapError::Protocol(e) | JmapError::Status(e)) => refused.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if !refused.is_empty() {
+        poll_batch::refused(ctx, &refused.join(", "));
+        return Ok(());
+    }
+    poll_batch::done(ctx, first).await?;
+    Ok(())
+}
+
+/// One `Email/set` for `ids`; the ids it refused (other than not found).
+async fn set(
+    j: &Jmap,
+    ctx: &PollCtx,
+    mb: &str,
+    target: Option<&str>,
+    ids: &[String],
+) -> Result<Vec<String>, JmapError> {
     let args = match ctx.cfg.after_import {
-        AfterImport::Keep => return Ok(()),
+        AfterImport::Keep => return Ok(Vec::new()),
         AfterImport::Delete => json!({"accountId": j.account, "destroy": ids}),
         AfterImport::Seen => patch(j, ids, json!({"keywords/$seen": true})),
         AfterImport::Move => {
@@ -67,12 +97,7 @@ pub async fn apply(
         .filter(|(_, e)| e["type"].as_str() != Some("notFound"))
         .map(|(id, e)| format!("{id}: {}", e["type"].as_str().unwrap_or("?")))
         .collect();
-    if !refused.is_empty() {
-        poll_batch::refused(ctx, &refused.join(", "));
-        return Ok(());
-    }
-    poll_batch::done(ctx, first).await?;
-    Ok(())
+    Ok(refused)
 }
 
 fn patch(j: &Jmap, ids: &[String], p: Value) -> Value {

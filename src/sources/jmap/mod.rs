@@ -32,6 +32,9 @@ pub enum JmapError {
     /// The server answered with something JMAP does not allow, or a method error.
     #[error("jmap: {0}")]
     Protocol(String),
+    /// An HTTP error status other than 401/403.
+    #[error("jmap: {0}")]
+    Status(String),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("lease lost: another daemon works this mailbox now")]

@@ -44,6 +44,10 @@ async fn listen(ctx: &PollCtx) -> Result<(), ()> {
     let mut event = String::new();
     while let Some(chunk) = body.next().await {
         buf.extend_from_slice(&chunk.map_err(|_| ())?);
+        // An event line longer than this is not a JMAP StateChange.
+        if buf.len() > 1 << 20 {
+            return Err(());
+        }
         while let Some(i) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=i).collect();
             let line = String::from_utf8_lossy(&line).trim_end().to_string();
@@ -55,9 +59,6 @@ async fn listen(ctx: &PollCtx) -> Result<(), ()> {
                 }
             } else if line.is_empty() {
                 event.clear();
-            }
-            if buf.len() > 1 << 20 {
-                return Err(());
             }
         }
     }

@@ -26,6 +26,8 @@ pub struct Jmap {
     /// The EventSource endpoint template, when the server offers push.
     pub event_source_url: Option<String>,
     pub account: String,
+    /// The server's `maxObjectsInGet` (and at most that many per `Email/set`).
+    pub max_objects: usize,
 }
 
 /// The HTTP client of a mailbox: its timeout, and its `ca_file` trusted.
@@ -72,6 +74,7 @@ impl Jmap {
             download_url: String::new(),
             event_source_url: None,
             account: String::new(),
+            max_objects: 500,
         };
         // The session resource itself, or a base URL whose well-known
         // location redirects to it.
@@ -103,6 +106,9 @@ impl Jmap {
         j.api_url = Url::parse(&join("apiUrl")?).map_err(|e| JmapError::Protocol(e.to_string()))?;
         j.download_url = join("downloadUrl")?;
         j.event_source_url = join("eventSourceUrl").ok();
+        let core = &s["capabilities"][CORE];
+        let most = |k: &str| core[k].as_u64().unwrap_or(500).max(1) as usize;
+        j.max_objects = most("maxObjectsInGet").min(most("maxObjectsInSet"));
         if s["capabilities"].get(MAIL).is_none() {
             return Err(JmapError::Protocol(
                 "the server does not offer JMAP mail (urn:ietf:params:jmap:mail)".into(),
@@ -242,6 +248,6 @@ async fn checked(r: reqwest::Response, what: &str) -> Result<reqwest::Response, 
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
             JmapError::Auth(format!("{what} answered {status}: {}", text.trim()))
         }
-        _ => JmapError::Connect(format!("{what} answered {status}: {}", text.trim())),
+        _ => JmapError::Status(format!("{what} answered {status}: {}", text.trim())),
     })
 }

@@ -11,6 +11,7 @@ use crate::sources::poll_batch::{self, HEADER_LIMIT};
 use crate::sources::poller::PollCtx;
 use futures::StreamExt;
 use serde_json::{json, Value};
+use std::collections::HashSet;
 
 /// Ids asked per `Email/query` page and per `Email/changes` call.
 const PAGE: usize = 1000;
@@ -46,35 +47,43 @@ async fn full(j: &Jmap, mb: &str) -> Result<Round, JmapError> {
         .call(json!([["Email/get", {"accountId": j.account, "ids": []}, "s"]]))
         .await?;
     let state = r[0].1["state"].as_str().unwrap_or_default().to_string();
-    let mut ids = Vec::new();
-    loop {
-        let r = j
-            .call(
-                json!([["Email/query", {"accountId": j.account, "filter": {"inMailbox": mb},
-                "sort": [{"property": "receivedAt", "isAscending": true}],
-                "position": ids.len(), "limit": PAGE}, "q"]]),
-            )
-            .await?;
-        let page: Vec<String> = r[0].1["ids"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let n = page.len();
-        ids.extend(page);
-        if n == 0 {
-            break;
+    // Paged by position: when the query's state changes between pages (mail
+    // removed meanwhile shifts the positions), the listing starts again, a
+    // few times at most; a page that adds nothing new ends it.
+    'listing: for _ in 0..3 {
+        let (mut ids, mut known, mut query_state) = (Vec::new(), HashSet::new(), None);
+        loop {
+            let r = j
+                .call(
+                    json!([["Email/query", {"accountId": j.account, "filter": {"inMailbox": mb},
+                    "sort": [{"property": "receivedAt", "isAscending": true}],
+                    "position": ids.len(), "limit": j.max_objects.min(PAGE)}, "q"]]),
+                )
+                .await?;
+            let qs = r[0].1["queryState"].as_str().map(str::to_string);
+            if query_state.is_some() && qs != query_state {
+                continue 'listing;
+            }
+            query_state = qs;
+            let before = ids.len();
+            for v in r[0].1["ids"].as_array().into_iter().flatten() {
+                if let Some(id) = v.as_str().filter(|id| known.insert(id.to_string())) {
+                    ids.push(id.to_string());
+                }
+            }
+            if ids.len() == before {
+                return Ok(Round {
+                    candidates: ids,
+                    destroyed: Vec::new(),
+                    state,
+                    more: false,
+                });
+            }
         }
     }
-    Ok(Round {
-        candidates: ids,
-        destroyed: Vec::new(),
-        state,
-        more: false,
-    })
+    Err(JmapError::Protocol(
+        "the mailbox kept changing while it was listed".into(),
+    ))
 }
 
 /// What changed since `since`; `None` when the server cannot tell.
@@ -136,8 +145,9 @@ pub async fn drain(j: &Jmap, ctx: &PollCtx) -> Result<usize, JmapError> {
             },
         };
         let mut fresh: Vec<String> = Vec::new();
+        let mut listed = HashSet::new();
         for id in round.candidates {
-            if !seen.contains(&id) && !fresh.contains(&id) {
+            if !seen.contains(&id) && listed.insert(id.clone()) {
                 fresh.push(id);
             }
         }
@@ -155,15 +165,18 @@ pub async fn drain(j: &Jmap, ctx: &PollCtx) -> Result<usize, JmapError> {
             if ctx.stopping() {
                 return Ok(done);
             }
+            if ctx.lost() {
+                return Err(JmapError::LeaseLost);
+            }
             let last = i + 1 == batches.len();
             let state = if last {
                 round.state.clone()
             } else {
                 stored.clone().unwrap_or_default()
             };
-            let ids = batch(j, ctx, chunk, state, std::mem::take(&mut gone)).await?;
+            let (ids, acked) = batch(j, ctx, chunk, state, std::mem::take(&mut gone)).await?;
             seen.extend(ids.iter().cloned());
-            ack::apply(j, ctx, &mb, target.as_deref(), &ids).await?;
+            ack::apply(j, ctx, &mb, target.as_deref(), &acked).await?;
             done += chunk.len();
             ctx.status(|st| {
                 st.lag -= chunk.len() as u64;
@@ -179,7 +192,7 @@ pub async fn drain(j: &Jmap, ctx: &PollCtx) -> Result<usize, JmapError> {
 /// The candidates that are in the mailbox now, with blob and size.
 async fn describe(j: &Jmap, ids: &[String], mb: &str) -> Result<Vec<Value>, JmapError> {
     let mut out = Vec::new();
-    for part in ids.chunks(PAGE) {
+    for part in ids.chunks(j.max_objects.min(PAGE)) {
         let r = j
             .call(json!([["Email/get", {"accountId": j.account, "ids": part,
                 "properties": ["id", "blobId", "size", "mailboxIds"]}, "g"]]))
@@ -193,14 +206,15 @@ async fn describe(j: &Jmap, ids: &[String], mb: &str) -> Result<Vec<Value>, Jmap
     Ok(out)
 }
 
-/// Download and commit one batch; the ids it stored.
+/// Download and commit one batch: the ids it stored, and those of them to
+/// acknowledge (not the quarantined ones the server refused to serve).
 async fn batch(
     j: &Jmap,
     ctx: &PollCtx,
     chunk: &[Value],
     state: String,
     gone: Vec<String>,
-) -> Result<Vec<String>, JmapError> {
+) -> Result<(Vec<String>, Vec<String>), JmapError> {
     let max = ctx.pipeline.settings.max_message_bytes;
     let mut items = Vec::with_capacity(chunk.len());
     let mut ids = Vec::with_capacity(chunk.len());
@@ -225,19 +239,36 @@ async fn batch(
         .buffered(DOWNLOADS)
         .collect()
         .await;
-    for f in fetched {
-        let (e, size, (raw, truncated)) = f?;
+    // Refused and quarantined: remembered, but left where they are.
+    let mut kept = Vec::new();
+    for (e, f) in chunk.iter().zip(fetched) {
         let id = e["id"].as_str().unwrap_or_default().to_string();
-        items.push(poll_batch::item(
-            ctx,
-            &id,
-            raw,
-            size as usize > max || truncated,
-            size,
-        ));
+        match f {
+            Ok((_, size, (raw, truncated))) => {
+                items.push(poll_batch::item(
+                    ctx,
+                    &id,
+                    raw,
+                    size as usize > max || truncated,
+                    size,
+                ));
+            }
+            // The server will not serve this blob: the others go on; it is
+            // tried again, and after its third refusal quarantined.
+            Err(JmapError::Status(why)) => {
+                if ctx.refused(&id) < poll_batch::MAX_REFUSALS {
+                    tracing::warn!(mailbox = %ctx.cfg.name, id = %id, error = %why, "the server refused a download: tried again next round");
+                    continue;
+                }
+                items.push(poll_batch::refused_item(ctx, &id, &why));
+                kept.push(id.clone());
+            }
+            Err(e) => return Err(e),
+        }
         ids.push(id);
     }
-    let cp = poll_batch::checkpoint(ctx, state, ids.clone(), gone, poll_batch::owe(ctx, &ids));
+    let acked: Vec<String> = ids.iter().filter(|i| !kept.contains(i)).cloned().collect();
+    let cp = poll_batch::checkpoint(ctx, state, ids.clone(), gone, poll_batch::owe(ctx, &acked));
     poll_batch::commit(ctx, items, &cp).await?;
-    Ok(ids)
+    Ok((ids, acked))
 }

@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 /// The longest status or listing line read whole; message lines may be
 /// longer (they are read in pieces of this size).
 const LINE: u64 = 64 * 1024;
+/// The most lines a listing (UIDL, LIST, CAPA) may have.
+const MAX_LISTING: usize = 5_000_000;
 
 /// What the server offers (CAPA).
 #[derive(Debug, Clone, Default)]
@@ -204,12 +206,27 @@ impl Pop3 {
             if l == "." {
                 return Ok(out);
             }
+            if out.len() >= MAX_LISTING {
+                return Err(Pop3Error::Protocol(format!(
+                    "{what}: more than {MAX_LISTING} lines"
+                )));
+            }
             out.push(l.strip_prefix('.').map(str::to_string).unwrap_or(l));
         }
     }
 
-    /// A message's multi-line answer, kept up to `limit` bytes.
+    /// A message's multi-line answer, kept up to `limit` bytes, whole
+    /// within ten timeouts (at least a minute) however the server trickles.
     async fn message(&mut self, limit: usize) -> Result<Fetched, Pop3Error> {
+        let whole = (self.dur * 10).max(Duration::from_secs(60));
+        tokio::time::timeout(whole, self.message_lines(limit))
+            .await
+            .map_err(|_| {
+                Pop3Error::Timeout(format!("a message took longer than {}s", whole.as_secs()))
+            })?
+    }
+
+    async fn message_lines(&mut self, limit: usize) -> Result<Fetched, Pop3Error> {
         let mut out = Vec::new();
         let mut truncated = false;
         let mut line = Vec::with_capacity(1024);
@@ -280,10 +297,21 @@ impl Pop3 {
             )));
         }
         let mut out = Vec::new();
+        let (mut nums, mut ids) = (
+            std::collections::HashSet::new(),
+            std::collections::HashSet::new(),
+        );
         for l in self.listing("UIDL").await? {
             let mut w = l.split_whitespace();
             match (w.next().and_then(|n| n.parse().ok()), w.next()) {
-                (Some(n), Some(id)) if id.len() <= 70 => out.push((n, id.to_string())),
+                (Some(n), Some(id)) if id.len() <= 70 => {
+                    if !nums.insert(n) || !ids.insert(id.to_string()) {
+                        return Err(Pop3Error::Protocol(format!(
+                            "UIDL lists message {n} or unique id {id:?} twice"
+                        )));
+                    }
+                    out.push((n, id.to_string()))
+                }
                 _ => return Err(Pop3Error::Protocol(format!("UIDL: unreadable line {l:?}"))),
             }
         }

@@ -19,8 +19,9 @@ const STATE: &str = "uidl";
 /// with its headers and left on the server.
 const MAX_REFUSALS: u32 = 3;
 /// The prefix of a remembered UIDL whose message stays on the server
-/// (quarantined because the server would not hand it over).
-pub const KEPT: &str = "!";
+/// (quarantined because the server would not hand it over): a space, which
+/// a UIDL (0x21 to 0x7E) cannot contain.
+pub const KEPT: &str = " ";
 
 /// Drain the maildrop once; returns how many messages were committed.
 pub async fn drain(c: &mut Pop3, ctx: &PollCtx) -> Result<usize, Pop3Error> {
@@ -48,7 +49,11 @@ pub async fn drain(c: &mut Pop3, ctx: &PollCtx) -> Result<usize, Pop3Error> {
         .collect();
     if !owed.is_empty() {
         tracing::info!(mailbox = %name, count = owed.len(), "deleting mail imported in an earlier session");
-        c.dele_many(&owed).await?;
+        // A refusal leaves the mail for the next session; it does not stop
+        // the import of new mail.
+        if let Err(Pop3Error::Refused(e)) = c.dele_many(&owed).await {
+            tracing::warn!(mailbox = %name, error = %e, "a deletion owed from an earlier session was refused");
+        }
     }
     let fresh: Vec<(u32, String, u64)> = listing
         .into_iter()
@@ -150,7 +155,7 @@ async fn batch(
                 items.push(quarantine(Vec::new(), format!("the server refused to hand over message {uidl} in {MAX_REFUSALS} sessions ({e}); it is left on the server")));
                 continue;
             }
-            (None, None) => unreachable!("every number was fetched"),
+            (None, None) => continue,
         };
         items.push(item);
         seen.push(uidl.clone());

@@ -49,6 +49,8 @@ pub struct Box_ {
     pub oldest_delta: u64,
     /// The next `$value` of this id finds it deleted first.
     pub vanish_on_fetch: Option<String>,
+    /// `$value` of this id always answers 500 (Exchange cannot convert it).
+    pub broken: Option<String>,
     /// Certificate credentials accepted: the RSA public key (PKCS#1 DER)
     /// and the certificate's `x5t` (SHA-1 thumbprint, base64url).
     pub certificate: Option<(Vec<u8>, String)>,
@@ -241,6 +243,13 @@ async fn handle(
             delta(&mut s, folder, &q, max_page)
         }
         ("GET", ["messages", id, "$value"]) => {
+            if s.broken.as_deref() == Some(*id) {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ErrorInternalServerError",
+                    "An internal server error occurred.",
+                );
+            }
             if s.vanish_on_fetch.as_deref() == Some(*id) {
                 s.vanish_on_fetch = None;
                 remove(&mut s, id);
