@@ -24,14 +24,7 @@ FIXTURE_USERS="support:supportpw" bash "$fixture" start "$work/dovecot" "$PORT" 
 
 run_intake() {  # $1 = database url, $2 = label
   imap_toml "$1" "$PORT" > "$work/intake.toml"
-  local t0 t1 rss
-  t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$work/rss" "$bin" --config "$work/intake.toml" run --once
-  t1=$(date +%s.%N)
-  rss=$(cat "$work/rss")
-  local n
-  n=$("$bin" --config "$work/intake.toml" export | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(len(t["comments"]) for t in d["tickets"]) + len(d["quarantine"]))')
-  python3 -c "s=$t1-$t0; print('{\"stage\":\"intake_run_once\",\"database\":\"$2\",\"messages\":$n,\"seconds\":%.3f,\"per_second\":%.0f,\"peak_rss_kb\":$rss}' % (s, $n/s))"
+  measure_run_once "$work/intake.toml" "$2" intake_run_once
 }
 
 bash "$fixture" load "$work/dovecot" support "$work/corpus" >/dev/null

@@ -14,6 +14,7 @@ IMAP=${IMAP:-24343}; HTTP=${HTTP:-24380}; LMTP=${LMTP:-24324}
 work=$(mktemp -d /tmp/intake-jmapbench.XXXXXX)
 chmod 0755 "$work"
 fixture=tests/fixtures/cyrus-jmap-fixture.sh
+. bench/imap_toml.sh
 cleanup() { bash "$fixture" stop "$work/cyrus" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 export STATE_DIRECTORY="$work/state"
@@ -52,13 +53,7 @@ address = "support@desk.test"
 after_import = "keep"
 fetch_batch = 200
 TOML
-  local t0 t1 rss n
-  t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$work/rss" "$bin" --config "$work/intake.toml" run --once
-  t1=$(date +%s.%N)
-  rss=$(cat "$work/rss")
-  n=$("$bin" --config "$work/intake.toml" export | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(len(t["comments"]) for t in d["tickets"]) + len(d["quarantine"]))')
-  python3 -c "s=$t1-$t0; print('{\"stage\":\"intake_run_once_jmap\",\"database\":\"$2\",\"messages\":$n,\"seconds\":%.3f,\"per_second\":%.0f,\"peak_rss_kb\":$rss}' % (s, $n/s))"
+  measure_run_once "$work/intake.toml" "$2" intake_run_once_jmap
 }
 
 echo "# $(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $COUNT messages over JMAP"
