@@ -88,6 +88,9 @@ async fn commit_retrying(
         }
         .await;
         let res = store.observe(res);
+        if let Ok(out) = &res {
+            drop_kept_attachments(store, items, out).await;
+        }
         if res.as_ref().err().is_some_and(StoreError::is_blob_gone) {
             // A blob it found stored was removed: write them again.
             blobs = None;
@@ -104,6 +107,33 @@ async fn commit_retrying(
             }
             r => return r,
         }
+    }
+}
+
+/// A delivery report kept for ops (`bounces`) keeps its raw mail only: the
+/// attachment bodies the chunk wrote for it (its delivery-status part, the
+/// returned message) go once committed, unless some row names them. A
+/// failure leaves them to the sweep.
+async fn drop_kept_attachments(store: &Store, items: &[Prepared], out: &[Outcome]) {
+    let kept: std::collections::HashSet<&str> = out
+        .iter()
+        .filter(|o| o.outcome == OutcomeKind::Kept)
+        .filter_map(|o| o.message_id.as_deref())
+        .collect();
+    if kept.is_empty() {
+        return;
+    }
+    let hashes: Vec<String> = items
+        .iter()
+        .filter_map(|i| match i {
+            Prepared::Message(m) if kept.contains(m.message_id.as_str()) => Some(m),
+            _ => None,
+        })
+        .flat_map(|m| m.attachments.iter().filter_map(|a| a.data.as_ref()))
+        .map(|b| b.sha256.clone())
+        .collect();
+    if let Err(e) = store.drop_unnamed_blobs(&hashes).await {
+        tracing::warn!(error = %e, "a kept delivery report's attachments stay until the sweep");
     }
 }
 

@@ -4,17 +4,25 @@
 //!
 //! A batch writes its blobs before its transaction, and one it finds
 //! already stored it only marks used, inside that transaction
-//! ([`super::WriteTx::record_blobs`]). A directory store's removal takes
+//! ([`super::WriteTx::record_blobs`]); one it did not find it writes anew
+//! (a pack position or an object of its own), and records that location
+//! with an upsert that waits for a removal holding the row. A removal takes
 //! the blobs' locations in a write transaction (on PostgreSQL their rows
 //! locked), checks there that no row names them, and deletes the
-//! locations before zeroing the bytes. So a batch either committed first
-//! (its rows name the blob: kept), or finds the location gone when it
-//! marks it used, and writes the blob again.
+//! locations before zeroing the bytes or deleting the object. So a batch
+//! either committed first (its rows name the blob: kept), or finds the
+//! location gone when it marks it used, and writes the blob again.
+//!
+//! An object store's objects from before objects had their own names
+//! (`<prefix><sha256>`) have no location: no batch relies on one (a batch
+//! that finds no location writes its own object), so they are deleted once
+//! no row names them.
 
 use super::blob_rows::HOLDERS;
 use super::blobs::Location;
 use super::{get_i64, get_str, Backend, Store, StoreError};
 use std::collections::HashSet;
+use std::time::SystemTime;
 
 /// Which of `wanted` some row names (by the hash indexes, 500 at a time).
 pub(super) async fn referenced(
@@ -75,17 +83,9 @@ impl Store {
         if wanted.is_empty() {
             return Ok(0);
         }
+        let mut n = 0;
         if !self.blobs.is_packed() {
-            let keep = self.referenced(&wanted).await?;
-            let mut n = 0;
-            for h in wanted.difference(&keep) {
-                self.blobs
-                    .erase(h, None)
-                    .await
-                    .map_err(super::blob_rows::blob_err)?;
-                n += 1;
-            }
-            return Ok(n);
+            n += self.remove_unlocated_objects(&wanted).await?;
         }
         let mut gone = Vec::new();
         let all: Vec<&String> = wanted.iter().collect();
@@ -98,7 +98,99 @@ impl Store {
                 .await
                 .map_err(super::blob_rows::blob_err)?;
         }
-        Ok(gone.len() as u64)
+        Ok(n + gone.len() as u64)
+    }
+
+    /// Delete the objects of an object store no location names, unchanged
+    /// since `cutoff`: written by a batch that never committed, or that
+    /// lost a race to locate the same blob, or named by the hash alone
+    /// (from before objects had their own names) once no row needs them.
+    pub(super) async fn sweep_objects(
+        &self,
+        cutoff: SystemTime,
+        dry_run: bool,
+        out: &mut super::BlobSweep,
+    ) -> Result<(), StoreError> {
+        let objects = self
+            .blobs
+            .objects()
+            .await
+            .map_err(super::blob_rows::blob_err)?;
+        let located: HashSet<String> = sqlx::query("SELECT pack FROM blob_locations")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| get_str(r, "pack"))
+            .collect();
+        let idle: Vec<_> = objects
+            .iter()
+            .filter(|o| o.modified < cutoff && !located.contains(&o.name))
+            .collect();
+        // An object named by the hash alone is what rows from before read
+        // while their blob has no location.
+        let bare: HashSet<String> = idle
+            .iter()
+            .filter(|o| o.name == o.sha256)
+            .map(|o| o.sha256.clone())
+            .collect();
+        let mut needed = self.referenced(&bare).await?;
+        // Located elsewhere: rows read that copy.
+        for h in self.located(&needed).await? {
+            needed.remove(&h);
+        }
+        for o in idle {
+            if o.name == o.sha256 && needed.contains(&o.sha256) {
+                continue;
+            }
+            out.orphans += 1;
+            out.orphan_bytes += o.size;
+            if !dry_run {
+                self.blobs
+                    .erase(&o.sha256, Some(&o.location()))
+                    .await
+                    .map_err(super::blob_rows::blob_err)?;
+                out.removed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Which of `hashes` have a location (500 at a time).
+    async fn located(&self, hashes: &HashSet<String>) -> Result<HashSet<String>, StoreError> {
+        let all: Vec<&String> = hashes.iter().collect();
+        let mut found = HashSet::new();
+        for chunk in all.chunks(500) {
+            let sql = format!(
+                "SELECT sha256 FROM blob_locations WHERE sha256 IN ({})",
+                super::markers(self.backend, 0, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for h in chunk {
+                q = q.bind(h.as_str());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                found.insert(get_str(&r, "sha256"));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Delete the objects named by the hash alone (from before objects had
+    /// their own names) of those of `wanted` that have no location and that
+    /// no row names. Returns how many went.
+    async fn remove_unlocated_objects(&self, wanted: &HashSet<String>) -> Result<u64, StoreError> {
+        let located = self.located(wanted).await?;
+        let unlocated: HashSet<String> = wanted.difference(&located).cloned().collect();
+        let keep = self.referenced(&unlocated).await?;
+        let mut n = 0;
+        for h in unlocated.difference(&keep) {
+            self.blobs
+                .erase(h, None)
+                .await
+                .map_err(super::blob_rows::blob_err)?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Delete the locations of those of `chunk` unused since `used_before`
@@ -153,6 +245,13 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Delete the blobs of `hashes` that no row names (after the commit of
+    /// a batch that wrote blobs for rows it did not make: the attachments
+    /// of a delivery report kept for ops, which keeps its raw mail only).
+    pub async fn drop_unnamed_blobs(&self, hashes: &[String]) -> Result<(), StoreError> {
+        self.delete_unreferenced(hashes).await
     }
 
     /// Delete the blobs of `hashes` that no row names any more (after the

@@ -1,8 +1,8 @@
-//! The rows' side of the blob store: a batch's blobs written before its
-//! transaction (and, for a directory store, where they went recorded in
-//! it), reading a blob by hash, and deleting the blobs no row names any
-//! more after an erasure or a retention batch. The sweep, the check and the
-//! move of an older database's bytes are in `blob_upkeep`.
+//! The rows' side of the blob store: its default directory, a batch's
+//! blobs written before its transaction and where they went recorded in
+//! it, reading a blob by hash, and the kinds of rows that name blobs.
+//! Removal is in `blob_removal`; the sweep, the check and the move of an
+//! older database's bytes are in `blob_upkeep`.
 
 use super::blobs::{BlobInfo, Blobs, Location};
 use super::{get_i64, get_str, Backend, Fault, Store, StoreError};
@@ -181,8 +181,8 @@ pub(super) const HOLDERS: [Holder; 5] = [
     },
 ];
 
-/// A batch's blobs as written before its transaction: where a directory
-/// store put the new ones, and the hashes of those it already held.
+/// A batch's blobs as written before its transaction: where the new ones
+/// went, and the hashes of those the store already held.
 #[derive(Debug, Default)]
 pub struct BatchBlobs {
     pub new: Vec<Location>,
@@ -203,8 +203,8 @@ impl Store {
     }
 
     /// Write a batch's raw mails and attachment bodies, durably, before the
-    /// transaction that names them; returns where a directory store put
-    /// them and which it already held, for
+    /// transaction that names them; returns where they went and which
+    /// the store already held, for
     /// [`WriteTx::record_blobs`](super::WriteTx::record_blobs).
     pub async fn put_blobs(&self, items: &[Prepared]) -> Result<BatchBlobs, StoreError> {
         self.put_pairs(batch_blobs(items)).await
@@ -215,33 +215,33 @@ impl Store {
         mut pairs: Vec<(String, Vec<u8>)>,
     ) -> Result<BatchBlobs, StoreError> {
         let mut out = BatchBlobs::default();
+        let mut once = HashSet::new();
+        pairs.retain(|(h, _)| once.insert(h.clone()));
         if pairs.is_empty() {
             return Ok(out);
         }
-        if self.blobs.is_packed() {
-            // Held ones are not written again: the transaction marks them
-            // used, and finds out if a sweep or an erasure took one since.
-            for chunk in pairs.chunks(500) {
-                let sql = format!(
-                    "SELECT sha256 FROM blob_locations WHERE sha256 IN ({})",
-                    super::markers(self.backend, 0, chunk.len())
-                );
-                let mut q = sqlx::query(&sql);
-                for (h, _) in chunk {
-                    q = q.bind(h.as_str());
-                }
-                for r in q.fetch_all(&self.pool).await? {
-                    out.held.push(get_str(&r, "sha256"));
-                }
+        // Held ones are not written again: the transaction marks them used,
+        // and finds out if a sweep or an erasure took one since.
+        for chunk in pairs.chunks(500) {
+            let sql = format!(
+                "SELECT sha256 FROM blob_locations WHERE sha256 IN ({})",
+                super::markers(self.backend, 0, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for (h, _) in chunk {
+                q = q.bind(h.as_str());
             }
-            let held: HashSet<&String> = out.held.iter().collect();
-            pairs.retain(|(h, _)| !held.contains(h));
+            for r in q.fetch_all(&self.pool).await? {
+                out.held.push(get_str(&r, "sha256"));
+            }
         }
+        let held: HashSet<&String> = out.held.iter().collect();
+        pairs.retain(|(h, _)| !held.contains(h));
         out.new = self.blobs.write(pairs).await.map_err(blob_err)?;
         Ok(out)
     }
 
-    /// Where a directory store packed blob `sha256`.
+    /// Where blob `sha256` was put (its pack and position, or its object).
     pub(super) async fn location(&self, sha256: &str) -> Result<Option<Location>, StoreError> {
         let r = sqlx::query("SELECT pack, pos, size FROM blob_locations WHERE sha256 = $1")
             .bind(sha256)
@@ -260,13 +260,12 @@ impl Store {
         &self,
         sha256: &str,
     ) -> Result<Option<(u64, super::blobs::ByteStream)>, StoreError> {
-        let at = if self.blobs.is_packed() {
-            match self.location(sha256).await? {
-                Some(l) => Some(l),
-                None => return Ok(None),
-            }
-        } else {
-            None
+        let at = match self.location(sha256).await? {
+            Some(l) => Some(l),
+            // An object store's object from before objects had their own
+            // names, not yet recorded by the sweep: named by the hash.
+            None if !self.blobs.is_packed() => None,
+            None => return Ok(None),
         };
         self.blobs
             .stream(sha256, at.as_ref())
@@ -299,12 +298,9 @@ impl Store {
         })
     }
 
-    /// Every stored blob: a directory store's located blobs, or an object
-    /// store's objects.
+    /// Every located blob (an object store's objects from before objects
+    /// had their own names are listed once the sweep recorded them).
     pub async fn blob_list(&self) -> Result<Vec<BlobInfo>, StoreError> {
-        if !self.blobs.is_packed() {
-            return self.blobs.objects().await.map_err(blob_err);
-        }
         let rows = sqlx::query("SELECT sha256, size, used_at FROM blob_locations ORDER BY sha256")
             .fetch_all(&self.pool)
             .await?;
@@ -318,4 +314,67 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Record where the store put a batch's blobs, in its transaction,
+/// and mark those it already held used now. One of those gone (a sweep or
+/// an erasure removed it after the batch looked) fails the transaction
+/// with [`BLOB_GONE`], a contention the commit step retries after writing
+/// the batch's blobs again: so a committed row never names a removed blob,
+/// and a removal either comes first or finds the blob used after it began.
+pub(super) async fn record(
+    tx: &mut sqlx::AnyConnection,
+    blobs: &BatchBlobs,
+    now: i64,
+) -> Result<(), StoreError> {
+    // Each blob once (an upsert cannot touch a row twice in one statement).
+    let mut seen = HashSet::new();
+    let locs: Vec<&Location> = blobs
+        .new
+        .iter()
+        .filter(|l| seen.insert(&l.sha256))
+        .collect();
+    let backend = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
+        super::Backend::Sqlite
+    } else {
+        super::Backend::Postgres
+    };
+    for chunk in locs.chunks(200) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| format!("({})", super::markers(backend, r * 5, 5)))
+            .collect();
+        let sql = format!(
+            // Another batch located it meanwhile: that copy is used (the
+            // upsert waits for a removal that holds the row, and then
+            // inserts this batch's own).
+            "INSERT INTO blob_locations (sha256, pack, pos, size, used_at) VALUES {} \
+             ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for l in chunk {
+            q = q
+                .bind(&l.sha256)
+                .bind(&l.pack)
+                .bind(l.pos as i64)
+                .bind(l.size as i64)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for chunk in blobs.held.chunks(500) {
+        let sql = format!(
+            "UPDATE blob_locations SET used_at = {} WHERE sha256 IN ({}) RETURNING sha256",
+            super::markers(backend, 0, 1),
+            super::markers(backend, 1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for h in chunk {
+            q = q.bind(h.as_str());
+        }
+        if q.fetch_all(&mut *tx).await?.len() < chunk.len() {
+            return Err(StoreError::Blob(BLOB_GONE.into(), Fault::Contention));
+        }
+    }
+    Ok(())
 }

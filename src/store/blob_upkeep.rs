@@ -3,9 +3,9 @@
 //! every row's blob, and the move of an older database's `comments.raw`
 //! and `attachments.data` bytes into the store.
 
-use super::blob_rows::{blob_err, BatchBlobs, BlobCursor, BLOB_GONE, HOLDERS};
+use super::blob_rows::{blob_err, record, BlobCursor, HOLDERS};
 use super::blobs::Location;
-use super::{get_i64, get_str, Fault, Store, StoreError};
+use super::{get_i64, get_str, Store, StoreError};
 use crate::model::Blob;
 use serde::Serialize;
 use sqlx::Row;
@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BlobSweep {
     pub dry_run: bool,
-    /// Blobs stored before the sweep.
+    /// Blobs located before the sweep.
     pub stored: usize,
     /// Older than the grace period and named by no row.
     pub orphans: usize,
@@ -69,59 +69,6 @@ impl BlobMove {
 }
 
 const PAGE: i64 = 5000;
-
-/// Record where a directory store put a batch's blobs, in its transaction,
-/// and mark those it already held used now. One of those gone (a sweep or
-/// an erasure removed it after the batch looked) fails the transaction
-/// with [`BLOB_GONE`], a contention the commit step retries after writing
-/// the batch's blobs again: so a committed row never names a removed blob,
-/// and a removal either comes first or finds the blob used after it began.
-pub(super) async fn record(
-    tx: &mut sqlx::AnyConnection,
-    blobs: &BatchBlobs,
-    now: i64,
-) -> Result<(), StoreError> {
-    let locs = &blobs.new;
-    let backend = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
-        super::Backend::Sqlite
-    } else {
-        super::Backend::Postgres
-    };
-    for chunk in locs.chunks(200) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|r| format!("({})", super::markers(backend, r * 5, 5)))
-            .collect();
-        let sql = format!(
-            "INSERT INTO blob_locations (sha256, pack, pos, size, used_at) VALUES {} ON CONFLICT (sha256) DO NOTHING",
-            rows.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for l in chunk {
-            q = q
-                .bind(&l.sha256)
-                .bind(&l.pack)
-                .bind(l.pos as i64)
-                .bind(l.size as i64)
-                .bind(now);
-        }
-        q.execute(&mut *tx).await?;
-    }
-    for chunk in blobs.held.chunks(500) {
-        let sql = format!(
-            "UPDATE blob_locations SET used_at = {} WHERE sha256 IN ({}) RETURNING sha256",
-            super::markers(backend, 0, 1),
-            super::markers(backend, 1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(now);
-        for h in chunk {
-            q = q.bind(h.as_str());
-        }
-        if q.fetch_all(&mut *tx).await?.len() < chunk.len() {
-            return Err(StoreError::Blob(BLOB_GONE.into(), Fault::Contention));
-        }
-    }
-    Ok(())
-}
 
 fn ms(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -180,6 +127,8 @@ impl Store {
         }
         if self.blobs.is_packed() {
             self.sweep_packs(cutoff, dry_run, &mut out).await?;
+        } else {
+            self.sweep_objects(cutoff, dry_run, &mut out).await?;
         }
         metrics::counter!("intake_blobs_removed_total").increment(out.removed as u64);
         Ok(out)

@@ -54,11 +54,11 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Record where [`Store::put_blobs`] packed the batch's blobs (a
-    /// directory store), with the rows that name them, and mark those it
+    /// Record where [`Store::put_blobs`] put the batch's blobs (a pack
+    /// position or an object), with the rows that name them, and mark those it
     /// found held used ([`StoreError::is_blob_gone`] if one went since).
     pub async fn record_blobs(&mut self, blobs: &super::BatchBlobs) -> Result<(), StoreError> {
-        super::blob_upkeep::record(&mut self.tx, blobs, super::now_ms()).await
+        super::blob_rows::record(&mut self.tx, blobs, super::now_ms()).await
     }
 
     /// Store a batch of prepared messages: users, organizations, tickets,

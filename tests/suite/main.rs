@@ -16,6 +16,7 @@ use support::smtp;
 mod anchors;
 mod blob_held;
 mod blob_migrate;
+mod blob_reuse;
 mod blob_s3;
 mod blob_store;
 mod bounce_corpora;

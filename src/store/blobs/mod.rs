@@ -5,16 +5,17 @@
 //! file; a batch's blobs are appended and flushed before the transaction
 //! that names them commits, and that transaction records where each went,
 //! so a committed row never points at a missing blob) and an S3-compatible
-//! object store, one object per blob, for daemons on several hosts sharing
-//! one PostgreSQL. A crash between the blob write and the commit leaves at
-//! most unreferenced bytes, which
+//! object store, one object per write (its name recorded in the same
+//! transaction), for daemons on several hosts sharing one PostgreSQL. A
+//! crash between the blob write and the commit leaves at most unreferenced
+//! bytes, which
 //! [`Store::blobs_gc`](super::Store::blobs_gc) removes after a grace period.
 
 mod fs;
 mod s3;
 
 pub use fs::{is_pack_name, Location, PackFile};
-pub use s3::S3Settings;
+pub use s3::{object_blob, Object, S3Settings};
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -101,16 +102,16 @@ impl Blobs {
         }
     }
 
-    /// Whether blobs are packed in a directory (their locations are rows
-    /// of the database) rather than objects named by their hash.
+    /// Whether blobs are packed in a directory rather than objects of a
+    /// bucket (both have their locations as rows of the database).
     pub fn is_packed(&self) -> bool {
         matches!(self.kind, Kind::Fs(_))
     }
 
     /// Store `(sha256, bytes)` pairs durably: when this returns, a crash
-    /// or power loss keeps them. A directory store says where each went
-    /// (the caller records that with the rows that name them); an object
-    /// store returns nothing to record.
+    /// or power loss keeps them. Says where each went (its pack and
+    /// position, or its object's name), for the caller to record with the
+    /// rows that name them.
     pub async fn write(&self, blobs: Vec<(String, Vec<u8>)>) -> std::io::Result<Vec<Location>> {
         if blobs.is_empty() {
             return Ok(vec![]);
@@ -122,12 +123,14 @@ impl Blobs {
                     .await
                     .map_err(std::io::Error::other)?
             }
-            Kind::S3(s) => s.put(blobs).await.map(|()| vec![]),
+            Kind::S3(s) => s.put(blobs).await,
         }
     }
 
     /// A blob's size and bytes as a stream; `None` when it is missing.
-    /// `at` is its location in a directory store (ignored by an object store).
+    /// `at` is where it was put; an object store without one reads the
+    /// object named by the hash alone (written before objects had their
+    /// own names and not yet recorded).
     pub async fn stream(
         &self,
         sha256: &str,
@@ -136,12 +139,14 @@ impl Blobs {
         match (&self.kind, at) {
             (Kind::Fs(f), Some(l)) => Ok(f.stream(l).await?.map(|s| (l.size, s))),
             (Kind::Fs(_), None) => Ok(None),
-            (Kind::S3(s), _) => s.stream(sha256).await,
+            (Kind::S3(s), Some(l)) => s.stream(&l.pack).await,
+            (Kind::S3(s), None) => s.stream(sha256).await,
         }
     }
 
     /// Remove a blob's bytes: overwritten with zeros where a directory
-    /// store packed them, the object deleted from an object store.
+    /// store packed them, the object deleted from an object store (the
+    /// one named by the hash alone when `at` is `None`).
     pub async fn erase(&self, sha256: &str, at: Option<&Location>) -> std::io::Result<()> {
         match (&self.kind, at) {
             (Kind::Fs(f), Some(l)) => {
@@ -151,7 +156,8 @@ impl Blobs {
                     .map_err(std::io::Error::other)?
             }
             (Kind::Fs(_), None) => Ok(()),
-            (Kind::S3(s), _) => s.delete(sha256).await,
+            (Kind::S3(s), Some(l)) => s.delete(&l.pack).await,
+            (Kind::S3(s), None) => s.delete(sha256).await,
         }
     }
 
@@ -182,9 +188,8 @@ impl Blobs {
         matches!(&self.kind, Kind::Fs(f) if f.is_current(name))
     }
 
-    /// The objects of an object store (a directory store's blobs are rows:
-    /// see `Store::blob_list`).
-    pub async fn objects(&self) -> std::io::Result<Vec<BlobInfo>> {
+    /// The blob objects of an object store (none for a directory store).
+    pub async fn objects(&self) -> std::io::Result<Vec<Object>> {
         match &self.kind {
             Kind::Fs(_) => Ok(vec![]),
             Kind::S3(s) => s.list().await,

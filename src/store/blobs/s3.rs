@@ -1,9 +1,15 @@
 //! Blobs in an S3-compatible object store (`object_store`'s client: SigV4,
-//! path-style buckets, retries): `<prefix><sha256>` in one bucket. A `PUT`
-//! returns once the object is stored, so the batch's blobs are durable
-//! before its transaction commits; objects already there are not sent again.
+//! path-style buckets, retries), in one bucket. Every write is a new object,
+//! `<prefix><sha256>.<16 hex digits>`, whose name the batch's transaction
+//! records (`blob_locations`, as a directory store records a pack
+//! position): a removal deletes the object its row named, never one a
+//! batch wrote since, so an erasure or a sweep cannot delete the bytes a
+//! batch in flight is about to name. Objects of versions before that are
+//! named `<prefix><sha256>` and read by that name until the sweep records
+//! them. A `PUT` returns once the object is stored, so the batch's blobs
+//! are durable before its transaction commits.
 
-use super::{is_sha256, BlobInfo, ByteStream};
+use super::{is_sha256, ByteStream, Location};
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
@@ -31,6 +37,43 @@ pub(super) struct S3Blobs {
 
 /// How many objects are sent at once.
 const PARALLEL: usize = 16;
+
+/// One object of the bucket under the prefix that is a blob.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// Its name under the prefix (`<sha256>` or `<sha256>.<16 hex>`).
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
+}
+
+impl Object {
+    /// Where it is, as a location row says it.
+    pub fn location(&self) -> Location {
+        Location {
+            sha256: self.sha256.clone(),
+            pack: self.name.clone(),
+            pos: 0,
+            size: self.size,
+        }
+    }
+}
+
+/// The blob `name` holds, if `name` is a blob object's name: `<sha256>`
+/// (written before objects had their own names) or `<sha256>.<16 hex>`.
+pub fn object_blob(name: &str) -> Option<&str> {
+    let (sha, tag) = match name.split_once('.') {
+        Some((sha, tag)) => (sha, Some(tag)),
+        None => (name, None),
+    };
+    let tag_ok = tag.is_none_or(|t| {
+        t.len() == 16
+            && t.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    (is_sha256(sha) && tag_ok).then_some(sha)
+}
 
 fn io(e: object_store::Error) -> std::io::Error {
     match e {
@@ -66,39 +109,44 @@ impl S3Blobs {
         )
     }
 
-    fn path(&self, sha256: &str) -> std::io::Result<Path> {
-        if !is_sha256(sha256) {
+    fn path(&self, name: &str) -> std::io::Result<Path> {
+        if object_blob(name).is_none() {
             return Err(std::io::Error::new(
                 ErrorKind::InvalidInput,
-                format!("{sha256:?} is not a blob name"),
+                format!("{name:?} is not a blob object's name"),
             ));
         }
-        Ok(Path::from(format!("{}{sha256}", self.settings.prefix)))
+        Ok(Path::from(format!("{}{name}", self.settings.prefix)))
     }
 
-    pub(super) async fn put(&self, blobs: Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+    /// Store each blob as a new object; returns their names as locations.
+    pub(super) async fn put(
+        &self,
+        blobs: Vec<(String, Vec<u8>)>,
+    ) -> std::io::Result<Vec<Location>> {
         futures::stream::iter(blobs)
-            .map(|(sha, bytes)| async move {
-                let path = self.path(&sha)?;
-                match self.store.head(&path).await {
-                    Ok(m) if m.size == bytes.len() as u64 => return Ok(()),
-                    Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(io(e)),
-                }
+            .map(|(sha256, bytes)| async move {
+                let name = format!("{sha256}.{:016x}", rand::random::<u64>());
+                let size = bytes.len() as u64;
                 self.store
-                    .put(&path, PutPayload::from(bytes))
+                    .put(&self.path(&name)?, PutPayload::from(bytes))
                     .await
-                    .map(|_| ())
-                    .map_err(io)
+                    .map_err(io)?;
+                Ok(Location {
+                    sha256,
+                    pack: name,
+                    pos: 0,
+                    size,
+                })
             })
             .buffer_unordered(PARALLEL)
-            .try_collect::<Vec<()>>()
+            .try_collect()
             .await
-            .map(|_| ())
     }
 
-    pub(super) async fn stream(&self, sha256: &str) -> std::io::Result<Option<(u64, ByteStream)>> {
-        match self.store.get(&self.path(sha256)?).await {
+    /// Object `name`'s size and bytes; `None` when it is missing.
+    pub(super) async fn stream(&self, name: &str) -> std::io::Result<Option<(u64, ByteStream)>> {
+        match self.store.get(&self.path(name)?).await {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(io(e)),
             Ok(r) => {
@@ -108,26 +156,30 @@ impl S3Blobs {
         }
     }
 
-    pub(super) async fn delete(&self, sha256: &str) -> std::io::Result<()> {
-        match self.store.delete(&self.path(sha256)?).await {
+    pub(super) async fn delete(&self, name: &str) -> std::io::Result<()> {
+        match self.store.delete(&self.path(name)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(io(e)),
         }
     }
 
-    pub(super) async fn list(&self) -> std::io::Result<Vec<BlobInfo>> {
+    /// Every blob object under the prefix.
+    pub(super) async fn list(&self) -> std::io::Result<Vec<Object>> {
         let prefix = self.settings.prefix.trim_end_matches('/');
         let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
         let mut out = Vec::new();
         let mut s = self.store.list(prefix.as_ref());
         while let Some(m) = s.try_next().await.map_err(io)? {
             let name = m.location.filename().unwrap_or_default();
-            let full = m.location.as_ref();
-            if !is_sha256(name) || full != format!("{}{name}", self.settings.prefix) {
+            let Some(sha) = object_blob(name) else {
+                continue;
+            };
+            if m.location.as_ref() != format!("{}{name}", self.settings.prefix) {
                 continue;
             }
-            out.push(BlobInfo {
-                sha256: name.to_string(),
+            out.push(Object {
+                name: name.to_string(),
+                sha256: sha.to_string(),
                 size: m.size,
                 modified: m.last_modified.into(),
             });
