@@ -274,7 +274,42 @@ async fn bearer_tokens_and_push_through_the_event_source(db: Db) {
     );
 }
 
+/// A message whose blob the server never hands over (its download answers
+/// 500) does not hold the others back; after its third refused round it is
+/// quarantined and left unflagged on the server.
+async fn a_message_the_server_cannot_serve_is_quarantined_after_three_rounds(db: Db) {
+    let cy = Cyrus::start(&[("support", "supportpw")]);
+    let front = JmapFront::start(cy.http, "tok-1", "support", "supportpw").await;
+    *front.refuse_download.lock().unwrap() = Some(b"Body of message 1".to_vec());
+    let mb = jmap_toml(&front.url(), "bearer_token = \"tok-1\"");
+    let env = KindEnv::new(TestDb::new(db).await, &mb).await;
+    cy.deliver("support", &numbered(0, 3));
+    for round in 1..=2 {
+        assert!(
+            env.drain().await,
+            "round {round}: {:?}",
+            env.registry.snapshot()
+        );
+        assert_eq!((env.comments().await, env.quarantined().await), (2, 0));
+    }
+    assert!(env.drain().await, "{:?}", env.registry.snapshot());
+    let (reason, _) = env.quarantined_one().await;
+    assert!(
+        reason.contains("refused to hand over") && reason.contains("500"),
+        "{reason}"
+    );
+    cy.deliver("support", &numbered(3, 1));
+    assert!(env.drain().await);
+    assert_eq!((env.comments().await, env.quarantined().await), (3, 1));
+    assert_eq!(
+        cy.count("support", "supportpw", "inbox").await,
+        (4, 3),
+        "all but the refused one flagged $seen"
+    );
+}
+
 both_backends!(
+    a_message_the_server_cannot_serve_is_quarantined_after_three_rounds,
     bearer_tokens_and_push_through_the_event_source,
     imports_by_query_then_by_changes_and_flags_seen,
     moved_and_deleted_after_the_commit,

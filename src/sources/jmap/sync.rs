@@ -161,6 +161,9 @@ pub async fn drain(j: &Jmap, ctx: &PollCtx) -> Result<usize, JmapError> {
                 poll_batch::checkpoint(ctx, round.state.clone(), Vec::new(), gone.clone(), None);
             store.save_checkpoint(&cp).await?;
         }
+        // A message the server refused to serve this time is listed again
+        // only from a state before it: the round's state is not committed.
+        let mut held_back = false;
         for (i, chunk) in batches.iter().enumerate() {
             if ctx.stopping() {
                 return Ok(done);
@@ -169,12 +172,15 @@ pub async fn drain(j: &Jmap, ctx: &PollCtx) -> Result<usize, JmapError> {
                 return Err(JmapError::LeaseLost);
             }
             let last = i + 1 == batches.len();
-            let state = if last {
+            let before = stored.clone().unwrap_or_default();
+            let state = if last && !held_back {
                 round.state.clone()
             } else {
-                stored.clone().unwrap_or_default()
+                before.clone()
             };
-            let (ids, acked) = batch(j, ctx, chunk, state, std::mem::take(&mut gone)).await?;
+            let gone = std::mem::take(&mut gone);
+            let (ids, acked, deferred) = batch(j, ctx, chunk, (state, before), gone).await?;
+            held_back |= deferred;
             seen.extend(ids.iter().cloned());
             ack::apply(j, ctx, &mb, target.as_deref(), &acked).await?;
             done += chunk.len();
@@ -183,7 +189,8 @@ pub async fn drain(j: &Jmap, ctx: &PollCtx) -> Result<usize, JmapError> {
                 st.imported += chunk.len() as u64;
             });
         }
-        if !round.more {
+        // Tried again next session, not at once.
+        if !round.more || held_back {
             return Ok(done);
         }
     }
@@ -206,15 +213,18 @@ async fn describe(j: &Jmap, ids: &[String], mb: &str) -> Result<Vec<Value>, Jmap
     Ok(out)
 }
 
-/// Download and commit one batch: the ids it stored, and those of them to
-/// acknowledge (not the quarantined ones the server refused to serve).
+/// Download and commit one batch with the checkpoint `state` (`state.1`,
+/// the state before the round, when the server refused to serve one of
+/// its messages this time): the ids it stored, those of them to
+/// acknowledge (not the quarantined ones the server refused to serve), and
+/// whether it left one to try again.
 async fn batch(
     j: &Jmap,
     ctx: &PollCtx,
     chunk: &[Value],
-    state: String,
+    state: (String, String),
     gone: Vec<String>,
-) -> Result<(Vec<String>, Vec<String>), JmapError> {
+) -> Result<(Vec<String>, Vec<String>, bool), JmapError> {
     let max = ctx.pipeline.settings.max_message_bytes;
     let mut items = Vec::with_capacity(chunk.len());
     let mut ids = Vec::with_capacity(chunk.len());
@@ -241,6 +251,7 @@ async fn batch(
         .await;
     // Refused and quarantined: remembered, but left where they are.
     let mut kept = Vec::new();
+    let mut deferred = false;
     for (e, f) in chunk.iter().zip(fetched) {
         let id = e["id"].as_str().unwrap_or_default().to_string();
         match f {
@@ -257,7 +268,8 @@ async fn batch(
             // tried again, and after its third refusal quarantined.
             Err(JmapError::Status(why)) => {
                 if ctx.refused(&id) < poll_batch::MAX_REFUSALS {
-                    tracing::warn!(mailbox = %ctx.cfg.name, id = %id, error = %why, "the server refused a download: tried again next round");
+                    tracing::warn!(mailbox = %ctx.cfg.name, id = %id, error = %why, "the server refused a download: tried again next session");
+                    deferred = true;
                     continue;
                 }
                 items.push(poll_batch::refused_item(ctx, &id, &why));
@@ -268,7 +280,8 @@ async fn batch(
         ids.push(id);
     }
     let acked: Vec<String> = ids.iter().filter(|i| !kept.contains(i)).cloned().collect();
+    let state = if deferred { state.1 } else { state.0 };
     let cp = poll_batch::checkpoint(ctx, state, ids.clone(), gone, poll_batch::owe(ctx, &acked));
     poll_batch::commit(ctx, items, &cp).await?;
-    Ok((ids, acked))
+    Ok((ids, acked, deferred))
 }

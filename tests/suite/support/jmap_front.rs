@@ -5,7 +5,8 @@
 //! password; the EventSource (RFC 8620 §7.3) is served here, sending a
 //! `state` event whenever the account's Email state on Cyrus changes
 //! (looked at every 100 ms); and, when told, `Email/changes` answered
-//! `cannotCalculateChanges`. Everything else is Cyrus's own answer.
+//! `cannotCalculateChanges` and the download of a blob holding some bytes
+//! answered 500. Everything else is Cyrus's own answer.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -23,7 +24,10 @@ struct Front {
     pass: String,
     streams: Arc<AtomicUsize>,
     refuse_changes: Arc<std::sync::atomic::AtomicBool>,
+    refuse_download: Refusal,
 }
+
+type Refusal = Arc<std::sync::Mutex<Option<Vec<u8>>>>;
 
 pub struct JmapFront {
     pub port: u16,
@@ -31,6 +35,9 @@ pub struct JmapFront {
     /// While set, `Email/changes` is answered `cannotCalculateChanges`, as a
     /// server does for a state older than it keeps changes for.
     pub refuse_changes: Arc<std::sync::atomic::AtomicBool>,
+    /// While set, a download whose bytes hold these is answered 500, as a
+    /// server does for a blob it cannot read.
+    pub refuse_download: Refusal,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -38,8 +45,10 @@ impl JmapFront {
     pub async fn start(cyrus_http: u16, token: &str, user: &str, pass: &str) -> JmapFront {
         let streams = Arc::new(AtomicUsize::new(0));
         let refuse_changes = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refuse_download = Refusal::default();
         let f = Front {
             refuse_changes: refuse_changes.clone(),
+            refuse_download: refuse_download.clone(),
             upstream: format!("http://127.0.0.1:{cyrus_http}"),
             token: token.into(),
             user: user.into(),
@@ -56,6 +65,7 @@ impl JmapFront {
             port,
             streams,
             refuse_changes,
+            refuse_download,
             task,
         }
     }
@@ -161,6 +171,15 @@ async fn handle(State(f): State<Front>, req: Request) -> Response {
         .unwrap();
     let status = up.status();
     let bytes = up.bytes().await.unwrap_or_default();
+    let refused = f.refuse_download.lock().unwrap().clone();
+    if let Some(marker) = refused {
+        if path.starts_with("/jmap/download/") && bytes.windows(marker.len()).any(|w| w == marker) {
+            return Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .body(Body::from("cannot read this blob"))
+                .unwrap();
+        }
+    }
     Response::builder()
         .status(status.as_u16())
         .body(Body::from(bytes))
