@@ -63,12 +63,22 @@ async fn seen_tx(
         }
         q.execute(&mut **tx).await?;
     }
-    for chunk in c.gone.chunks(500) {
+    unsee_tx(tx, &c.source, &c.scope, &c.gone).await
+}
+
+/// Forget seen `items` of a source's scope.
+async fn unsee_tx(
+    tx: &mut Transaction<'_, Any>,
+    source: &str,
+    scope: &str,
+    items: &[String],
+) -> Result<(), StoreError> {
+    for chunk in items.chunks(500) {
         let sql = format!(
             "DELETE FROM source_seen WHERE source = $1 AND scope = $2 AND item IN ({})",
             super::placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query(&sql).bind(&c.source).bind(&c.scope);
+        let mut q = sqlx::query(&sql).bind(source).bind(scope);
         for item in chunk {
             q = q.bind(item);
         }
@@ -166,12 +176,26 @@ impl Store {
         scope: &str,
         keys: &[String],
     ) -> Result<(), StoreError> {
+        self.settle(source, scope, keys, &[]).await
+    }
+
+    /// Forget owed acknowledgements by key and, in the same transaction,
+    /// seen `items` the source no longer lists in this scope (mail the
+    /// acknowledgement moved out of it).
+    pub async fn settle(
+        &self,
+        source: &str,
+        scope: &str,
+        keys: &[String],
+        items: &[String],
+    ) -> Result<(), StoreError> {
         self.observed(async {
-            if keys.is_empty() {
+            if keys.is_empty() && items.is_empty() {
                 return Ok(());
             }
             let mut tx = self.begin().await?;
             forget_tx(&mut tx.tx, source, scope, keys).await?;
+            unsee_tx(&mut tx.tx, source, scope, items).await?;
             tx.commit().await
         })
         .await

@@ -86,7 +86,7 @@ async fn imports_by_query_then_by_changes_and_flags_seen(db: Db) {
 }
 
 /// `move` to a mailbox by name and `delete`: the mail leaves the inbox only
-/// after its commit.
+/// after its commit; moved mail's ids are forgotten once it is moved.
 async fn moved_and_deleted_after_the_commit(db: Db) {
     let j = J::new(db, "after_import = \"move\"\nmove_to = \"Imported\"", "").await;
     j.cy.deliver("support", &numbered(0, 3));
@@ -94,6 +94,13 @@ async fn moved_and_deleted_after_the_commit(db: Db) {
     assert_eq!(j.comments().await, 3);
     assert_eq!(j.inbox().await.0, 0);
     assert_eq!(j.cy.count("support", "supportpw", "Imported").await.0, 3);
+    // Moved out, never listed in the inbox again: not remembered (the
+    // memory of imported ids does not grow with every message), and
+    // nothing is imported twice.
+    let seen = count(&j.db.store, "SELECT COUNT(*) AS n FROM source_seen").await;
+    assert_eq!(seen, 0);
+    assert!(j.drain().await);
+    assert_eq!((j.comments().await, j.status().imported), (3, 0));
     let cfg = config(
         &j.db.url,
         &jmap_toml(&j.cy.url(), "after_import = \"delete\""),

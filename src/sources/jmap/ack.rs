@@ -64,7 +64,18 @@ pub async fn apply(
         poll_batch::refused(ctx, &refused.join(", "));
         return Ok(());
     }
-    poll_batch::done(ctx, first).await?;
+    // Moved out of the mailbox: never listed here again, so no longer
+    // remembered (a copy moved back is a duplicate the store recognises).
+    let unseen: &[String] = if target.is_some() { ids } else { &[] };
+    ctx.pipeline
+        .store
+        .settle(
+            &ctx.cfg.name,
+            &ctx.scope,
+            std::slice::from_ref(first),
+            unseen,
+        )
+        .await?;
     Ok(())
 }
 
