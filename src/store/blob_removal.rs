@@ -156,7 +156,10 @@ impl Store {
     }
 
     /// Which of `hashes` have a location (500 at a time).
-    async fn located(&self, hashes: &HashSet<String>) -> Result<HashSet<String>, StoreError> {
+    pub(super) async fn located(
+        &self,
+        hashes: &HashSet<String>,
+    ) -> Result<HashSet<String>, StoreError> {
         let all: Vec<&String> = hashes.iter().collect();
         let mut found = HashSet::new();
         for chunk in all.chunks(500) {

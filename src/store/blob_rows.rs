@@ -222,21 +222,9 @@ impl Store {
         }
         // Held ones are not written again: the transaction marks them used,
         // and finds out if a sweep or an erasure took one since.
-        for chunk in pairs.chunks(500) {
-            let sql = format!(
-                "SELECT sha256 FROM blob_locations WHERE sha256 IN ({})",
-                super::markers(self.backend, 0, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for (h, _) in chunk {
-                q = q.bind(h.as_str());
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                out.held.push(get_str(&r, "sha256"));
-            }
-        }
-        let held: HashSet<&String> = out.held.iter().collect();
+        let held = self.located(&once).await?;
         pairs.retain(|(h, _)| !held.contains(h));
+        out.held = held.into_iter().collect();
         out.new = self.blobs.write(pairs).await.map_err(blob_err)?;
         Ok(out)
     }

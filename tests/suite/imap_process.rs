@@ -10,43 +10,11 @@ use crate::support;
 
 use common::{fresh_url, Db};
 use intake::store::Store;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::dovecot::Dovecot;
+use support::kinds::{daemon_config, spawn, stored};
 use support::{count, eventually, mailbox_toml, numbered};
-
-fn write_config(dir: &Path, url: &str, mailboxes: &str) -> std::path::PathBuf {
-    let text = format!(
-        "[database]\nurl = \"{url}\"\n[desk]\ndomain = \"desk.test\"\naddresses = [\"support@desk.test\"]\n\
-         [http]\nlisten = \"127.0.0.1:0\"\n[logging]\nlevel = \"warn\"\n{mailboxes}"
-    );
-    let p = dir.join(format!("intake-{}.toml", rand::random::<u32>()));
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn spawn(cfg: &Path, once: bool, log: &Path) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_intake"));
-    c.arg("run").arg("--config").arg(cfg);
-    if once {
-        c.arg("--once");
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    c.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start intake")
-}
-
-async fn stored(store: &Store) -> i64 {
-    count(store, "SELECT COUNT(*) AS n FROM comments").await
-}
 
 async fn distinct(store: &Store) -> i64 {
     count(
@@ -63,7 +31,7 @@ async fn sigkill_during_import_then_restart_is_exactly_once(db: Db) {
     let (url, _keep) = fresh_url(db).await;
     let store = Store::open(&url, 2).await.unwrap();
     dc.deliver("support", "INBOX", &numbered(0, 2000));
-    let cfg = write_config(
+    let cfg = daemon_config(
         dir.path(),
         &url,
         &mailbox_toml(
@@ -130,7 +98,7 @@ async fn sigterm_exits_zero_quickly(db: Db) {
     let (url, _keep) = fresh_url(db).await;
     let store = Store::open(&url, 2).await.unwrap();
     dc.deliver("support", "INBOX", &numbered(0, 500));
-    let cfg = write_config(
+    let cfg = daemon_config(
         dir.path(),
         &url,
         &mailbox_toml("support", dc.port, "support", "supportpw", ""),
@@ -169,7 +137,7 @@ async fn notifies_systemd_ready_and_watchdog() {
     let dir = tempfile::tempdir().unwrap();
     let dc = Dovecot::start(&[("support", "supportpw")]);
     let (url, _keep) = fresh_url(Db::Sqlite).await;
-    let cfg = write_config(
+    let cfg = daemon_config(
         dir.path(),
         &url,
         &mailbox_toml("support", dc.port, "support", "supportpw", ""),
@@ -220,7 +188,7 @@ async fn three_daemons_share_one_postgres_exactly_once() {
         dc.deliver(u, "INBOX", &numbered(i * 1000, 1000));
         mbs.push_str(&mailbox_toml(u, dc.port, u, p, "fetch_batch = 50"));
     }
-    let cfg = write_config(dir.path(), &url, &mbs);
+    let cfg = daemon_config(dir.path(), &url, &mbs);
     let mut daemons: Vec<Child> = (0..3).map(|_| spawn(&cfg, false, &log)).collect();
     assert!(eventually(60, || async { stored(&store).await >= 600 }).await);
     // Kill a daemon that holds a lease (its pid is part of the holder id).
