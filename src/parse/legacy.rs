@@ -107,21 +107,7 @@ fn has_mislabelled_word(line: &[u8]) -> bool {
     if !seven_bit_label {
         return false;
     }
-    let mut words = EncodedWords::new(line);
-    let mut i = 0;
-    while i + 1 < line.len() {
-        if line[i] == b'=' && line[i + 1] == b'?' {
-            if let Some(end) = words.end(i) {
-                if mislabelled(&line[i..end]).is_some() {
-                    return true;
-                }
-                i = end;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    false
+    EncodedWords::new(line).any(|(start, end)| mislabelled(&line[start..end]).is_some())
 }
 
 /// First position of `pat` in `line` at or after `from`.
@@ -135,8 +121,11 @@ fn find(line: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
 /// The RFC 2047 encoded words `=?charset?X?text?=` of one line, found in time
 /// linear in the line: a line of `=?` without any `?=` would otherwise be searched
 /// to its end once per `=?`.
+/// Iterates over each word's (start, end exclusive).
 struct EncodedWords<'a> {
     line: &'a [u8],
+    /// Where the search for the next word goes on.
+    pos: usize,
     /// The last search for `?=`: where it started and what it found. Searches
     /// start further right each time, so an answer at or after the new start
     /// (or no answer at all) holds again.
@@ -147,6 +136,7 @@ impl<'a> EncodedWords<'a> {
     fn new(line: &'a [u8]) -> Self {
         EncodedWords {
             line,
+            pos: 0,
             last_close: None,
         }
     }
@@ -173,6 +163,24 @@ impl<'a> EncodedWords<'a> {
     }
 }
 
+impl Iterator for EncodedWords<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        while self.pos + 1 < self.line.len() {
+            let i = self.pos;
+            if self.line[i] == b'=' && self.line[i + 1] == b'?' {
+                if let Some(end) = self.end(i) {
+                    self.pos = end;
+                    return Some((i, end));
+                }
+            }
+            self.pos += 1;
+        }
+        None
+    }
+}
+
 /// Undeclared bytes between encoded words as UTF-8 (`detect.rs` decides).
 fn plain(bytes: &[u8], hints: &Hints) -> Vec<u8> {
     match std::str::from_utf8(bytes) {
@@ -192,29 +200,20 @@ fn fix_line(line: &[u8], hints: &Hints, out: &mut Vec<u8>) {
     }
     // Raw bytes inside an encoded word belong to the word's own charset, which
     // mail-parser applies later: only the text between encoded words is transcoded.
-    let mut words = EncodedWords::new(line);
     let mut plain_start = 0;
-    let mut i = 0;
-    while i + 1 < line.len() {
-        if line[i] == b'=' && line[i + 1] == b'?' {
-            if let Some(end) = words.end(i) {
-                out.extend_from_slice(&plain(&line[plain_start..i], hints));
-                match mislabelled(&line[i..end]) {
-                    // Re-labelled as what the bytes are, for mail-parser.
-                    Some(bytes) => {
-                        let text = detect::decode_header_bytes(&bytes, hints);
-                        out.extend_from_slice(b"=?UTF-8?B?");
-                        out.extend_from_slice(STANDARD.encode(text).as_bytes());
-                        out.extend_from_slice(b"?=");
-                    }
-                    None => out.extend_from_slice(&line[i..end]),
-                }
-                plain_start = end;
-                i = end;
-                continue;
+    for (i, end) in EncodedWords::new(line) {
+        out.extend_from_slice(&plain(&line[plain_start..i], hints));
+        match mislabelled(&line[i..end]) {
+            // Re-labelled as what the bytes are, for mail-parser.
+            Some(bytes) => {
+                let text = detect::decode_header_bytes(&bytes, hints);
+                out.extend_from_slice(b"=?UTF-8?B?");
+                out.extend_from_slice(STANDARD.encode(text).as_bytes());
+                out.extend_from_slice(b"?=");
             }
+            None => out.extend_from_slice(&line[i..end]),
         }
-        i += 1;
+        plain_start = end;
     }
     out.extend_from_slice(&plain(&line[plain_start..], hints));
 }

@@ -112,7 +112,7 @@ pub fn refused(ctx: &PollCtx, what: &str) {
         ctx.cfg.after_import.as_str()
     );
     tracing::error!(mailbox = %ctx.cfg.name, error = %err, "acknowledgement failed");
-    metrics::counter!("intake_imap_ack_failures_total", "mailbox" => ctx.cfg.name.clone())
+    metrics::counter!("intake_mailbox_ack_failures_total", "mailbox" => ctx.cfg.name.clone())
         .increment(1);
     ctx.status(|s| {
         s.ack_failures += 1;

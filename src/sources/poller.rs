@@ -234,7 +234,7 @@ pub async fn run<E: SessionError>(
                     tracing::warn!(mailbox = %ctx.cfg.name, kind = ctx.cfg.protocol.as_str(), error = %e, retry_in_ms = wait.as_millis() as u64, "mailbox session ended");
                     ctx.fail(State::BackingOff, &e);
                     ctx.status(|s| s.reconnects += 1);
-                    metrics::counter!("intake_imap_reconnects_total", "mailbox" => ctx.cfg.name.clone()).increment(1);
+                    metrics::counter!("intake_mailbox_reconnects_total", "mailbox" => ctx.cfg.name.clone()).increment(1);
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     Some(wait)
                 }

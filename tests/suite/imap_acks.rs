@@ -120,7 +120,7 @@ async fn nothing_owed_over_http(http: u16) -> bool {
     };
     let gauge = m
         .lines()
-        .find(|l| l.starts_with("intake_imap_acks_owed{"))
+        .find(|l| l.starts_with("intake_mailbox_acks_owed{"))
         .unwrap_or("");
     mb["acks_owed"] == 0 && mb["last_error"].is_null() && gauge.ends_with(" 0")
 }

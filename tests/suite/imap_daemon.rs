@@ -123,7 +123,7 @@ async fn reconnects_after_the_server_restarts(db: Db) {
         .await
         .unwrap();
     assert!(
-        m.contains("intake_imap_reconnects_total{mailbox=\"support\"}"),
+        m.contains("intake_mailbox_reconnects_total{mailbox=\"support\"}"),
         "{m}"
     );
     d.shutdown().await;

@@ -93,6 +93,8 @@ async fn the_daemon_polls_and_reports_the_maildrop(db: Db) {
     assert!(up.is_some(), "mailbox gauge exported");
     let fetched = metric_line(a.addr, "intake_messages_fetched_total").await;
     assert!(fetched.is_some(), "fetched counter exported");
+    let owed = metric_line(a.addr, "intake_mailbox_acks_owed").await;
+    assert!(owed.is_some(), "acknowledgements owed exported");
     a.shutdown().await;
     assert_eq!(
         count(
@@ -102,6 +104,50 @@ async fn the_daemon_polls_and_reports_the_maildrop(db: Db) {
         .await,
         comments().await
     );
+}
+
+/// A POP3 mailbox whose login is refused counts its failed sessions under
+/// the mailbox family of metrics, not under an IMAP name, and /readyz says
+/// it is backing off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_is_counted_as_the_mailbox_s() {
+    let dc = Dovecot::start_pop3(&[("support", "supportpw")], "");
+    let tdb = TestDb::new(Db::Sqlite).await;
+    let mailbox = format!(
+        "[http]\nlisten = \"127.0.0.1:0\"\n[[mailboxes]]\nname = \"pop3-refused\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"support\"\npassword = \"wrong\"\ntls = \"none\"\ntimeout = 5\npoll_interval = 1\n",
+        dc.pop3_port
+    );
+    let a = Daemon::start(config(&tdb.url, &mailbox)).await.unwrap();
+    let metrics = || async {
+        let url = format!("http://{}/metrics", a.addr);
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    };
+    let line = |text: &str, family: &str| {
+        text.lines()
+            .find(|l| l.starts_with(family) && l.contains("mailbox=\"pop3-refused\""))
+            .map(str::to_string)
+    };
+    assert!(
+        eventually(20, || async {
+            line(&metrics().await, "intake_mailbox_reconnects_total").is_some()
+        })
+        .await,
+        "{}",
+        metrics().await
+    );
+    let text = metrics().await;
+    assert!(line(&text, "intake_mailbox_acks_owed").is_some(), "{text}");
+    assert_eq!(line(&text, "intake_imap_"), None);
+    let ready = reqwest::get(format!("http://{}/readyz", a.addr))
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body = ready.text().await.unwrap();
+    assert!(
+        body.contains("backing_off") && body.contains("authentication"),
+        "{body}"
+    );
+    a.shutdown().await;
 }
 
 /// Two daemons on one PostgreSQL: one works the maildrop, the other takes

@@ -197,7 +197,7 @@ pub async fn acknowledge(
                 ctx.folder
             );
             tracing::error!(mailbox = %ctx.cfg.name, folder = %ctx.folder, uids = %set, error = %err, "acknowledgement failed");
-            metrics::counter!("intake_imap_ack_failures_total", "mailbox" => ctx.cfg.name.clone())
+            metrics::counter!("intake_mailbox_ack_failures_total", "mailbox" => ctx.cfg.name.clone())
                 .increment(1);
             ctx.registry.update(&ctx.cfg.name, &ctx.folder, |st| {
                 st.ack_failures += 1;

@@ -68,7 +68,7 @@ pub(super) struct AckLedger {
 fn set_gauges(s: &FolderStatus) {
     let labels = [("mailbox", s.mailbox.clone()), ("folder", s.folder.clone())];
     metrics::gauge!("intake_mailbox_lag_messages", &labels).set(s.lag as f64);
-    metrics::gauge!("intake_imap_acks_owed", &labels).set(s.acks_owed as f64);
+    metrics::gauge!("intake_mailbox_acks_owed", &labels).set(s.acks_owed as f64);
     let up = matches!(s.state, State::Connected | State::Idle) as u8;
     metrics::gauge!("intake_mailbox_up", &labels).set(up as f64);
     let success_ms = s.last_success.unwrap_or(s.registered_at);

@@ -241,7 +241,7 @@ pub async fn run_folder(ctx: FolderCtx) {
                 ctx.fail(State::BackingOff, &e);
                 ctx.registry
                     .update(&ctx.cfg.name, &ctx.folder, |s| s.reconnects += 1);
-                metrics::counter!("intake_imap_reconnects_total", "mailbox" => ctx.cfg.name.clone()).increment(1);
+                metrics::counter!("intake_mailbox_reconnects_total", "mailbox" => ctx.cfg.name.clone()).increment(1);
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 // A storage fault: come back as soon as writes succeed again.
                 let store_fault = matches!(&e, ImapError::Store(se) if se.is_transient());
