@@ -309,7 +309,11 @@ pub(super) async fn store_batch(
             .insert(m.message_id.clone(), (ticket_id, None));
         // Later messages of this batch may reply to this one, or be named
         // by it.
-        known.refs.insert(m.message_id.clone(), ticket_id);
+        let own = lookup::Ref {
+            ticket: ticket_id,
+            ours: false,
+        };
+        known.refs.insert(m.message_id.clone(), own);
         new_refs.push((m.message_id.clone(), ticket_id));
         // A name that is a stored message's own id is found by that id
         // (thread_refs): only names of absent messages are kept.
@@ -403,7 +407,9 @@ fn keep_unlinked_bounces(known: &mut Known, items: &[Prepared]) {
         let Prepared::Message(m) = item else { continue };
         let linked = m.tag_ticket.is_some()
             || m.conversation_key.is_some()
-            || m.refs.iter().any(|r| known.ours.contains(r));
+            || m.refs
+                .iter()
+                .any(|r| known.refs.get(r).is_some_and(|x| x.ours));
         if m.class == crate::classify::MailClass::Bounce
             && !linked
             && !known.message_ids.contains_key(&m.message_id)

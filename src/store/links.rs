@@ -125,7 +125,9 @@ pub(super) async fn candidate(
     }
     let none: &[i64] = &[];
     let mut linked = linked_tickets(
-        m.refs.iter().filter_map(|r| known.refs.get(r).copied()),
+        m.refs
+            .iter()
+            .filter_map(|r| known.refs.get(r).map(|x| x.ticket)),
         m.tag_ticket,
         known.named.get(&m.message_id).map_or(none, Vec::as_slice),
         m.refs

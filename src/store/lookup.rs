@@ -19,8 +19,8 @@ pub struct Known {
     pub message_ids: HashMap<String, (i64, Option<i64>)>,
     /// (kind, value) → (user, organization).
     pub users: HashMap<(String, String), (i64, Option<i64>)>,
-    /// Referenced Message-ID (inbound or ours) → ticket.
-    pub refs: HashMap<String, i64>,
+    /// Referenced Message-ID (inbound or ours) → its ticket.
+    pub refs: HashMap<String, Ref>,
     pub tickets: HashMap<i64, TicketState>,
     /// `source:conversation` → ticket.
     pub conversations: HashMap<String, i64>,
@@ -39,11 +39,17 @@ pub struct Known {
     pub named: HashMap<String, Vec<i64>>,
     /// Closed ticket → its newest follow-up that is not closed.
     pub open_follow_up: HashMap<i64, i64>,
-    /// Message-IDs of our own notifications the batch names.
-    pub ours: std::collections::HashSet<String>,
     /// Message-IDs of kept bounces (stored before, or bound to be kept in
     /// this batch).
     pub kept: std::collections::HashSet<String>,
+}
+
+/// A Message-ID the store knows: its ticket, and whether it is one of our
+/// own notifications'.
+#[derive(Debug, Clone, Copy)]
+pub struct Ref {
+    pub ticket: i64,
+    pub ours: bool,
 }
 
 /// A ticket's channel and tags (for trigger conditions and `set` actions).
@@ -145,13 +151,19 @@ pub async fn load(
     )
     .await?
     {
-        k.refs
-            .insert(get_str(&r, "message_id"), get_i64(&r, "ticket_id"));
+        let ticket = get_i64(&r, "ticket_id");
+        k.refs.insert(
+            get_str(&r, "message_id"),
+            Ref {
+                ticket,
+                ours: false,
+            },
+        );
     }
     for r in super::outbox_write::by_message_id(tx, "message_id, ticket_id", &refs).await? {
-        let mid = get_str(&r, "message_id");
-        k.ours.insert(mid.clone());
-        k.refs.insert(mid, get_i64(&r, "ticket_id"));
+        let ticket = get_i64(&r, "ticket_id");
+        k.refs
+            .insert(get_str(&r, "message_id"), Ref { ticket, ours: true });
     }
     // Names stored messages hold: the batch's own ids (a late parent) and
     // the ids it names (a shared ancestor).
@@ -179,7 +191,7 @@ pub async fn load(
         k.conversations
             .insert(get_str(&r, "conversation_key"), get_i64(&r, "id"));
     }
-    let mut ids: Vec<i64> = k.refs.values().copied().collect();
+    let mut ids: Vec<i64> = k.refs.values().map(|r| r.ticket).collect();
     ids.extend(k.conversations.values().copied());
     ids.extend(msgs.iter().filter_map(|m| m.tag_ticket));
     ids.extend(k.named.values().flatten().copied());
