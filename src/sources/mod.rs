@@ -8,6 +8,7 @@
 //! Adding a kind: a folder beside `imap/`, its keys in `[[mailboxes]]`
 //! (`config::sections`), and one line in [`workers`] and [`drain_once`].
 
+pub mod api_error;
 pub mod archive;
 pub mod graph;
 pub mod imap;

@@ -16,53 +16,12 @@ pub mod assertion;
 pub mod client;
 pub mod sync;
 
-use crate::sources::poller::{self, PollCtx, SessionError};
-use crate::store::StoreError;
+use crate::sources::api_error::{self, ApiError};
+use crate::sources::poller::{self, PollCtx};
 use futures::future::BoxFuture;
 
 /// Why a Graph session ended.
-#[derive(Debug, thiserror::Error)]
-pub enum GraphError {
-    #[error("connect: {0}")]
-    Connect(String),
-    #[error("authentication: {0}")]
-    Auth(String),
-    #[error("timeout: {0}")]
-    Timeout(String),
-    #[error("graph: {0}")]
-    NotFound(String),
-    /// The delta link expired (410 Gone).
-    #[error("graph: {0}")]
-    Gone(String),
-    #[error("graph: {0}")]
-    Protocol(String),
-    /// An HTTP error status Graph gave for one request (not 401/403/404/410).
-    #[error("graph: {0}")]
-    Status(String),
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    #[error("lease lost: another daemon works this mailbox now")]
-    LeaseLost,
-}
-
-impl From<reqwest::Error> for GraphError {
-    fn from(e: reqwest::Error) -> Self {
-        let text = crate::sources::jmap::error_chain(&e);
-        if e.is_timeout() {
-            GraphError::Timeout(text)
-        } else if e.is_decode() {
-            GraphError::Protocol(text)
-        } else {
-            GraphError::Connect(text)
-        }
-    }
-}
-
-impl SessionError for GraphError {
-    fn lease_lost(&self) -> bool {
-        matches!(self, GraphError::LeaseLost)
-    }
-}
+pub type GraphError = ApiError<api_error::Graph>;
 
 fn session(ctx: &PollCtx) -> BoxFuture<'_, Result<usize, GraphError>> {
     Box::pin(async move {

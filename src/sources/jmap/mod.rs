@@ -16,61 +16,12 @@ pub mod push;
 pub mod session;
 pub mod sync;
 
-use crate::sources::poller::{self, PollCtx, SessionError};
-use crate::store::StoreError;
+use crate::sources::api_error::{self, ApiError};
+use crate::sources::poller::{self, PollCtx};
 use futures::future::BoxFuture;
 
 /// Why a JMAP session ended.
-#[derive(Debug, thiserror::Error)]
-pub enum JmapError {
-    #[error("connect: {0}")]
-    Connect(String),
-    #[error("authentication: {0}")]
-    Auth(String),
-    #[error("timeout: {0}")]
-    Timeout(String),
-    /// The server answered with something JMAP does not allow, or a method error.
-    #[error("jmap: {0}")]
-    Protocol(String),
-    /// An HTTP error status other than 401/403.
-    #[error("jmap: {0}")]
-    Status(String),
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    #[error("lease lost: another daemon works this mailbox now")]
-    LeaseLost,
-}
-
-impl From<reqwest::Error> for JmapError {
-    fn from(e: reqwest::Error) -> Self {
-        let text = error_chain(&e);
-        if e.is_timeout() {
-            JmapError::Timeout(text)
-        } else if e.is_decode() {
-            JmapError::Protocol(text)
-        } else {
-            JmapError::Connect(text)
-        }
-    }
-}
-
-/// An error with its causes, which reqwest keeps out of its own message.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-impl SessionError for JmapError {
-    fn lease_lost(&self) -> bool {
-        matches!(self, JmapError::LeaseLost)
-    }
-}
+pub type JmapError = ApiError<api_error::Jmap>;
 
 fn session(ctx: &PollCtx) -> BoxFuture<'_, Result<usize, JmapError>> {
     Box::pin(async move {
