@@ -16,7 +16,7 @@ use intake::daemon::Daemon;
 use intake::sources::imap::{Registry, State};
 use std::time::{Duration, Instant};
 use support::graph_stand_in::GraphStandIn;
-use support::kinds::{self, KindEnv};
+use support::kinds::{self, WithServer};
 use support::{count, eventually, numbered};
 
 /// A `[[mailboxes]]` Graph entry for the stand-in.
@@ -33,26 +33,13 @@ pub fn graph_toml(g: &GraphStandIn, extra: &str) -> String {
     )
 }
 
-struct G {
-    g: GraphStandIn,
-    env: KindEnv,
-}
+type G = WithServer<GraphStandIn>;
 
-impl std::ops::Deref for G {
-    type Target = KindEnv;
-    fn deref(&self) -> &KindEnv {
-        &self.env
-    }
-}
-
-impl G {
+impl WithServer<GraphStandIn> {
     async fn new(db: Db, extra: &str, top: &str) -> G {
         let g = GraphStandIn::start("s3cret").await;
         let text = format!("{top}\n{}", graph_toml(&g, extra));
-        G {
-            env: KindEnv::new(TestDb::new(db).await, &text).await,
-            g,
-        }
+        G::start(db, g, &text).await
     }
 }
 
@@ -61,11 +48,14 @@ impl G {
 /// imported again), and the committed state is the delta link.
 async fn delta_pages_are_imported_once_and_marked_read(db: Db) {
     let t = G::new(db, "fetch_batch = 4", "").await;
-    t.g.deliver(&numbered(0, 25));
+    t.server.deliver(&numbered(0, 25));
     assert!(t.drain().await, "{:?}", t.registry.snapshot());
     let st = t.status();
     assert_eq!((st.kind.as_str(), st.imported), ("graph", 25));
-    assert_eq!((t.comments().await, t.g.count("inbox")), (25, (25, 25)));
+    assert_eq!(
+        (t.comments().await, t.server.count("inbox")),
+        (25, (25, 25))
+    );
     let state =
         t.db.store
             .checkpoint("support", "inbox")
@@ -73,7 +63,7 @@ async fn delta_pages_are_imported_once_and_marked_read(db: Db) {
             .unwrap()
             .unwrap();
     assert!(state.contains("$deltatoken="), "{state}");
-    t.g.deliver(&numbered(25, 3));
+    t.server.deliver(&numbered(25, 3));
     assert!(t.drain().await);
     assert_eq!(t.status().imported, 3);
     assert_eq!((t.comments().await, t.distinct().await), (28, 28));
@@ -84,18 +74,21 @@ async fn delta_pages_are_imported_once_and_marked_read(db: Db) {
 /// `move` to a folder by display name and `delete`, after the commit.
 async fn moved_and_deleted_after_the_commit(db: Db) {
     let t = G::new(db, "after_import = \"move\"\nmove_to = \"Imported\"", "").await;
-    t.g.deliver(&numbered(0, 3));
+    t.server.deliver(&numbered(0, 3));
     assert!(t.drain().await, "{:?}", t.registry.snapshot());
     assert_eq!(
         (
             t.comments().await,
-            t.g.count("inbox").0,
-            t.g.count("imported-id").0
+            t.server.count("inbox").0,
+            t.server.count("imported-id").0
         ),
         (3, 0, 3)
     );
-    let cfg = config(&t.db.url, &graph_toml(&t.g, "after_import = \"delete\""));
-    t.g.deliver(&numbered(3, 2));
+    let cfg = config(
+        &t.db.url,
+        &graph_toml(&t.server, "after_import = \"delete\""),
+    );
+    t.server.deliver(&numbered(3, 2));
     let reg = Registry::default();
     assert!(
         intake::daemon::drain_once(&cfg, &t.pipeline, &reg).await,
@@ -105,8 +98,8 @@ async fn moved_and_deleted_after_the_commit(db: Db) {
     assert_eq!(
         (
             t.comments().await,
-            t.g.count("inbox").0,
-            t.g.count("imported-id").0
+            t.server.count("inbox").0,
+            t.server.count("imported-id").0
         ),
         (5, 0, 3)
     );
@@ -120,8 +113,8 @@ async fn moved_and_deleted_after_the_commit(db: Db) {
 /// within the session is replaced: the round completes.
 async fn throttling_and_an_expired_token_within_a_session(db: Db) {
     let t = G::new(db, "fetch_batch = 5", "").await;
-    t.g.deliver(&numbered(0, 12));
-    t.g.with(|s| {
+    t.server.deliver(&numbered(0, 12));
+    t.server.with(|s| {
         s.throttle = 2;
         s.token_life = Duration::from_millis(1500);
     });
@@ -133,7 +126,7 @@ async fn throttling_and_an_expired_token_within_a_session(db: Db) {
         started.elapsed()
     );
     assert_eq!(t.comments().await, 12);
-    let (throttled, tokens) = t.g.with(|s| (s.throttled, s.token_requests));
+    let (throttled, tokens) = t.server.with(|s| (s.throttled, s.token_requests));
     assert_eq!(throttled, 2);
     assert!(
         tokens >= 2,
@@ -178,12 +171,13 @@ async fn a_revoked_secret_is_an_authentication_error_with_backoff(db: Db) {
 /// an expired delta link (410) reads the folder again without duplicates.
 async fn vanished_messages_and_expired_delta_links(db: Db) {
     let t = G::new(db, "", "").await;
-    t.g.deliver(&numbered(0, 4));
-    t.g.with(|s| s.vanish_on_fetch = Some(s.messages[1].id.clone()));
+    t.server.deliver(&numbered(0, 4));
+    t.server
+        .with(|s| s.vanish_on_fetch = Some(s.messages[1].id.clone()));
     assert!(t.drain().await, "{:?}", t.registry.snapshot());
     assert_eq!(t.comments().await, 3);
-    t.g.with(|s| s.oldest_delta = u64::MAX);
-    t.g.deliver(&numbered(4, 2));
+    t.server.with(|s| s.oldest_delta = u64::MAX);
+    t.server.deliver(&numbered(4, 2));
     assert!(t.drain().await, "{:?}", t.registry.snapshot());
     assert_eq!(t.status().imported, 2, "only the two new ones fetched");
     assert_eq!((t.comments().await, t.distinct().await), (5, 5));
@@ -199,7 +193,8 @@ async fn oversize_mail_is_quarantined_with_its_headers(db: Db) {
         "",
         &"x".repeat(60_000),
     );
-    t.g.deliver(&[big.into_bytes(), numbered(0, 1).remove(0)]);
+    t.server
+        .deliver(&[big.into_bytes(), numbered(0, 1).remove(0)]);
     assert!(t.drain().await, "{:?}", t.registry.snapshot());
     assert_eq!(t.comments().await, 1);
     let q = t.db.store.quarantine_list().await.unwrap();
@@ -274,7 +269,8 @@ async fn a_certificate_gets_the_token(db: Db) {
     );
     let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(thumb.as_ref());
     let t = G::new(db, "", "").await;
-    t.g.with(|s| s.certificate = Some((std::fs::read(d.join("pub.der")).unwrap(), x5t)));
+    t.server
+        .with(|s| s.certificate = Some((std::fs::read(d.join("pub.der")).unwrap(), x5t)));
     let files = |key: &str| {
         format!(
             "client_certificate_file = \"{}\"\nclient_key_file = \"{}\"\nclient_secret = \"not-this\"",
@@ -282,8 +278,8 @@ async fn a_certificate_gets_the_token(db: Db) {
             d.join(key).display()
         )
     };
-    let cfg = config(&t.db.url, &graph_toml(&t.g, &files("key.pem")));
-    t.g.deliver(&numbered(0, 2));
+    let cfg = config(&t.db.url, &graph_toml(&t.server, &files("key.pem")));
+    t.server.deliver(&numbered(0, 2));
     let reg = Registry::default();
     assert!(
         intake::daemon::drain_once(&cfg, &t.pipeline, &reg).await,
@@ -291,7 +287,7 @@ async fn a_certificate_gets_the_token(db: Db) {
         reg.snapshot()
     );
     assert_eq!(t.comments().await, 2);
-    let cfg = config(&t.db.url, &graph_toml(&t.g, &files("other.pem")));
+    let cfg = config(&t.db.url, &graph_toml(&t.server, &files("other.pem")));
     let reg = Registry::default();
     assert!(!intake::daemon::drain_once(&cfg, &t.pipeline, &reg).await);
     let err = reg.snapshot().remove(0).last_error.unwrap_or_default();
@@ -305,14 +301,14 @@ async fn a_certificate_gets_the_token(db: Db) {
 /// only its mail is imported.
 async fn a_folder_by_path(db: Db) {
     let t = G::new(db, "folder = \"Inbox/Support\"", "").await;
-    t.g.deliver(&numbered(0, 2));
-    t.g.deliver_to("support-id", &numbered(2, 3));
+    t.server.deliver(&numbered(0, 2));
+    t.server.deliver_to("support-id", &numbered(2, 3));
     assert!(t.drain().await, "{:?}", t.registry.snapshot());
     assert_eq!(
         (
             t.comments().await,
-            t.g.count("support-id"),
-            t.g.count("inbox")
+            t.server.count("support-id"),
+            t.server.count("inbox")
         ),
         (3, (3, 3), (2, 0))
     );
@@ -322,8 +318,8 @@ async fn a_folder_by_path(db: Db) {
 /// back; after its third refused round it is quarantined and left there.
 async fn a_message_graph_cannot_serve_is_quarantined_after_three_rounds(db: Db) {
     let t = G::new(db, "", "").await;
-    t.g.deliver(&numbered(0, 3));
-    t.g.with(|s| s.broken = Some(s.messages[1].id.clone()));
+    t.server.deliver(&numbered(0, 3));
+    t.server.with(|s| s.broken = Some(s.messages[1].id.clone()));
     for round in 1..=2 {
         assert!(
             t.drain().await,
@@ -338,11 +334,11 @@ async fn a_message_graph_cannot_serve_is_quarantined_after_three_rounds(db: Db) 
         reason.contains("refused to hand over") && reason.contains("500"),
         "{reason}"
     );
-    t.g.deliver(&numbered(3, 1));
+    t.server.deliver(&numbered(3, 1));
     assert!(t.drain().await);
     assert_eq!((t.comments().await, t.quarantined().await), (3, 1));
     assert_eq!(
-        t.g.count("inbox"),
+        t.server.count("inbox"),
         (4, 3),
         "all but the broken one marked read"
     );

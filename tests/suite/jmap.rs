@@ -16,7 +16,7 @@ use intake::sources::imap::{Registry, State};
 use std::time::Duration;
 use support::cyrus::Cyrus;
 use support::jmap_front::JmapFront;
-use support::kinds::{self, KindEnv};
+use support::kinds::{self, KindEnv, WithServer};
 use support::{count, eventually, numbered};
 
 /// A `[[mailboxes]]` JMAP entry for `support` at `url`.
@@ -34,29 +34,16 @@ pub fn jmap_toml(url: &str, extra: &str) -> String {
     )
 }
 
-struct J {
-    cy: Cyrus,
-    env: KindEnv,
-}
+type J = WithServer<Cyrus>;
 
-impl std::ops::Deref for J {
-    type Target = KindEnv;
-    fn deref(&self) -> &KindEnv {
-        &self.env
-    }
-}
-
-impl J {
+impl WithServer<Cyrus> {
     async fn new(db: Db, extra: &str, top: &str) -> J {
         let cy = Cyrus::start(&[("support", "supportpw")]);
         let text = format!("{top}\n{}", jmap_toml(&cy.url(), extra));
-        J {
-            env: KindEnv::new(TestDb::new(db).await, &text).await,
-            cy,
-        }
+        J::start(db, cy, &text).await
     }
     async fn inbox(&self) -> (usize, usize) {
-        self.cy.count("support", "supportpw", "inbox").await
+        self.server.count("support", "supportpw", "inbox").await
     }
 }
 
@@ -64,7 +51,7 @@ impl J {
 /// flagged $seen after the commit, and the committed state is the server's.
 async fn imports_by_query_then_by_changes_and_flags_seen(db: Db) {
     let j = J::new(db, "fetch_batch = 2", "").await;
-    j.cy.deliver("support", &numbered(0, 5));
+    j.server.deliver("support", &numbered(0, 5));
     assert!(j.drain().await, "{:?}", j.registry.snapshot());
     let st = j.status();
     assert_eq!((st.kind.as_str(), st.imported), ("jmap", 5));
@@ -76,7 +63,7 @@ async fn imports_by_query_then_by_changes_and_flags_seen(db: Db) {
             .unwrap()
             .unwrap();
     assert!(!state.is_empty());
-    j.cy.deliver("support", &numbered(5, 3));
+    j.server.deliver("support", &numbered(5, 3));
     assert!(j.drain().await);
     assert_eq!(j.status().imported, 3, "only the new three fetched");
     assert_eq!((j.comments().await, j.distinct().await), (8, 8));
@@ -89,11 +76,14 @@ async fn imports_by_query_then_by_changes_and_flags_seen(db: Db) {
 /// after its commit; moved mail's ids are forgotten once it is moved.
 async fn moved_and_deleted_after_the_commit(db: Db) {
     let j = J::new(db, "after_import = \"move\"\nmove_to = \"Imported\"", "").await;
-    j.cy.deliver("support", &numbered(0, 3));
+    j.server.deliver("support", &numbered(0, 3));
     assert!(j.drain().await, "{:?}", j.registry.snapshot());
     assert_eq!(j.comments().await, 3);
     assert_eq!(j.inbox().await.0, 0);
-    assert_eq!(j.cy.count("support", "supportpw", "Imported").await.0, 3);
+    assert_eq!(
+        j.server.count("support", "supportpw", "Imported").await.0,
+        3
+    );
     // Moved out, never listed in the inbox again: not remembered (the
     // memory of imported ids does not grow with every message), and
     // nothing is imported twice.
@@ -103,9 +93,9 @@ async fn moved_and_deleted_after_the_commit(db: Db) {
     assert_eq!((j.comments().await, j.status().imported), (3, 0));
     let cfg = config(
         &j.db.url,
-        &jmap_toml(&j.cy.url(), "after_import = \"delete\""),
+        &jmap_toml(&j.server.url(), "after_import = \"delete\""),
     );
-    j.cy.deliver("support", &numbered(3, 2));
+    j.server.deliver("support", &numbered(3, 2));
     let reg = Registry::default();
     assert!(
         intake::daemon::drain_once(&cfg, &j.pipeline, &reg).await,
@@ -113,7 +103,10 @@ async fn moved_and_deleted_after_the_commit(db: Db) {
         reg.snapshot()
     );
     assert_eq!((j.comments().await, j.inbox().await.0), (5, 0));
-    assert_eq!(j.cy.count("support", "supportpw", "Imported").await.0, 3);
+    assert_eq!(
+        j.server.count("support", "supportpw", "Imported").await.0,
+        3
+    );
     let owed = count(&j.db.store, "SELECT COUNT(*) AS n FROM source_acks_owed").await;
     assert_eq!(owed, 0, "done acknowledgements are forgotten");
 }
@@ -124,7 +117,7 @@ async fn moved_and_deleted_after_the_commit(db: Db) {
 /// mail is imported.
 async fn a_lost_state_resyncs_without_duplicates(db: Db) {
     let j = J::new(db, "after_import = \"keep\"", "").await;
-    j.cy.deliver("support", &numbered(0, 4));
+    j.server.deliver("support", &numbered(0, 4));
     assert!(j.drain().await);
     assert_eq!(j.comments().await, 4);
     let cp = intake::model::Checkpoint {
@@ -134,7 +127,7 @@ async fn a_lost_state_resyncs_without_duplicates(db: Db) {
         ..Default::default()
     };
     j.db.store.save_checkpoint(&cp).await.unwrap();
-    j.cy.deliver("support", &numbered(4, 2));
+    j.server.deliver("support", &numbered(4, 2));
     assert!(j.drain().await, "{:?}", j.registry.snapshot());
     assert_eq!(j.status().imported, 2, "only the two new ones fetched");
     assert_eq!((j.comments().await, j.distinct().await), (6, 6));
@@ -151,9 +144,9 @@ async fn a_lost_state_resyncs_without_duplicates(db: Db) {
 /// wrong password is an authentication error.
 async fn base_url_discovery_and_wrong_passwords(db: Db) {
     let j = J::new(db, "", "").await;
-    let base = format!("http://127.0.0.1:{}/", j.cy.http);
+    let base = format!("http://127.0.0.1:{}/", j.server.http);
     let cfg = config(&j.db.url, &jmap_toml(&base, ""));
-    j.cy.deliver("support", &numbered(0, 2));
+    j.server.deliver("support", &numbered(0, 2));
     let reg = Registry::default();
     assert!(
         intake::daemon::drain_once(&cfg, &j.pipeline, &reg).await,
@@ -161,7 +154,10 @@ async fn base_url_discovery_and_wrong_passwords(db: Db) {
         reg.snapshot()
     );
     assert_eq!(j.comments().await, 2);
-    let cfg = config(&j.db.url, &jmap_toml(&j.cy.url(), "password = \"wrong\""));
+    let cfg = config(
+        &j.db.url,
+        &jmap_toml(&j.server.url(), "password = \"wrong\""),
+    );
     let reg = Registry::default();
     assert!(!intake::daemon::drain_once(&cfg, &j.pipeline, &reg).await);
     let st = reg.snapshot().remove(0);
@@ -183,7 +179,8 @@ async fn oversize_mail_is_quarantined_with_its_headers(db: Db) {
         "",
         &"x".repeat(60_000),
     );
-    j.cy.deliver("support", &[big.into_bytes(), numbered(0, 1).remove(0)]);
+    j.server
+        .deliver("support", &[big.into_bytes(), numbered(0, 1).remove(0)]);
     assert!(j.drain().await, "{:?}", j.registry.snapshot());
     assert_eq!(j.comments().await, 1);
     let q = j.db.store.quarantine_list().await.unwrap();

@@ -12,7 +12,7 @@ use intake::pipeline::{Pipeline, Settings};
 use intake::sources::imap::{Registry, State};
 use support::dovecot::Dovecot;
 use support::faults::Introspection;
-use support::kinds::{self, KindEnv};
+use support::kinds::{self, WithServer};
 use support::pop3_proxy::Pop3Proxy;
 use support::{count, numbered};
 
@@ -31,31 +31,18 @@ pub fn pop3_toml(port: u16, extra: &str) -> String {
     )
 }
 
-struct P {
-    dc: Dovecot,
-    env: KindEnv,
-}
+type P = WithServer<Dovecot>;
 
-impl std::ops::Deref for P {
-    type Target = KindEnv;
-    fn deref(&self) -> &KindEnv {
-        &self.env
-    }
-}
-
-impl P {
+impl WithServer<Dovecot> {
     async fn new(db: Db, dc: Dovecot, port: u16, extra: &str, top: &str) -> P {
         let text = format!("{top}\n{}", pop3_toml(port, extra));
-        P {
-            dc,
-            env: KindEnv::new(TestDb::new(db).await, &text).await,
-        }
+        P::start(db, dc, &text).await
     }
     async fn seen(&self) -> i64 {
         count(&self.db.store, "SELECT COUNT(*) AS n FROM source_seen").await
     }
     fn inbox(&self) -> usize {
-        self.dc.count("support", "INBOX")
+        self.server.count("support", "INBOX")
     }
 }
 
@@ -70,12 +57,12 @@ async fn kept_mail_is_imported_once_by_uidl(db: Db) {
     let dc = pop3_dovecot("");
     let port = dc.pop3_port;
     let p = P::new(db, dc, port, "fetch_batch = 2", "").await;
-    p.dc.deliver("support", "INBOX", &numbered(0, 5));
+    p.server.deliver("support", "INBOX", &numbered(0, 5));
     assert!(p.drain().await, "{:?}", p.registry.snapshot());
     assert_eq!((p.comments().await, p.seen().await, p.inbox()), (5, 5, 5));
     let st = p.status();
     assert_eq!((st.kind.as_str(), st.imported, st.lag), ("pop3", 5, 0));
-    p.dc.deliver("support", "INBOX", &numbered(5, 3));
+    p.server.deliver("support", "INBOX", &numbered(5, 3));
     assert!(p.drain().await);
     assert_eq!((p.comments().await, p.distinct().await), (8, 8));
     assert_eq!(
@@ -95,12 +82,12 @@ async fn deleted_mail_leaves_the_server_after_its_commit(db: Db) {
     let dc = pop3_dovecot("");
     let port = dc.pop3_port;
     let keep = P::new(db, dc, port, "", "").await;
-    keep.dc.deliver("support", "INBOX", &numbered(0, 3));
+    keep.server.deliver("support", "INBOX", &numbered(0, 3));
     assert!(keep.drain().await);
     assert_eq!((keep.comments().await, keep.inbox()), (3, 3));
     let p = keep;
     let delete = pop3_toml(port, "after_import = \"delete\"\nfetch_batch = 2");
-    p.dc.deliver("support", "INBOX", &numbered(3, 4));
+    p.server.deliver("support", "INBOX", &numbered(3, 4));
     let (ok, st) = p.drain_with(&delete).await;
     assert!(ok, "{st:?}");
     assert_eq!((p.comments().await, p.distinct().await), (7, 7));
@@ -129,14 +116,14 @@ async fn stls_and_implicit_tls(db: Db) {
         "",
     )
     .await;
-    p.dc.deliver("support", "INBOX", &numbered(0, 2));
+    p.server.deliver("support", "INBOX", &numbered(0, 2));
     assert!(p.drain().await, "{:?}", p.registry.snapshot());
     assert_eq!(p.comments().await, 2);
     let cfg = config(
         &p.db.url,
         &pop3_toml(tls, &format!("tls = \"tls\"\nca_file = \"{ca}\"")),
     );
-    p.dc.deliver("support", "INBOX", &numbered(2, 1));
+    p.server.deliver("support", "INBOX", &numbered(2, 1));
     let reg = Registry::default();
     assert!(
         intake::daemon::drain_once(&cfg, &p.pipeline, &reg).await,
@@ -161,7 +148,7 @@ async fn sasl_plain_or_user_pass_and_wrong_passwords(db: Db) {
     let (with_sasl, log) = Pop3Proxy::start(dc.pop3_port, false, None).await.parts();
     let (without, log2) = Pop3Proxy::start(dc.pop3_port, true, None).await.parts();
     let p = P::new(db, dc, with_sasl, "", "").await;
-    p.dc.deliver("support", "INBOX", &numbered(0, 2));
+    p.server.deliver("support", "INBOX", &numbered(0, 2));
     assert!(p.drain().await, "SASL PLAIN: {:?}", p.registry.snapshot());
     assert_eq!(p.comments().await, 2);
     let cmds = log.lock().unwrap().clone();
@@ -171,7 +158,7 @@ async fn sasl_plain_or_user_pass_and_wrong_passwords(db: Db) {
     );
     assert!(!cmds.iter().any(|c| c.starts_with("PASS")), "{cmds:?}");
     let cfg = config(&p.db.url, &pop3_toml(without, ""));
-    p.dc.deliver("support", "INBOX", &numbered(2, 1));
+    p.server.deliver("support", "INBOX", &numbered(2, 1));
     let reg = Registry::default();
     assert!(
         intake::daemon::drain_once(&cfg, &p.pipeline, &reg).await,
@@ -208,7 +195,7 @@ async fn xoauth2_logs_in_with_a_bearer_token(db: Db) {
         token.display()
     );
     let p = P::new(db, dc, port, &extra, "").await;
-    p.dc.deliver("support", "INBOX", &numbered(0, 2));
+    p.server.deliver("support", "INBOX", &numbered(0, 2));
     assert!(p.drain().await, "{:?}", p.registry.snapshot());
     assert_eq!(p.comments().await, 2);
     assert!(
@@ -236,7 +223,7 @@ async fn oversize_mail_is_quarantined_with_its_headers(db: Db) {
     );
     let mut mails = numbered(0, 2);
     mails.insert(1, big.into_bytes());
-    p.dc.deliver("support", "INBOX", &mails);
+    p.server.deliver("support", "INBOX", &mails);
     assert!(p.drain().await, "{:?}", p.registry.snapshot());
     assert_eq!(p.comments().await, 2);
     let q = p.db.store.quarantine_list().await.unwrap();
@@ -313,7 +300,7 @@ async fn a_message_the_server_refuses_is_quarantined_after_three_sessions(db: Db
     let proxy = Pop3Proxy::start(dc.pop3_port, false, Some("RETR 2")).await;
     let port = proxy.port;
     let p = P::new(db, dc, port, "after_import = \"keep\"", "").await;
-    p.dc.deliver("support", "INBOX", &numbered(0, 3));
+    p.server.deliver("support", "INBOX", &numbered(0, 3));
     for session in 1..=2 {
         assert!(
             p.drain().await,

@@ -33,6 +33,28 @@ pub struct KindEnv {
     pub registry: Registry,
 }
 
+/// A mailbox kind's test: the server it reads (Dovecot, Cyrus, the Graph
+/// stand-in) and the daemon's parts, which it derefs to.
+pub struct WithServer<S> {
+    pub server: S,
+    pub env: KindEnv,
+}
+
+impl<S> std::ops::Deref for WithServer<S> {
+    type Target = KindEnv;
+    fn deref(&self) -> &KindEnv {
+        &self.env
+    }
+}
+
+impl<S> WithServer<S> {
+    /// The parts on a fresh `db` with the config `text`.
+    pub async fn start(db: crate::common::Db, server: S, text: &str) -> Self {
+        let env = KindEnv::new(TestDb::new(db).await, text).await;
+        WithServer { server, env }
+    }
+}
+
 impl KindEnv {
     pub async fn new(db: TestDb, text: &str) -> KindEnv {
         let cfg = config(&db.url, text);
