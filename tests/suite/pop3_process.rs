@@ -42,7 +42,9 @@ async fn sigkill_during_a_pop3_import_with_deletion_is_exactly_once(db: Db) {
     assert!(check.problems.is_empty(), "{:?}", check.problems);
 }
 
-async fn metric_line(addr: std::net::SocketAddr, needle: &str) -> Option<String> {
+/// The first `/metrics` line of `needle` for `mailbox` (its maildrop, not
+/// another test's IMAP folder of the same name).
+async fn metric_line(addr: std::net::SocketAddr, mailbox: &str, needle: &str) -> Option<String> {
     let text = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .ok()?
@@ -52,7 +54,7 @@ async fn metric_line(addr: std::net::SocketAddr, needle: &str) -> Option<String>
     text.lines()
         .find(|l| {
             l.starts_with(needle)
-                && l.contains("mailbox=\"support\"")
+                && l.contains(&format!("mailbox=\"{mailbox}\""))
                 && !l.contains("folder=\"inbox\"")
         })
         .map(str::to_string)
@@ -89,11 +91,11 @@ async fn the_daemon_polls_and_reports_the_maildrop(db: Db) {
     // The gauges are the process's: other tests' mailboxes named "support"
     // share them, so only their presence is checked here (/readyz above
     // is this daemon's own).
-    let up = metric_line(a.addr, "intake_mailbox_up").await;
+    let up = metric_line(a.addr, "support", "intake_mailbox_up").await;
     assert!(up.is_some(), "mailbox gauge exported");
-    let fetched = metric_line(a.addr, "intake_messages_fetched_total").await;
+    let fetched = metric_line(a.addr, "support", "intake_messages_fetched_total").await;
     assert!(fetched.is_some(), "fetched counter exported");
-    let owed = metric_line(a.addr, "intake_mailbox_acks_owed").await;
+    let owed = metric_line(a.addr, "support", "intake_mailbox_acks_owed").await;
     assert!(owed.is_some(), "acknowledgements owed exported");
     a.shutdown().await;
     assert_eq!(
@@ -118,26 +120,16 @@ async fn a_refused_login_is_counted_as_the_mailbox_s() {
         dc.pop3_port
     );
     let a = Daemon::start(config(&tdb.url, &mailbox)).await.unwrap();
-    let metrics = || async {
-        let url = format!("http://{}/metrics", a.addr);
-        reqwest::get(url).await.unwrap().text().await.unwrap()
-    };
-    let line = |text: &str, family: &str| {
-        text.lines()
-            .find(|l| l.starts_with(family) && l.contains("mailbox=\"pop3-refused\""))
-            .map(str::to_string)
-    };
+    let line = |needle| metric_line(a.addr, "pop3-refused", needle);
     assert!(
         eventually(20, || async {
-            line(&metrics().await, "intake_mailbox_reconnects_total").is_some()
+            line("intake_mailbox_reconnects_total").await.is_some()
         })
         .await,
-        "{}",
-        metrics().await
+        "no failed session counted"
     );
-    let text = metrics().await;
-    assert!(line(&text, "intake_mailbox_acks_owed").is_some(), "{text}");
-    assert_eq!(line(&text, "intake_imap_"), None);
+    assert!(line("intake_mailbox_acks_owed").await.is_some());
+    assert_eq!(line("intake_imap_").await, None);
     let ready = reqwest::get(format!("http://{}/readyz", a.addr))
         .await
         .unwrap();
