@@ -24,7 +24,7 @@ use super::{get_i64, get_str, Backend, Store, StoreError};
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-/// Which of `wanted` some row names (by the hash indexes, 500 at a time).
+/// Which of `wanted` some row names (500 at a time).
 pub(super) async fn referenced(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -33,23 +33,30 @@ pub(super) async fn referenced(
     let mut found = HashSet::new();
     let all: Vec<&String> = wanted.iter().collect();
     for chunk in all.chunks(500) {
-        let sql = HOLDERS
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                format!(
-                    "SELECT {} AS h FROM {} WHERE {} IN ({}) AND {}",
-                    h.hash,
-                    h.table,
-                    h.hash,
-                    super::markers(backend, i * chunk.len(), chunk.len()),
-                    h.names
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" UNION ");
+        // A row with a number is found through its blob's location; one
+        // without (made before numbers, or naming an unlocated blob) by
+        // its hash, in the index that holds only such rows.
+        let mut parts = Vec::new();
+        for h in &HOLDERS {
+            let marks = super::markers(backend, parts.len() * chunk.len(), chunk.len());
+            let (hash, table, names) = (h.hash, h.table, h.names);
+            parts.push(match h.number {
+                None => format!("SELECT {hash} AS h FROM {table} WHERE {hash} IN ({marks}) AND {names}"),
+                Some(n) => format!(
+                    "SELECT {hash} AS h FROM {table} WHERE {hash} IN ({marks}) AND {names} AND {n} IS NULL"
+                ),
+            });
+            if let Some(n) = h.number {
+                let marks = super::markers(backend, parts.len() * chunk.len(), chunk.len());
+                parts.push(format!(
+                    "SELECT b.sha256 AS h FROM blob_locations b JOIN {table} r ON r.{n} = b.id \
+                     WHERE b.sha256 IN ({marks}) AND r.{hash} IS NOT NULL"
+                ));
+            }
+        }
+        let sql = parts.join(" UNION ");
         let mut q = sqlx::query(&sql);
-        for _ in HOLDERS {
+        for _ in &parts {
             for h in chunk {
                 q = q.bind(h.as_str());
             }

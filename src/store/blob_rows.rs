@@ -126,6 +126,10 @@ pub(super) struct Holder {
     pub table: &'static str,
     /// The column holding the blob's hash.
     pub hash: &'static str,
+    /// The column holding the blob's number (`blob_locations.id`), where
+    /// the rows are many: found by it, their index is written at its end.
+    /// Rows without one are found by the hash.
+    pub number: Option<&'static str>,
     /// The column of the bytes rows made before the blob store still hold.
     pub bytes: &'static str,
     /// The column of the stored bytes' length, where it is theirs (a
@@ -143,6 +147,7 @@ pub(super) const HOLDERS: [Holder; 5] = [
         label: "comment",
         table: "comments",
         hash: "raw_sha256",
+        number: Some("raw_blob"),
         bytes: "raw",
         size: Some("raw_size"),
         names: "raw_sha256 IS NOT NULL",
@@ -151,6 +156,7 @@ pub(super) const HOLDERS: [Holder; 5] = [
         label: "attachment",
         table: "attachments",
         hash: "sha256",
+        number: Some("blob"),
         bytes: "data",
         size: Some("size"),
         names: "sha256 IS NOT NULL",
@@ -159,6 +165,7 @@ pub(super) const HOLDERS: [Holder; 5] = [
         label: "quarantine",
         table: "quarantine",
         hash: "sha256",
+        number: None,
         bytes: "raw",
         size: None,
         names: "raw IS NULL",
@@ -167,6 +174,7 @@ pub(super) const HOLDERS: [Holder; 5] = [
         label: "review",
         table: "review",
         hash: "sha256",
+        number: None,
         bytes: "raw",
         size: Some("size"),
         names: "raw IS NULL AND status IN ('pending', 'releasing')",
@@ -175,6 +183,7 @@ pub(super) const HOLDERS: [Holder; 5] = [
         label: "bounce",
         table: "bounces",
         hash: "raw_sha256",
+        number: None,
         bytes: "raw",
         size: None,
         names: "raw_sha256 IS NOT NULL",
@@ -310,11 +319,13 @@ impl Store {
 /// with [`BLOB_GONE`], a contention the commit step retries after writing
 /// the batch's blobs again: so a committed row never names a removed blob,
 /// and a removal either comes first or finds the blob used after it began.
+/// Returns each blob's number (the rows that name it keep it with its hash).
 pub(super) async fn record(
     tx: &mut sqlx::AnyConnection,
     blobs: &BatchBlobs,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<BlobNumbers, StoreError> {
+    let mut numbers = BlobNumbers::new();
     // Each blob once (an upsert cannot touch a row twice in one statement).
     let mut seen = HashSet::new();
     let locs: Vec<&Location> = blobs
@@ -336,7 +347,7 @@ pub(super) async fn record(
             // upsert waits for a removal that holds the row, and then
             // inserts this batch's own).
             "INSERT INTO blob_locations (sha256, pack, pos, size, used_at) VALUES {} \
-             ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at",
+             ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at RETURNING id, sha256",
             rows.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -348,11 +359,13 @@ pub(super) async fn record(
                 .bind(l.size as i64)
                 .bind(now);
         }
-        q.execute(&mut *tx).await?;
+        for r in q.fetch_all(&mut *tx).await? {
+            numbers.insert(get_str(&r, "sha256"), get_i64(&r, "id"));
+        }
     }
     for chunk in blobs.held.chunks(500) {
         let sql = format!(
-            "UPDATE blob_locations SET used_at = {} WHERE sha256 IN ({}) RETURNING sha256",
+            "UPDATE blob_locations SET used_at = {} WHERE sha256 IN ({}) RETURNING id, sha256",
             super::markers(backend, 0, 1),
             super::markers(backend, 1, chunk.len())
         );
@@ -360,9 +373,16 @@ pub(super) async fn record(
         for h in chunk {
             q = q.bind(h.as_str());
         }
-        if q.fetch_all(&mut *tx).await?.len() < chunk.len() {
+        let rows = q.fetch_all(&mut *tx).await?;
+        if rows.len() < chunk.len() {
             return Err(StoreError::Blob(BLOB_GONE.into(), Fault::Contention));
         }
+        for r in rows {
+            numbers.insert(get_str(&r, "sha256"), get_i64(&r, "id"));
+        }
     }
-    Ok(())
+    Ok(numbers)
 }
+
+/// Blob hash → its number (`blob_locations.id`), for the rows a batch writes.
+pub type BlobNumbers = std::collections::HashMap<String, i64>;

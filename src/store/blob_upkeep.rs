@@ -321,9 +321,14 @@ impl Store {
             record(&mut tx, &locs, super::now_ms()).await?;
             // Comments learn their raw mail's size; the other rows have theirs.
             let set_size = if table == 0 { ", raw_size = $3" } else { "" };
+            // Rows that have a number learn it from the location just recorded.
+            let set_number = h.number.map_or(String::new(), |n| {
+                format!(", {n} = (SELECT id FROM blob_locations WHERE sha256 = $1)")
+            });
             for (id, b) in &moved {
-                let sql =
-                    format!("UPDATE {t} SET {col} = $1, {bytes} = NULL{set_size} WHERE id = $2");
+                let sql = format!(
+                    "UPDATE {t} SET {col} = $1, {bytes} = NULL{set_size}{set_number} WHERE id = $2"
+                );
                 let mut q = sqlx::query(&sql).bind(&b.sha256).bind(id);
                 if table == 0 {
                     q = q.bind(b.len() as i64);

@@ -43,6 +43,7 @@ pub(super) async fn store_batch(
     s: &Policy<'_>,
     wants: &(dyn Fn(EventKind) -> bool + Sync),
     items: &[Prepared],
+    numbers: &super::BlobNumbers,
 ) -> Result<StoredBatch, StoreError> {
     let msgs: Vec<&PreparedMessage> = items
         .iter()
@@ -68,7 +69,6 @@ pub(super) async fn store_batch(
     let mut events: Vec<NewEvent> = Vec::new();
     let mut status_changes: HashMap<i64, TicketStatus> = HashMap::new();
     let mut touched: Vec<i64> = Vec::new();
-    let mut new_refs: Vec<(String, i64)> = Vec::new();
     let mut new_names: Vec<(String, i64)> = Vec::new();
     let mut new_links: std::collections::BTreeSet<(i64, i64)> = Default::default();
     let mut new_participants: Vec<(i64, String)> = Vec::new();
@@ -314,9 +314,8 @@ pub(super) async fn store_batch(
             ours: false,
         };
         known.refs.insert(m.message_id.clone(), own);
-        new_refs.push((m.message_id.clone(), ticket_id));
         // A name that is a stored message's own id is found by that id
-        // (thread_refs): only names of absent messages are kept.
+        // (in `comments`): only names of absent messages are kept.
         for n in kept_names(&m.refs).filter(|n| !known.refs.contains_key(*n)) {
             let list = known.named.entry(n.clone()).or_default();
             if !list.contains(&ticket_id) {
@@ -351,12 +350,11 @@ pub(super) async fn store_batch(
         out.push(o);
     }
 
-    let ids = insert_comments(tx, &comments, now).await?;
+    let ids = insert_comments(tx, &comments, numbers, now).await?;
     for (c, id) in comments.iter().zip(&ids) {
         out[c.out_index].comment_id = Some(*id);
     }
-    insert_attachments(tx, &comments, &ids).await?;
-    insert_refs(tx, &new_refs).await?;
+    insert_attachments(tx, &comments, &ids, numbers).await?;
     super::links::insert_names(tx, &new_names).await?;
     for (a, b) in super::links::insert_links(tx, &new_links, now).await? {
         for (t, other) in [(a, b), (b, a)] {

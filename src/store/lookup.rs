@@ -140,25 +140,28 @@ pub async fn load(
             .chain(forwarded().map(|f| f.message_id.clone()))
             .collect(),
     );
-    // Inbound Message-IDs are in thread_refs; ours are the outbox's own,
-    // found by the ticket they name (rows queued before migration 0007 also
-    // put them in thread_refs).
-    for r in select_in(
-        tx,
-        "SELECT message_id, ticket_id FROM thread_refs WHERE message_id IN",
-        "",
-        &refs,
-    )
-    .await?
-    {
-        let ticket = get_i64(&r, "ticket_id");
-        k.refs.insert(
-            get_str(&r, "message_id"),
-            Ref {
+    // A stored message's id leads to its ticket (`comments`; databases
+    // made before migration 0025 also have it in `thread_refs`, with the
+    // ids of notifications queued before migration 0007); ours are the
+    // outbox's own, found by the ticket they name.
+    for chunk in refs.chunks(500) {
+        let mut marks = super::sql::Marks::new(tx);
+        let (a, b) = (marks.list(chunk.len()), marks.list(chunk.len()));
+        let sql = format!(
+            "SELECT message_id, ticket_id FROM comments WHERE message_id IN ({a}) \
+             UNION ALL SELECT message_id, ticket_id FROM thread_refs WHERE message_id IN ({b})"
+        );
+        let mut q = sqlx::query(&sql);
+        for m in chunk.iter().chain(chunk) {
+            q = q.bind(m.clone());
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let ticket = get_i64(&r, "ticket_id");
+            k.refs.entry(get_str(&r, "message_id")).or_insert(Ref {
                 ticket,
                 ours: false,
-            },
-        );
+            });
+        }
     }
     for r in super::outbox_write::by_message_id(tx, "message_id, ticket_id", &refs).await? {
         let ticket = get_i64(&r, "ticket_id");

@@ -51,6 +51,7 @@ mod write;
 pub use admin::*;
 pub use agents::AgentEntry;
 
+use blob_rows::BlobNumbers;
 pub use blob_rows::{BatchBlobs, BlobCursor};
 pub use blob_upkeep::{BlobCheck, BlobMove, BlobProblem, BlobSweep};
 pub use blobs::{BlobSettings, Blobs, Location};
@@ -222,6 +223,15 @@ impl Store {
                         // Freed pages are zeroed: an erased customer leaves no trace.
                         conn.execute("PRAGMA secure_delete=ON").await?;
                         conn.execute("PRAGMA busy_timeout=10000").await?;
+                        // Checkpoint when the log holds 100,000 pages (400 MB),
+                        // not SQLite's 1,000: a large store's random-key
+                        // indexes dirty a page per message, and a page
+                        // dirtied again before the checkpoint is copied into
+                        // the database once (docs/BENCHMARKS.md, "SQLite at
+                        // scale"). After a checkpoint the log file is cut back
+                        // to 64 MiB.
+                        conn.execute("PRAGMA wal_autocheckpoint=100000").await?;
+                        conn.execute("PRAGMA journal_size_limit=67108864").await?;
                     }
                     Ok(())
                 })

@@ -196,7 +196,7 @@ impl Store {
                 .collect();
             if !ids.is_empty() {
                 sqlx::query(&format!(
-                    "UPDATE comments SET raw = NULL, raw_sha256 = NULL, raw_size = NULL WHERE id IN ({})",
+                    "UPDATE comments SET raw = NULL, raw_sha256 = NULL, raw_blob = NULL, raw_size = NULL WHERE id IN ({})",
                     ids.join(", ")
                 ))
                 .execute(&mut *tx)
@@ -251,7 +251,7 @@ impl Store {
         }
         sqlx::query(&format!(
             "UPDATE comments SET subject = $1, body = $1, visible_body = NULL, raw = NULL, \
-             raw_sha256 = NULL, raw_size = NULL WHERE ticket_id IN ({list})"
+             raw_sha256 = NULL, raw_blob = NULL, raw_size = NULL WHERE ticket_id IN ({list})"
         ))
         .bind(ERASED)
         .execute(&mut *tx)

@@ -18,6 +18,9 @@ pub struct WriteTx {
     pub(super) tx: Transaction<'static, Any>,
     /// SQLite has one writer: held until the transaction ends.
     _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The numbers of the blobs [`WriteTx::record_blobs`] recorded, for the
+    /// rows that name them.
+    numbers: super::BlobNumbers,
 }
 
 impl Store {
@@ -29,7 +32,11 @@ impl Store {
             Backend::Postgres => None,
         };
         let tx = self.begin_write().await?;
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx {
+            tx,
+            _guard: guard,
+            numbers: Default::default(),
+        })
     }
 }
 
@@ -58,7 +65,9 @@ impl WriteTx {
     /// position or an object), with the rows that name them, and mark those it
     /// found held used ([`StoreError::is_blob_gone`] if one went since).
     pub async fn record_blobs(&mut self, blobs: &super::BatchBlobs) -> Result<(), StoreError> {
-        super::blob_rows::record(&mut self.tx, blobs, super::now_ms()).await
+        let numbers = super::blob_rows::record(&mut self.tx, blobs, super::now_ms()).await?;
+        self.numbers.extend(numbers);
+        Ok(())
     }
 
     /// Store a batch of prepared messages: users, organizations, tickets,
@@ -71,7 +80,7 @@ impl WriteTx {
         wants: &(dyn Fn(EventKind) -> bool + Sync),
         items: &[Prepared],
     ) -> Result<StoredBatch, StoreError> {
-        super::ingest::store_batch(&mut self.tx, policy, wants, items).await
+        super::ingest::store_batch(&mut self.tx, policy, wants, items, &self.numbers).await
     }
 
     /// Mark the recipients of these notifications of ours undeliverable

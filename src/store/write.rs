@@ -1,7 +1,7 @@
 //! Store stage, writing half: the multi-row inserts of a batch (comments,
 //! attachments, references, participants, events) and its new tickets.
 
-use super::{value_rows, StoreError};
+use super::{value_rows, BlobNumbers, StoreError};
 use crate::model::{AttachmentIn, PreparedMessage, TicketStatus};
 use sqlx::any::Any;
 use sqlx::{Row, Transaction};
@@ -68,13 +68,14 @@ pub(super) async fn insert_ticket(
 pub(super) async fn insert_comments(
     tx: &mut Tx<'_>,
     comments: &[NewComment<'_>],
+    numbers: &BlobNumbers,
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    const COLS: usize = 16;
+    const COLS: usize = 17;
     let mut ids = Vec::with_capacity(comments.len());
     for chunk in comments.chunks(200) {
         let sql = format!(
-            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw_sha256, raw_size, created_at, role, forwarded_by, visible_body) VALUES {} RETURNING id, message_id",
+            "INSERT INTO comments (ticket_id, author_id, public, channel, message_id, class, flag, subject, body, mailbox, raw_sha256, raw_blob, raw_size, created_at, role, forwarded_by, visible_body) VALUES {} RETURNING id, message_id",
             rows_sql(tx, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -92,6 +93,7 @@ pub(super) async fn insert_comments(
                 .bind(&m.body)
                 .bind(m.mailbox.clone())
                 .bind(m.raw.as_ref().map(|b| b.sha256.clone()))
+                .bind(m.raw.as_ref().and_then(|b| numbers.get(&b.sha256).copied()))
                 .bind(m.raw.as_ref().map(|b| b.len() as i64))
                 .bind(if m.received_at > 0 {
                     m.received_at
@@ -122,6 +124,7 @@ pub(super) async fn insert_attachments(
     tx: &mut Tx<'_>,
     comments: &[NewComment<'_>],
     ids: &[i64],
+    numbers: &BlobNumbers,
 ) -> Result<(), StoreError> {
     let rows: Vec<(i64, &AttachmentIn)> = comments
         .iter()
@@ -130,8 +133,8 @@ pub(super) async fn insert_attachments(
         .collect();
     for chunk in rows.chunks(100) {
         let sql = format!(
-            "INSERT INTO attachments (comment_id, filename, content_type, size, url, sha256, content_id, inline, omitted) VALUES {}",
-            rows_sql(tx, chunk.len(), 9)
+            "INSERT INTO attachments (comment_id, filename, content_type, size, url, sha256, blob, content_id, inline, omitted) VALUES {}",
+            rows_sql(tx, chunk.len(), 10)
         );
         let mut q = sqlx::query(&sql);
         for (id, a) in chunk {
@@ -142,6 +145,11 @@ pub(super) async fn insert_attachments(
                 .bind(a.size)
                 .bind(a.url.clone())
                 .bind(a.data.as_ref().map(|b| b.sha256.clone()))
+                .bind(
+                    a.data
+                        .as_ref()
+                        .and_then(|b| numbers.get(&b.sha256).copied()),
+                )
                 .bind(a.content_id.clone())
                 .bind(a.inline as i64)
                 .bind(a.omitted.clone());
@@ -149,14 +157,6 @@ pub(super) async fn insert_attachments(
         q.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// Message-IDs that now lead to a ticket (not ours: `outbound` 0), in key
-/// order; an id already recorded keeps its ticket.
-pub(super) async fn insert_refs(tx: &mut Tx<'_>, rows: &[(String, i64)]) -> Result<(), StoreError> {
-    let head = "INSERT INTO thread_refs (message_id, ticket_id, outbound)";
-    let tail = "ON CONFLICT (message_id) DO NOTHING";
-    super::sql::insert_pairs(tx, (head, ", 0", tail), rows).await
 }
 
 /// Addresses copied on a ticket, in key order.

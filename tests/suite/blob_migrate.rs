@@ -48,6 +48,7 @@ async fn as_before_blobs(h: &Harness) {
                 .unwrap();
         }
     }
+    crate::scale_schema::as_before_numbers(h).await;
     for sql in [
         "DROP TABLE blob_locations",
         "DROP INDEX comments_raw_sha256",
@@ -116,6 +117,10 @@ async fn migrate_moves_an_older_databases_bytes_into_the_store(db: Db) {
         .await,
         0
     );
+    // Moved rows name their blob by number too.
+    for sql in crate::scale_schema::MISNUMBERED {
+        assert_eq!(count(&h, sql).await, 0, "{sql}");
+    }
     for sql in [
         "SELECT COUNT(*) FROM quarantine WHERE raw IS NOT NULL",
         "SELECT COUNT(*) FROM bounces WHERE raw IS NOT NULL OR raw_sha256 IS NULL",

@@ -204,7 +204,7 @@ async fn an_uncommitted_batch_leaves_an_orphan_the_sweep_removes(db: Db) {
     // A located blob no row names (its comment lost it) goes once older
     // than the grace period, unless a batch used it again meanwhile.
     let c = count(&h, "SELECT MIN(id) FROM comments").await;
-    let sql = format!("UPDATE comments SET raw_sha256 = NULL WHERE id = {c}");
+    let sql = format!("UPDATE comments SET raw_sha256 = NULL, raw_blob = NULL WHERE id = {c}");
     sqlx::query(&sql).execute(h.store().pool()).await.unwrap();
     let old = intake::store::now_ms() - 7_200_000;
     sqlx::query("UPDATE blob_locations SET used_at = $1")
@@ -274,7 +274,7 @@ async fn a_mostly_dead_pack_is_rewritten(db: Db) {
     // Five of the six leave: their rows stop naming their blobs.
     for sql in [
         "DELETE FROM attachments WHERE comment_id > (SELECT MIN(id) FROM comments)",
-        "UPDATE comments SET raw_sha256 = NULL WHERE id > (SELECT MIN(id) FROM comments)",
+        "UPDATE comments SET raw_sha256 = NULL, raw_blob = NULL WHERE id > (SELECT MIN(id) FROM comments)",
     ] {
         sqlx::query(sql).execute(store.pool()).await.unwrap();
     }
@@ -329,13 +329,15 @@ async fn verify_names_missing_and_damaged_blobs(db: Db) {
     };
     let raw1 = hash_of("SELECT raw_sha256 FROM comments ORDER BY id LIMIT 1").await;
     let att2 = hash_of("SELECT sha256 FROM attachments ORDER BY id DESC LIMIT 1").await;
-    // The first mail's blob lost (its location gone), the second's
-    // attachment altered in its pack.
-    sqlx::query("DELETE FROM blob_locations WHERE sha256 = $1")
-        .bind(&raw1)
-        .execute(pool)
-        .await
-        .unwrap();
+    // The first mail's blob lost (its location gone: a row without a blob
+    // number, as rows from before numbers are; a location a number names
+    // cannot go), the second's attachment altered in its pack.
+    for sql in [
+        "UPDATE comments SET raw_blob = NULL WHERE raw_sha256 = $1",
+        "DELETE FROM blob_locations WHERE sha256 = $1",
+    ] {
+        sqlx::query(sql).bind(&raw1).execute(pool).await.unwrap();
+    }
     let at = sqlx::query("SELECT pack, pos FROM blob_locations WHERE sha256 = $1")
         .bind(&att2)
         .fetch_one(pool)

@@ -35,6 +35,7 @@ mod readable_replies;
 mod readme_tour;
 mod reply_fixtures;
 mod retention;
+mod scale_schema;
 mod status_page;
 mod store_locking;
 mod systemd_unit;

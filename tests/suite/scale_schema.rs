@@ -1,0 +1,182 @@
+//! The schema of migration 0025, which keeps a large SQLite store from
+//! writing a page per message in indexes on random keys, on both databases.
+//! Blob numbers: comments and attachments name their blob by
+//! `blob_locations.id` as well as by hash, so the indexes that find a blob's
+//! rows grow at their end; the hash indexes hold only rows without a number;
+//! a location a row names cannot be deleted; and the upgrade numbers the rows
+//! an older database named by hash alone. Message-IDs: a stored message's id
+//! is found in `comments` (no second index in `thread_refs`), and the rows
+//! older versions put in `thread_refs` still lead to their tickets.
+
+use crate::blob_store::{count, with_attachment};
+use crate::common::{mail, Db, Harness};
+use std::time::Duration;
+
+/// Rows whose number does not lead to the location of their own hash.
+pub(crate) const MISNUMBERED: [&str; 2] = [
+    "SELECT COUNT(*) FROM comments c LEFT JOIN blob_locations b ON b.id = c.raw_blob \
+     WHERE c.raw_sha256 IS NOT NULL AND (b.sha256 IS NULL OR b.sha256 <> c.raw_sha256)",
+    "SELECT COUNT(*) FROM attachments a LEFT JOIN blob_locations b ON b.id = a.blob \
+     WHERE a.sha256 IS NOT NULL AND (b.sha256 IS NULL OR b.sha256 <> a.sha256)",
+];
+
+/// Twelve mails, four attachment bodies shared among them.
+async fn twelve_mails(h: &Harness) {
+    for n in 0..12 {
+        let body = format!("shared body {}", n % 4);
+        h.mail(&with_attachment(n, body.as_bytes())).await;
+    }
+    assert_eq!(count(h, "SELECT COUNT(*) FROM attachments").await, 12);
+    assert_eq!(
+        count(h, "SELECT COUNT(DISTINCT blob) FROM attachments").await,
+        4
+    );
+}
+
+async fn new_rows_name_their_blob_by_number(db: Db) {
+    let h = Harness::new(db).await;
+    twelve_mails(&h).await;
+    for sql in MISNUMBERED {
+        assert_eq!(count(&h, sql).await, 0, "{sql}");
+    }
+    // What the hash indexes hold: nothing a batch wrote.
+    for sql in [
+        "SELECT COUNT(*) FROM comments WHERE raw_sha256 IS NOT NULL AND raw_blob IS NULL",
+        "SELECT COUNT(*) FROM attachments WHERE sha256 IS NOT NULL AND blob IS NULL",
+    ] {
+        assert_eq!(count(&h, sql).await, 0, "{sql}");
+    }
+    // The database refuses to drop a location a row names.
+    let named =
+        sqlx::query("DELETE FROM blob_locations WHERE id = (SELECT MIN(raw_blob) FROM comments)")
+            .execute(h.store().pool())
+            .await;
+    assert!(named.is_err(), "{named:?}");
+    // Found by number: the sweep keeps every blob, an erasure drops the
+    // erased mail's own and keeps the bodies other mails share.
+    let store = h.store();
+    let blobs = store.blob_list().await.unwrap().len();
+    assert_eq!(blobs, 12 + 4);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let s = store.blobs_gc(Duration::ZERO, false).await.unwrap();
+    assert_eq!((s.orphans, s.removed), (0, 0), "{s:?}");
+    sqlx::query("UPDATE comments SET raw_sha256 = NULL, raw_blob = NULL WHERE id = (SELECT MIN(id) FROM comments)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let s = store.blobs_gc(Duration::ZERO, false).await.unwrap();
+    assert_eq!((s.orphans, s.removed), (1, 1), "{s:?}");
+    assert_eq!(store.blob_list().await.unwrap().len(), blobs - 1);
+}
+
+/// Undo migration 0025: locations without numbers, rows naming blobs by
+/// hash alone, the hash indexes holding every row.
+pub(crate) async fn as_before_numbers(h: &Harness) {
+    let mut steps = vec![
+        "DROP INDEX comments_raw_blob",
+        "DROP INDEX attachments_blob",
+        "DROP INDEX comments_raw_sha256",
+        "DROP INDEX attachments_sha256",
+        "ALTER TABLE comments DROP COLUMN raw_blob",
+        "ALTER TABLE attachments DROP COLUMN blob",
+    ];
+    steps.extend(if h.db.url.starts_with("sqlite") {
+        vec![
+            "CREATE TABLE old_locations (sha256 TEXT PRIMARY KEY, pack TEXT NOT NULL, pos BIGINT NOT NULL, size BIGINT NOT NULL, used_at BIGINT NOT NULL)",
+            "INSERT INTO old_locations SELECT sha256, pack, pos, size, used_at FROM blob_locations ORDER BY id DESC",
+            "DROP TABLE blob_locations",
+            "ALTER TABLE old_locations RENAME TO blob_locations",
+            "CREATE INDEX blob_locations_pack ON blob_locations (pack)",
+        ]
+    } else {
+        vec!["ALTER TABLE blob_locations DROP COLUMN id"]
+    });
+    steps.extend([
+        "CREATE INDEX comments_raw_sha256 ON comments (raw_sha256) WHERE raw_sha256 IS NOT NULL",
+        "CREATE INDEX attachments_sha256 ON attachments (sha256) WHERE sha256 IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS comments_author ON comments (author_id)",
+        "CREATE INDEX IF NOT EXISTS tickets_requester ON tickets (requester_id)",
+        "DELETE FROM _sqlx_migrations WHERE version = 25",
+    ]);
+    // One connection: another would check a rename against the tables it
+    // knew before the drop.
+    let mut conn = h.store().pool().acquire().await.unwrap();
+    for sql in steps {
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+}
+
+async fn the_upgrade_numbers_rows_named_by_hash(db: Db) {
+    let h = Harness::new(db).await;
+    twelve_mails(&h).await;
+    let before = h.store().blob_list().await.unwrap().len();
+    as_before_numbers(&h).await;
+    let store = intake::store::Store::open(&h.db.url, 2).await.unwrap();
+    for sql in MISNUMBERED {
+        assert_eq!(count(&h, sql).await, 0, "{sql}");
+    }
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM comments WHERE raw_blob IS NULL").await,
+        0
+    );
+    assert_eq!(store.blob_list().await.unwrap().len(), before);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let s = store.blobs_gc(Duration::ZERO, false).await.unwrap();
+    assert_eq!((s.orphans, s.removed), (0, 0), "{s:?}");
+    assert!(store.blobs_verify().await.unwrap().problems.is_empty());
+    // The next mail gets a number after those the upgrade gave.
+    let top = count(&h, "SELECT MAX(id) FROM blob_locations").await;
+    h.mail(&with_attachment(99, b"a new body")).await;
+    let new = count(&h, "SELECT MAX(blob) FROM attachments").await;
+    assert!(new > top, "{new} after {top}");
+    store.close().await;
+}
+
+/// A notification id an older version recorded in `thread_refs` (and not
+/// in `comments`) still leads to its ticket; a stored message's own id is
+/// found in `comments`; new messages add no `thread_refs` rows.
+async fn old_thread_refs_still_lead_to_their_ticket(db: Db) {
+    let h = Harness::new(db).await;
+    let first = "ada@acme.example";
+    let t = h
+        .mail(&mail(first, "Printer", "p1@acme.example", "", "It jams."))
+        .await
+        .ticket_id
+        .unwrap();
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM thread_refs").await, 0);
+    sqlx::query("INSERT INTO thread_refs (message_id, ticket_id, outbound) VALUES ('old-notice@desk.test', $1, 1)")
+        .bind(t)
+        .execute(h.store().pool())
+        .await
+        .unwrap();
+    for (n, parent) in ["old-notice@desk.test", "p1@acme.example"]
+        .iter()
+        .enumerate()
+    {
+        let extra = format!("In-Reply-To: <{parent}>\n");
+        let id = format!("r{n}@acme.example");
+        let reply = h
+            .mail(&mail(first, "Another thing", &id, &extra, "Still."))
+            .await;
+        assert_eq!(reply.ticket_id, Some(t), "a reply to {parent}");
+    }
+    // Without the parent, the same mail opens a ticket of its own.
+    let other = h
+        .mail(&mail(
+            first,
+            "Another thing",
+            "r9@acme.example",
+            "",
+            "Still.",
+        ))
+        .await;
+    assert_ne!(other.ticket_id, Some(t));
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM thread_refs").await, 1);
+}
+
+both_backends!(
+    new_rows_name_their_blob_by_number,
+    the_upgrade_numbers_rows_named_by_hash,
+    old_thread_refs_still_lead_to_their_ticket
+);
