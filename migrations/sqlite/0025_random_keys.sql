@@ -33,8 +33,11 @@ DROP INDEX comments_raw_sha256;
 DROP INDEX attachments_sha256;
 CREATE INDEX comments_raw_sha256 ON comments (raw_sha256) WHERE raw_sha256 IS NOT NULL AND raw_blob IS NULL;
 CREATE INDEX attachments_sha256 ON attachments (sha256) WHERE sha256 IS NOT NULL AND blob IS NULL;
-CREATE INDEX comments_raw_blob ON comments (raw_blob);
-CREATE INDEX attachments_blob ON attachments (blob);
+-- The number indexes are partial too: a look-up of rows without a number
+-- then goes to the hash index, not through every such row; the foreign
+-- keys' check when a location is deleted still uses them.
+CREATE INDEX comments_raw_blob ON comments (raw_blob) WHERE raw_blob IS NOT NULL;
+CREATE INDEX attachments_blob ON attachments (blob) WHERE blob IS NOT NULL;
 -- Who wrote a comment and who asked for a ticket are not indexed either:
 -- every message wrote a page of each at a random place, for look-ups only an
 -- erasure and a merge of two users make (one scan of each table). PostgreSQL
