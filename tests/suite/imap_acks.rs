@@ -22,13 +22,7 @@ use std::time::{Duration, Instant};
 const MAILS: usize = 150;
 const BATCH: usize = 50;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::ports::free_port;
 
 fn mode_toml(mode: &str) -> String {
     let mut t = format!("after_import = \"{mode}\"\nfetch_batch = {BATCH}\nidle = true\n");

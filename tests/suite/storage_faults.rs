@@ -90,10 +90,7 @@ pub struct Daemon {
     pub http: reqwest::Client,
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+use crate::support::ports::free_port;
 
 impl Daemon {
     pub async fn start(dir: &Path, url: &str, mailboxes: &str) -> Daemon {

@@ -16,13 +16,7 @@ pub struct Cyrus {
     pub lmtp: u16,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::ports::free_port;
 
 fn fixture() -> String {
     format!(

@@ -25,24 +25,7 @@ pub struct Dovecot {
     seq: std::cell::Cell<u64>,
 }
 
-/// A free loopback port never handed out before in this process: the
-/// kernel may give the same ephemeral port to two binds in a row, and two
-/// listeners of one Dovecot on one port make it refuse its configuration.
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
-}
+use super::ports::free_port;
 
 fn id(args: &[&str]) -> u32 {
     let o = Command::new("id").args(args).output().expect("id");
@@ -218,6 +201,13 @@ impl Dovecot {
         self.child = Some(child);
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(15) {
+            // A master that could not start (a port taken, say) exits: a
+            // greeting on its port would then come from someone else.
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                let log = std::fs::read_to_string(self.dir.path().join("dovecot.log"))
+                    .unwrap_or_default();
+                panic!("dovecot exited ({st}) on port {}; log:\n{log}", self.port);
+            }
             if let Ok(s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 s.set_read_timeout(Some(Duration::from_secs(2))).ok();
                 let mut line = String::new();

@@ -13,6 +13,7 @@ pub mod imap_proxy;
 pub mod jmap_front;
 pub mod kinds;
 pub mod pop3_proxy;
+pub mod ports;
 pub mod s3;
 pub mod smtp;
 

@@ -67,14 +67,7 @@ impl Captured {
     }
 }
 
-/// A free loopback port (nothing listens on it when this returns).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use super::ports::free_port;
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
