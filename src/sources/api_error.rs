@@ -2,7 +2,8 @@
 //! Microsoft Graph (`JmapError`, `GraphError`), which differ only in the
 //! name their protocol errors carry and in the statuses only Graph gives.
 
-use crate::sources::poller::SessionError;
+pub(crate) use crate::sources::session_error::error_chain;
+use crate::sources::session_error::{LinkError, SessionError};
 use crate::store::StoreError;
 use std::marker::PhantomData;
 
@@ -25,12 +26,9 @@ impl Api for Graph {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError<A: Api> {
-    #[error("connect: {0}")]
-    Connect(String),
-    #[error("authentication: {0}")]
-    Auth(String),
-    #[error("timeout: {0}")]
-    Timeout(String),
+    /// Connect, authenticate, time out: as every kind fails.
+    #[error(transparent)]
+    Link(#[from] LinkError),
     /// The server answered with something the API does not allow, or a
     /// method error.
     #[error("{}: {}", A::NAME, .0)]
@@ -58,11 +56,11 @@ impl<A: Api> From<reqwest::Error> for ApiError<A> {
     fn from(e: reqwest::Error) -> Self {
         let text = error_chain(&e);
         if e.is_timeout() {
-            ApiError::Timeout(text)
+            LinkError::Timeout(text).into()
         } else if e.is_decode() {
             ApiError::Protocol(text)
         } else {
-            ApiError::Connect(text)
+            LinkError::Connect(text).into()
         }
     }
 }
@@ -71,16 +69,4 @@ impl<A: Api> SessionError for ApiError<A> {
     fn lease_lost(&self) -> bool {
         matches!(self, ApiError::LeaseLost)
     }
-}
-
-/// An error with its causes, which reqwest keeps out of its own message.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

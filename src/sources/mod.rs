@@ -17,6 +17,7 @@ pub mod poll_batch;
 pub mod poller;
 pub mod pop3;
 pub mod progress;
+pub mod session_error;
 
 use crate::app::App;
 use crate::config::{MailboxConfig, Protocol};

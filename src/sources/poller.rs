@@ -15,11 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Why a session ended, for the status and the logs.
-pub trait SessionError: std::fmt::Display + Send + 'static {
-    /// The lease was lost (not a failure: another daemon works it now).
-    fn lease_lost(&self) -> bool;
-}
+pub use crate::sources::session_error::SessionError;
 
 /// Everything a polling worker needs.
 #[derive(Clone)]

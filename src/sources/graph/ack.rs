@@ -10,6 +10,7 @@ use super::GraphError;
 use crate::config::AfterImport;
 use crate::sources::poll_batch;
 use crate::sources::poller::PollCtx;
+use crate::sources::session_error::LinkError;
 use reqwest::Method;
 use serde_json::json;
 
@@ -56,7 +57,7 @@ pub async fn apply(
         };
         match res {
             Ok(_) | Err(GraphError::NotFound(_)) => {}
-            Err(GraphError::Auth(e)) | Err(GraphError::Protocol(e)) => {
+            Err(GraphError::Link(LinkError::Auth(e))) | Err(GraphError::Protocol(e)) => {
                 refused.push(format!("{id}: {e}"))
             }
             Err(e) => return Err(e),

@@ -4,6 +4,7 @@
 //! token endpoint, issuer and subject the client id, valid ten minutes.
 
 use super::GraphError;
+use crate::sources::session_error::LinkError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
@@ -19,7 +20,7 @@ pub fn client_assertion(
     token_url: &str,
 ) -> Result<String, GraphError> {
     let bad = |what: &str, f: &str, e: &dyn std::fmt::Display| {
-        GraphError::Auth(format!("{what} {f}: {e}"))
+        LinkError::Auth(format!("{what} {f}: {e}"))
     };
     let cert = CertificateDer::from_pem_file(cert_file)
         .map_err(|e| bad("client_certificate_file", cert_file, &e))?;
@@ -29,9 +30,10 @@ pub fn client_assertion(
         PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
         PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
         _ => {
-            return Err(GraphError::Auth(format!(
+            return Err(LinkError::Auth(format!(
                 "client_key_file {key_file}: not an RSA key (PKCS#8 or PKCS#1 PEM)"
-            )))
+            ))
+            .into())
         }
     }
     .map_err(|e| bad("client_key_file", key_file, &e))?;
@@ -55,6 +57,6 @@ pub fn client_assertion(
         signing_input.as_bytes(),
         &mut sig,
     )
-    .map_err(|_| GraphError::Auth("signing the client assertion failed".into()))?;
+    .map_err(|_| LinkError::Auth("signing the client assertion failed".into()))?;
     Ok(format!("{signing_input}.{}", B64.encode(sig)))
 }

@@ -6,6 +6,7 @@
 
 use super::GraphError;
 use crate::config::MailboxConfig;
+use crate::sources::session_error::LinkError;
 use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
@@ -45,16 +46,16 @@ impl Graph {
         let mut b = reqwest::Client::builder().connect_timeout(dur).timeout(dur);
         if let Some(f) = &m.ca_file {
             let pem =
-                std::fs::read(f).map_err(|e| GraphError::Connect(format!("ca_file {f}: {e}")))?;
+                std::fs::read(f).map_err(|e| LinkError::Connect(format!("ca_file {f}: {e}")))?;
             for c in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| GraphError::Connect(format!("ca_file {f}: {e}")))?
+                .map_err(|e| LinkError::Connect(format!("ca_file {f}: {e}")))?
             {
                 b = b.add_root_certificate(c);
             }
         }
         let http = b
             .build()
-            .map_err(|e| GraphError::Connect(format!("HTTP client: {e}")))?;
+            .map_err(|e| LinkError::Connect(format!("HTTP client: {e}")))?;
         let base = m.graph_url.clone().unwrap_or_else(|| GRAPH_URL.into());
         let mailbox = m.mailbox.as_deref().unwrap_or_default();
         let user_url = format!("{}/users/{}", base.trim_end_matches('/'), encode(mailbox));
@@ -91,7 +92,7 @@ impl Graph {
             }
             _ => form.push((
                 "client_secret",
-                m.client_secret.resolve().map_err(GraphError::Auth)?,
+                m.client_secret.resolve().map_err(LinkError::Auth)?,
             )),
         }
         let r = self.http.post(&url).form(&form).send().await?;
@@ -110,9 +111,10 @@ impl Graph {
                     .or(v["error"].as_str())
                     .unwrap_or("no token in the answer");
                 let first = why.lines().next().unwrap_or(why);
-                Err(GraphError::Auth(format!(
+                Err(LinkError::Auth(format!(
                     "the token endpoint refused the client credentials ({status}): {first}"
-                )))
+                ))
+                .into())
             }
         }
     }
@@ -229,11 +231,11 @@ async fn checked(r: Response, url: &str) -> Result<Response, GraphError> {
     let msg = v["error"]["message"].as_str().unwrap_or_default();
     let what = format!("{url} answered {status}: {code} {msg}");
     Err(match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => GraphError::Auth(what),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => LinkError::Auth(what).into(),
         StatusCode::NOT_FOUND => GraphError::NotFound(what),
         StatusCode::GONE => GraphError::Gone(what),
         s if s.is_server_error() && s != StatusCode::INTERNAL_SERVER_ERROR => {
-            GraphError::Connect(what)
+            LinkError::Connect(what).into()
         }
         _ => GraphError::Status(what),
     })

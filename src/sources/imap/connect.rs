@@ -4,6 +4,7 @@
 
 use super::ImapError;
 use crate::config::{MailboxConfig, Tls};
+use crate::sources::session_error::LinkError;
 use async_imap::{Client, Session};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -69,10 +70,9 @@ where
 {
     match tokio::time::timeout(dur, fut).await {
         Ok(r) => r.map_err(Into::into),
-        Err(_) => Err(ImapError::Timeout(format!(
-            "{what} took longer than {}s",
-            dur.as_secs()
-        ))),
+        Err(_) => {
+            Err(LinkError::Timeout(format!("{what} took longer than {}s", dur.as_secs())).into())
+        }
     }
 }
 
@@ -85,18 +85,16 @@ fn tls_connector(m: &MailboxConfig) -> Result<tokio_rustls::TlsConnector, ImapEr
     if let Some(f) = &m.ca_file {
         let certs = CertificateDer::pem_file_iter(f)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| ImapError::Connect(format!("ca_file {f}: {e}")))?;
+            .map_err(|e| LinkError::Connect(format!("ca_file {f}: {e}")))?;
         let (added, _) = roots.add_parsable_certificates(certs);
         if added == 0 {
-            return Err(ImapError::Connect(format!(
-                "ca_file {f}: no usable certificate"
-            )));
+            return Err(LinkError::Connect(format!("ca_file {f}: no usable certificate")).into());
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ImapError::Connect(format!("TLS setup: {e}")))?
+        .map_err(|e| LinkError::Connect(format!("TLS setup: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
@@ -104,10 +102,10 @@ fn tls_connector(m: &MailboxConfig) -> Result<tokio_rustls::TlsConnector, ImapEr
 
 pub(crate) async fn wrap_tls(m: &MailboxConfig, tcp: TcpStream) -> Result<Conn, ImapError> {
     let name = rustls::pki_types::ServerName::try_from(m.host.clone()).map_err(|e| {
-        ImapError::Connect(format!("{:?} is not a valid TLS server name: {e}", m.host))
+        LinkError::Connect(format!("{:?} is not a valid TLS server name: {e}", m.host))
     })?;
     let tls = tls_connector(m)?.connect(name, tcp).await.map_err(|e| {
-        ImapError::Connect(format!("TLS handshake with {}:{}: {e}", m.host, m.port))
+        LinkError::Connect(format!("TLS handshake with {}:{}: {e}", m.host, m.port))
     })?;
     Ok(Conn::Tls(Box::new(tls)))
 }
@@ -118,25 +116,19 @@ async fn starttls(m: &MailboxConfig, tcp: TcpStream) -> Result<Conn, ImapError> 
     let mut line = String::new();
     r.read_line(&mut line).await?;
     if !line.starts_with("* OK") {
-        return Err(ImapError::Connect(format!(
-            "unexpected greeting: {}",
-            line.trim_end()
-        )));
+        return Err(LinkError::Connect(format!("unexpected greeting: {}", line.trim_end())).into());
     }
     r.get_mut().write_all(b"s0 STARTTLS\r\n").await?;
     loop {
         line.clear();
         if r.read_line(&mut line).await? == 0 {
-            return Err(ImapError::Connect(
-                "connection closed during STARTTLS".into(),
-            ));
+            return Err(LinkError::Connect("connection closed during STARTTLS".into()).into());
         }
         if let Some(rest) = line.strip_prefix("s0 ") {
             if !rest.starts_with("OK") {
-                return Err(ImapError::Connect(format!(
-                    "STARTTLS refused: {}",
-                    rest.trim_end()
-                )));
+                return Err(
+                    LinkError::Connect(format!("STARTTLS refused: {}", rest.trim_end())).into(),
+                );
             }
             break;
         }
@@ -162,7 +154,7 @@ pub async fn oauth2_token(m: &MailboxConfig) -> Result<Option<String>, ImapError
     if let Some(f) = &m.oauth2_token_file {
         let t = tokio::fs::read_to_string(f)
             .await
-            .map_err(|e| ImapError::Auth(format!("cannot read oauth2_token_file {f}: {e}")))?;
+            .map_err(|e| LinkError::Auth(format!("cannot read oauth2_token_file {f}: {e}")))?;
         return Ok(Some(t.trim().to_string()));
     }
     if let Some(cmd) = &m.oauth2_token_command {
@@ -172,13 +164,14 @@ pub async fn oauth2_token(m: &MailboxConfig) -> Result<Option<String>, ImapError
             .kill_on_drop(true)
             .output()
             .await
-            .map_err(|e| ImapError::Auth(format!("cannot run oauth2_token_command: {e}")))?;
+            .map_err(|e| LinkError::Auth(format!("cannot run oauth2_token_command: {e}")))?;
         if !out.status.success() {
-            return Err(ImapError::Auth(format!(
+            return Err(LinkError::Auth(format!(
                 "oauth2_token_command failed ({}): {}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            ))
+            .into());
         }
         return Ok(Some(
             String::from_utf8_lossy(&out.stdout).trim().to_string(),
@@ -205,9 +198,10 @@ pub async fn open(m: &MailboxConfig) -> Result<ImapSession, ImapError> {
     if !greeted {
         let g = bounded(dur, "greeting", client.read_response()).await?;
         if g.is_none() {
-            return Err(ImapError::Connect(format!(
+            return Err(LinkError::Connect(format!(
                 "{addr} closed the connection before its greeting"
-            )));
+            ))
+            .into());
         }
     }
     let token = oauth2_token(m)
@@ -229,7 +223,7 @@ pub async fn open(m: &MailboxConfig) -> Result<ImapSession, ImapError> {
             .await
         }
         None => {
-            let pw = m.password.resolve().map_err(ImapError::Auth)?;
+            let pw = m.password.resolve().map_err(LinkError::Auth)?;
             bounded(dur, "LOGIN", async {
                 client.login(&m.username, pw).await.map_err(|(e, _)| e)
             })
@@ -238,17 +232,18 @@ pub async fn open(m: &MailboxConfig) -> Result<ImapSession, ImapError> {
     };
     let res = res.map_err(|e| match e {
         ImapError::Imap(async_imap::error::Error::No(msg))
-        | ImapError::Imap(async_imap::error::Error::Bad(msg)) => ImapError::Auth(format!(
+        | ImapError::Imap(async_imap::error::Error::Bad(msg)) => LinkError::Auth(format!(
             "login as {} refused: {}",
             m.username,
             server_text(&msg)
-        )),
+        ))
+        .into(),
         other => other,
     });
     // A timeout or a dropped connection says nothing about the token.
     match &res {
         Ok(_) if oauth => oauth_valid(m, true),
-        Err(ImapError::Auth(_)) if oauth => oauth_valid(m, false),
+        Err(ImapError::Link(LinkError::Auth(_))) if oauth => oauth_valid(m, false),
         _ => {}
     }
     res

@@ -9,6 +9,7 @@ use super::connect::{bounded, ImapSession};
 use super::worker::FolderCtx;
 use super::{retry, ImapError};
 use crate::model::{Checkpoint, Inbound, OutcomeKind, OwedAck, QuarantineIn, RawMail};
+use crate::sources::session_error::LinkError;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -26,7 +27,7 @@ pub(super) async fn uid_fetch<T>(
     let mut out = HashMap::new();
     loop {
         let next = tokio::time::timeout(dur, st.next()).await.map_err(|_| {
-            ImapError::Timeout(format!("UID FETCH {query} stalled for {}s", dur.as_secs()))
+            LinkError::Timeout(format!("UID FETCH {query} stalled for {}s", dur.as_secs()))
         })?;
         let Some(item) = next else { break };
         let f = item?;

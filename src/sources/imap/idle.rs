@@ -8,6 +8,7 @@
 use super::connect::{bounded, Conn, ImapSession};
 use super::worker::{idle_check, stopped, FolderCtx};
 use super::ImapError;
+use crate::sources::session_error::LinkError;
 use async_imap::extensions::idle::Handle;
 use async_imap::imap_proto::{MailboxDatum, Response, Status};
 use async_imap::types::UnsolicitedResponse as U;
@@ -74,9 +75,9 @@ pub async fn idle(
 async fn listen(h: &mut Handle<Conn>) -> Result<Wake, ImapError> {
     loop {
         let Some(resp) = h.next().await else {
-            return Err(ImapError::Connect(
-                "the server closed the connection during IDLE".into(),
-            ));
+            return Err(
+                LinkError::Connect("the server closed the connection during IDLE".into()).into(),
+            );
         };
         let resp = resp?;
         match resp.parsed() {
@@ -86,10 +87,11 @@ async fn listen(h: &mut Handle<Conn>) -> Result<Wake, ImapError> {
                 status: Status::Bye,
                 outcome,
             } => {
-                return Err(ImapError::Connect(format!(
+                return Err(LinkError::Connect(format!(
                     "the server ended the session during IDLE: {}",
                     outcome.information.as_deref().unwrap_or("BYE")
-                )))
+                ))
+                .into())
             }
             _ => {}
         }

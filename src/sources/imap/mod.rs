@@ -19,17 +19,15 @@ pub mod worker;
 pub use status::{FolderStatus, Registry, State};
 pub use worker::{drain_folder_once, run_folder, FolderCtx};
 
+use crate::sources::session_error::LinkError;
 use crate::store::StoreError;
 
 /// Why a folder's session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
-    #[error("connect: {0}")]
-    Connect(String),
-    #[error("authentication: {0}")]
-    Auth(String),
-    #[error("timeout: {0}")]
-    Timeout(String),
+    /// Connect, authenticate, time out: as every kind fails.
+    #[error(transparent)]
+    Link(#[from] LinkError),
     #[error("imap: {0}")]
     Imap(#[from] async_imap::error::Error),
     #[error("io: {0}")]
@@ -45,8 +43,8 @@ pub enum ImapError {
 }
 
 impl From<tokio::time::error::Elapsed> for ImapError {
-    fn from(_: tokio::time::error::Elapsed) -> Self {
-        ImapError::Timeout("operation timed out".into())
+    fn from(e: tokio::time::error::Elapsed) -> Self {
+        LinkError::from(e).into()
     }
 }
 

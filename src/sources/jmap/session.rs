@@ -4,6 +4,7 @@
 
 use super::JmapError;
 use crate::config::MailboxConfig;
+use crate::sources::session_error::LinkError;
 use futures::StreamExt;
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde_json::{json, Value};
@@ -43,15 +44,15 @@ fn client(m: &MailboxConfig, dur: Duration) -> Result<reqwest::Client, JmapError
         .pool_max_idle_per_host(if plain { 0 } else { usize::MAX })
         .user_agent(concat!("intake/", env!("CARGO_PKG_VERSION")));
     if let Some(f) = &m.ca_file {
-        let pem = std::fs::read(f).map_err(|e| JmapError::Connect(format!("ca_file {f}: {e}")))?;
+        let pem = std::fs::read(f).map_err(|e| LinkError::Connect(format!("ca_file {f}: {e}")))?;
         for c in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| JmapError::Connect(format!("ca_file {f}: {e}")))?
+            .map_err(|e| LinkError::Connect(format!("ca_file {f}: {e}")))?
         {
             b = b.add_root_certificate(c);
         }
     }
     b.build()
-        .map_err(|e| JmapError::Connect(format!("HTTP client: {e}")))
+        .map_err(|e| LinkError::Connect(format!("HTTP client: {e}")).into())
 }
 
 impl Jmap {
@@ -59,14 +60,14 @@ impl Jmap {
     pub async fn open(m: &MailboxConfig) -> Result<Jmap, JmapError> {
         let dur = Duration::from_secs(m.timeout.max(1));
         let auth = if !m.bearer_token.is_unset() {
-            Auth::Bearer(m.bearer_token.resolve().map_err(JmapError::Auth)?)
+            Auth::Bearer(m.bearer_token.resolve().map_err(LinkError::Auth)?)
         } else {
-            let pw = m.password.resolve().map_err(JmapError::Auth)?;
+            let pw = m.password.resolve().map_err(LinkError::Auth)?;
             Auth::Basic(m.username.clone(), pw)
         };
         let given = m.url.as_deref().unwrap_or_default();
         let given =
-            Url::parse(given).map_err(|e| JmapError::Connect(format!("url {given:?}: {e}")))?;
+            Url::parse(given).map_err(|e| LinkError::Connect(format!("url {given:?}: {e}")))?;
         let mut j = Jmap {
             http: client(m, dur)?,
             auth,
@@ -83,7 +84,7 @@ impl Jmap {
             None => {
                 let wk = given
                     .join("/.well-known/jmap")
-                    .map_err(|e| JmapError::Connect(e.to_string()))?;
+                    .map_err(|e| LinkError::Connect(e.to_string()))?;
                 j.get_session(&wk).await?.ok_or_else(|| {
                     JmapError::Protocol(format!(
                         "neither {given} nor {wk} is a JMAP session resource"
@@ -246,7 +247,7 @@ async fn checked(r: reqwest::Response, what: &str) -> Result<reqwest::Response, 
         .collect();
     Err(match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            JmapError::Auth(format!("{what} answered {status}: {}", text.trim()))
+            LinkError::Auth(format!("{what} answered {status}: {}", text.trim())).into()
         }
         _ => JmapError::Status(format!("{what} answered {status}: {}", text.trim())),
     })

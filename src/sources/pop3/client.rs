@@ -8,6 +8,7 @@
 use super::Pop3Error;
 use crate::config::{MailboxConfig, Tls};
 use crate::sources::imap::connect::{oauth2_token, oauth_valid, wrap_tls, Conn};
+use crate::sources::session_error::LinkError;
 use base64::Engine;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -52,13 +53,13 @@ impl Pop3 {
         let addr = format!("{}:{}", m.host, m.port);
         let tcp = tokio::time::timeout(dur, TcpStream::connect(&addr))
             .await
-            .map_err(|_| Pop3Error::Timeout(format!("connect to {addr}")))?
-            .map_err(|e| Pop3Error::Connect(format!("{addr}: {e}")))?;
+            .map_err(|_| LinkError::Timeout(format!("connect to {addr}")))?
+            .map_err(|e| LinkError::Connect(format!("{addr}: {e}")))?;
         tcp.set_nodelay(true).ok();
         let conn = match m.tls {
             Tls::Tls => tokio::time::timeout(dur, wrap_tls(m, tcp))
                 .await
-                .map_err(|_| Pop3Error::Timeout("TLS handshake".into()))??,
+                .map_err(|_| LinkError::Timeout("TLS handshake".into()))??,
             _ => Conn::Plain(tcp),
         };
         let mut s = Pop3 {
@@ -68,14 +69,15 @@ impl Pop3 {
         };
         let greeting = s.status("greeting").await?;
         if let Err(e) = greeting {
-            return Err(Pop3Error::Connect(format!("{addr} refused: {e}")));
+            return Err(LinkError::Connect(format!("{addr} refused: {e}")).into());
         }
         s.caps = s.capa().await?;
         if m.tls == Tls::Starttls {
             if !s.caps.stls {
-                return Err(Pop3Error::Connect(format!(
+                return Err(LinkError::Connect(format!(
                     "{addr} does not offer STLS (tls = \"starttls\")"
-                )));
+                ))
+                .into());
             }
             s.ok("STLS", "STLS").await?;
             let Conn::Plain(tcp) = s.r.into_inner() else {
@@ -83,7 +85,7 @@ impl Pop3 {
             };
             let conn = tokio::time::timeout(dur, wrap_tls(m, tcp))
                 .await
-                .map_err(|_| Pop3Error::Timeout("TLS handshake".into()))??;
+                .map_err(|_| LinkError::Timeout("TLS handshake".into()))??;
             s = Pop3 {
                 r: BufReader::new(conn),
                 dur,
@@ -97,7 +99,12 @@ impl Pop3 {
 
     async fn login(&mut self, m: &MailboxConfig) -> Result<(), Pop3Error> {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let refused = |e: String| Pop3Error::Auth(format!("login as {} refused: {e}", m.username));
+        let refused = |e: String| {
+            Pop3Error::from(LinkError::Auth(format!(
+                "login as {} refused: {e}",
+                m.username
+            )))
+        };
         let token = oauth2_token(m)
             .await
             .inspect_err(|_| oauth_valid(m, false))?;
@@ -121,7 +128,7 @@ impl Pop3 {
                 Err(refused(strip_err(&answer)))
             };
         }
-        let pw = m.password.resolve().map_err(Pop3Error::Auth)?;
+        let pw = m.password.resolve().map_err(LinkError::Auth)?;
         let res = if self.caps.sasl.iter().any(|s| s == "PLAIN") {
             let ir = b64(&format!("\0{}\0{pw}", m.username));
             self.send(&format!("AUTH PLAIN {ir}")).await?;
@@ -147,7 +154,7 @@ impl Pop3 {
         };
         tokio::time::timeout(self.dur, fut)
             .await
-            .map_err(|_| Pop3Error::Timeout("sending a command".into()))??;
+            .map_err(|_| LinkError::Timeout("sending a command".into()))??;
         Ok(())
     }
 
@@ -160,12 +167,12 @@ impl Pop3 {
         )
         .await
         .map_err(|_| {
-            Pop3Error::Timeout(format!("{what}: no answer within {}s", self.dur.as_secs()))
+            LinkError::Timeout(format!("{what}: no answer within {}s", self.dur.as_secs()))
         })??;
         if n == 0 {
-            return Err(Pop3Error::Connect(format!(
-                "{what}: the server closed the connection"
-            )));
+            return Err(
+                LinkError::Connect(format!("{what}: the server closed the connection")).into(),
+            );
         }
         if !buf.ends_with(b"\n") {
             return Err(Pop3Error::Protocol(format!(
@@ -222,7 +229,7 @@ impl Pop3 {
         tokio::time::timeout(whole, self.message_lines(limit))
             .await
             .map_err(|_| {
-                Pop3Error::Timeout(format!("a message took longer than {}s", whole.as_secs()))
+                LinkError::Timeout(format!("a message took longer than {}s", whole.as_secs()))
             })?
     }
 
@@ -239,12 +246,13 @@ impl Pop3 {
             )
             .await
             .map_err(|_| {
-                Pop3Error::Timeout(format!("RETR stalled for {}s", self.dur.as_secs()))
+                LinkError::Timeout(format!("RETR stalled for {}s", self.dur.as_secs()))
             })??;
             if n == 0 {
-                return Err(Pop3Error::Connect(
+                return Err(LinkError::Connect(
                     "the server closed the connection inside a message".into(),
-                ));
+                )
+                .into());
             }
             let mut piece = &line[..];
             if at_start {

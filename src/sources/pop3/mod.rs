@@ -17,6 +17,7 @@ pub mod drain;
 
 use crate::sources::imap::ImapError;
 use crate::sources::poller::{self, PollCtx, SessionError};
+use crate::sources::session_error::LinkError;
 use crate::store::StoreError;
 use futures::future::BoxFuture;
 
@@ -26,12 +27,9 @@ pub const SCOPE: &str = "INBOX";
 /// Why a POP3 session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum Pop3Error {
-    #[error("connect: {0}")]
-    Connect(String),
-    #[error("authentication: {0}")]
-    Auth(String),
-    #[error("timeout: {0}")]
-    Timeout(String),
+    /// Connect, authenticate, time out: as every kind fails.
+    #[error(transparent)]
+    Link(#[from] LinkError),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     /// The server answered a command with -ERR.
@@ -49,8 +47,8 @@ pub enum Pop3Error {
 }
 
 impl From<tokio::time::error::Elapsed> for Pop3Error {
-    fn from(_: tokio::time::error::Elapsed) -> Self {
-        Pop3Error::Timeout("operation timed out".into())
+    fn from(e: tokio::time::error::Elapsed) -> Self {
+        LinkError::from(e).into()
     }
 }
 
@@ -58,12 +56,10 @@ impl From<tokio::time::error::Elapsed> for Pop3Error {
 impl From<ImapError> for Pop3Error {
     fn from(e: ImapError) -> Self {
         match e {
-            ImapError::Connect(m) => Pop3Error::Connect(m),
-            ImapError::Auth(m) => Pop3Error::Auth(m),
-            ImapError::Timeout(m) => Pop3Error::Timeout(m),
+            ImapError::Link(l) => Pop3Error::Link(l),
             ImapError::Io(e) => Pop3Error::Io(e),
             ImapError::Store(e) => Pop3Error::Store(e),
-            other => Pop3Error::Connect(other.to_string()),
+            other => LinkError::Connect(other.to_string()).into(),
         }
     }
 }
