@@ -60,7 +60,10 @@ mod tests {
         }
         // IMAP's helpers keep their kind of failure when POP3 uses them.
         let via: Pop3Error = ImapError::from(LinkError::Timeout("TLS".into())).into();
-        assert!(matches!(via, Pop3Error::Link(LinkError::Timeout(_))), "{via}");
+        assert!(
+            matches!(via, Pop3Error::Link(LinkError::Timeout(_))),
+            "{via}"
+        );
     }
 
     #[test]

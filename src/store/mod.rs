@@ -217,6 +217,13 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
+                        // A new file gets 2 KiB pages (an existing one keeps
+                        // its own): each message dirties a page at a random
+                        // place in two indexes, and a smaller page is fewer
+                        // bytes logged and copied for it; 16% fewer bytes
+                        // written and a 5% smaller file at a million
+                        // messages, the same speed (docs/BENCHMARKS.md).
+                        conn.execute("PRAGMA page_size=2048").await?;
                         conn.execute("PRAGMA journal_mode=WAL").await?;
                         conn.execute("PRAGMA synchronous=FULL").await?;
                         conn.execute("PRAGMA foreign_keys=ON").await?;

@@ -10,6 +10,8 @@
 
 use crate::blob_store::{count, with_attachment};
 use crate::common::{mail, Db, Harness};
+use intake::model::{Inbound, RawMail};
+use intake::pipeline::{Pipeline, Settings};
 use std::time::Duration;
 
 /// Rows whose number does not lead to the location of their own hash.
@@ -180,3 +182,55 @@ both_backends!(
     the_upgrade_numbers_rows_named_by_hash,
     old_thread_refs_still_lead_to_their_ticket
 );
+
+/// SQLite only (PostgreSQL's pages are fixed at build time): a new store
+/// gets 2 KiB pages; a store made with SQLite's default 4 KiB keeps them,
+/// opens and takes mail.
+#[tokio::test]
+async fn a_new_sqlite_store_has_small_pages_and_an_old_one_keeps_its_own() {
+    use sqlx::Row;
+    async fn page_size(url: &str) -> i64 {
+        let store = intake::store::Store::open(url, 1).await.unwrap();
+        let r = sqlx::query("PRAGMA page_size")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        r.get::<i64, _>(0)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let new = format!("sqlite://{}/new.db", dir.path().display());
+    assert_eq!(page_size(&new).await, 2048);
+
+    let old_path = dir.path().join("old.db");
+    let old = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&old_path)
+        .create_if_missing(true)
+        .page_size(4096)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+    let mut conn = sqlx::ConnectOptions::connect(&old).await.unwrap();
+    sqlx::query("CREATE TABLE before_intake (x INTEGER)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
+    let url = format!("sqlite://{}", old_path.display());
+    assert_eq!(page_size(&url).await, 4096);
+    let store = intake::store::Store::open(&url, 1).await.unwrap();
+    let cfg = crate::common::config(&url, "");
+    let p = Pipeline::new(store, Settings::from_config(&cfg));
+    let raw = mail(
+        "Ann <ann@acme.example>",
+        "Old pages",
+        "p1@acme.example",
+        "",
+        "Still fine.",
+    );
+    let item = Inbound::Mail(RawMail {
+        raw: raw.into_bytes(),
+        mailbox: Some("support".into()),
+        source: "test".into(),
+    });
+    let got = p.ingest(vec![item], None).await.unwrap().remove(0);
+    assert!(got.ticket_id.is_some(), "{got:?}");
+    assert_eq!(page_size(&url).await, 4096);
+}
