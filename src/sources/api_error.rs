@@ -2,8 +2,7 @@
 //! Microsoft Graph (`JmapError`, `GraphError`), which differ only in the
 //! name their protocol errors carry and in the statuses only Graph gives.
 
-pub(crate) use crate::sources::session_error::error_chain;
-use crate::sources::session_error::{LinkError, SessionError};
+use crate::sources::session_error::{error_chain, LinkError, SessionError};
 use crate::store::StoreError;
 use std::marker::PhantomData;
 

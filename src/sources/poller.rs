@@ -9,13 +9,12 @@ use crate::pipeline::Pipeline;
 use crate::sources::imap::status::FolderStatus;
 use crate::sources::imap::worker::{jitter, BACKOFF_MAX, BACKOFF_MIN};
 use crate::sources::imap::{lease, Registry, State};
+use crate::sources::session_error::SessionError;
 use crate::store::now_ms;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-pub use crate::sources::session_error::SessionError;
 
 /// Everything a polling worker needs.
 #[derive(Clone)]

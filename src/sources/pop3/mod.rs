@@ -16,8 +16,8 @@ pub mod client;
 pub mod drain;
 
 use crate::sources::imap::ImapError;
-use crate::sources::poller::{self, PollCtx, SessionError};
-use crate::sources::session_error::LinkError;
+use crate::sources::poller::{self, PollCtx};
+use crate::sources::session_error::{LinkError, SessionError};
 use crate::store::StoreError;
 use futures::future::BoxFuture;
 

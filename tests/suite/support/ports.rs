@@ -23,11 +23,10 @@ fn ephemeral_floor() -> u16 {
 }
 
 /// The range ports are taken from: up to 12,000 ports under the ephemeral
-/// floor, never below 10,000 (well-known services live lower).
+/// floor, none of them privileged.
 fn range() -> (u16, u16) {
     let hi = ephemeral_floor();
-    let lo = hi.saturating_sub(12_000).max(10_000);
-    (lo, hi.max(lo + 1_000))
+    (hi.saturating_sub(12_000).max(1_024), hi)
 }
 
 /// A loopback port that nothing listens on, never handed out before in
