@@ -102,7 +102,8 @@ async fn commit_retrying(
         };
         match res {
             Err(e) if attempt < tries => {
-                tracing::warn!(attempt, error = %e, "batch transaction failed, retrying");
+                let detail = e.detail().unwrap_or_default();
+                tracing::warn!(attempt, error = %e, detail, "batch transaction failed, retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
             }
             r => return r,

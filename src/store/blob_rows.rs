@@ -326,13 +326,23 @@ pub(super) async fn record(
     now: i64,
 ) -> Result<BlobNumbers, StoreError> {
     let mut numbers = BlobNumbers::new();
-    // Each blob once (an upsert cannot touch a row twice in one statement).
+    // Each blob once (an upsert cannot touch a row twice in one statement),
+    // in the order of the hash, as the held ones below: batches sharing
+    // blobs (one attachment in many mails) take their rows in one order
+    // and wait for one another instead of deadlocking. (A blob one batch
+    // records as new while another already holds it is taken in the
+    // other's second statement: should that ever close a cycle,
+    // PostgreSQL breaks it and the batch is retried as contention.)
     let mut seen = HashSet::new();
-    let locs: Vec<&Location> = blobs
+    let mut locs: Vec<&Location> = blobs
         .new
         .iter()
         .filter(|l| seen.insert(&l.sha256))
         .collect();
+    locs.sort_unstable_by(|a, b| a.sha256.cmp(&b.sha256));
+    let mut held: Vec<&String> = blobs.held.iter().collect();
+    held.sort_unstable();
+    held.dedup();
     let backend = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
         super::Backend::Sqlite
     } else {
@@ -363,7 +373,7 @@ pub(super) async fn record(
             numbers.insert(get_str(&r, "sha256"), get_i64(&r, "id"));
         }
     }
-    for chunk in blobs.held.chunks(500) {
+    for chunk in held.chunks(500) {
         let sql = format!(
             "UPDATE blob_locations SET used_at = {} WHERE sha256 IN ({}) RETURNING id, sha256",
             super::markers(backend, 0, 1),

@@ -59,6 +59,29 @@ pub fn classify(e: &sqlx::Error) -> Option<Fault> {
     }
 }
 
+/// What PostgreSQL adds to an error beside its message (for a deadlock:
+/// which processes waited for which locks), for the log line of a retry.
+pub fn detail(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(d) => d
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .and_then(|p| p.detail())
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+impl super::StoreError {
+    /// The database's own detail of the error, when it gives one (see
+    /// [`detail`]).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            super::StoreError::Db(e) => detail(e),
+            _ => None,
+        }
+    }
+}
+
 /// Classify by error code (SQLite's numeric extended result code, at most
 /// four digits, or PostgreSQL's five-character SQLSTATE) and message.
 pub fn classify_code(code: &str, message: &str) -> Option<Fault> {

@@ -67,13 +67,16 @@ pub use quarantine::*;
 pub use requesters::Policy;
 pub use retention::{Purged, RetentionPolicy};
 pub use review::ReviewEntry;
+pub(crate) use sql::{
+    get_i64, get_opt_i64, get_opt_str, get_str, markers, placeholders, value_rows,
+};
 pub use tx::WriteTx;
 pub use views::*;
 pub use webhook_claims::{CLAIM_TTL, MAX_HOLD, RENEW};
 pub use webhook_requests::*;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Connection, Executor, Row};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Connection, Executor};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -230,7 +233,8 @@ impl Store {
                         // Freed pages are zeroed: an erased customer leaves no trace.
                         conn.execute("PRAGMA secure_delete=ON").await?;
                         conn.execute("PRAGMA busy_timeout=10000").await?;
-                        // Checkpoint when the log holds 100,000 pages (400 MB),
+                        // Checkpoint when the log holds 100,000 pages (200 MB
+                        // of 2 KiB pages, 400 MB in an older 4 KiB-page file),
                         // not SQLite's 1,000: a large store's random-key
                         // indexes dirty a page per message, and a page
                         // dirtied again before the checkpoint is copied into
@@ -363,46 +367,4 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
-}
-
-/// `$1, $2, ...` starting after `offset` placeholders.
-pub(crate) fn placeholders(offset: usize, n: usize) -> String {
-    (offset + 1..=offset + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `($1,$2,$3), ($4,$5,$6)` for `rows` rows of `cols` columns.
-/// `n` markers after `offset` others: `?` on SQLite (numbered markers are
-/// named parameters there, bound at a cost that grows with the square of
-/// their count), `$n` on PostgreSQL.
-pub(crate) fn markers(backend: Backend, offset: usize, n: usize) -> String {
-    match backend {
-        Backend::Sqlite => vec!["?"; n].join(", "),
-        Backend::Postgres => placeholders(offset, n),
-    }
-}
-
-pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", placeholders(r * cols, cols)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {
-    row.try_get::<i64, _>(col).unwrap_or_default()
-}
-
-pub(crate) fn get_opt_i64(row: &AnyRow, col: &str) -> Option<i64> {
-    row.try_get::<Option<i64>, _>(col).ok().flatten()
-}
-
-pub(crate) fn get_str(row: &AnyRow, col: &str) -> String {
-    row.try_get::<String, _>(col).unwrap_or_default()
-}
-
-pub(crate) fn get_opt_str(row: &AnyRow, col: &str) -> Option<String> {
-    row.try_get::<Option<String>, _>(col).ok().flatten()
 }

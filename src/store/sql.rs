@@ -1,9 +1,10 @@
 //! SQL helpers shared by the store's modules: bind markers in the form
-//! each backend binds fastest, and `IN (…)` look-ups over many keys.
+//! each backend binds fastest, `IN (…)` look-ups over many keys, and typed
+//! reads of a row's columns.
 
 use super::StoreError;
 use sqlx::any::{Any, AnyRow};
-use sqlx::Transaction;
+use sqlx::{Row, Transaction};
 
 type Tx<'a> = Transaction<'a, Any>;
 
@@ -91,4 +92,46 @@ where
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// `$1, $2, ...` starting after `offset` placeholders.
+pub(crate) fn placeholders(offset: usize, n: usize) -> String {
+    (offset + 1..=offset + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1,$2,$3), ($4,$5,$6)` for `rows` rows of `cols` columns.
+/// `n` markers after `offset` others: `?` on SQLite (numbered markers are
+/// named parameters there, bound at a cost that grows with the square of
+/// their count), `$n` on PostgreSQL.
+pub(crate) fn markers(backend: super::Backend, offset: usize, n: usize) -> String {
+    match backend {
+        super::Backend::Sqlite => vec!["?"; n].join(", "),
+        super::Backend::Postgres => placeholders(offset, n),
+    }
+}
+
+pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * cols, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn get_i64(row: &AnyRow, col: &str) -> i64 {
+    row.try_get::<i64, _>(col).unwrap_or_default()
+}
+
+pub(crate) fn get_opt_i64(row: &AnyRow, col: &str) -> Option<i64> {
+    row.try_get::<Option<i64>, _>(col).ok().flatten()
+}
+
+pub(crate) fn get_str(row: &AnyRow, col: &str) -> String {
+    row.try_get::<String, _>(col).unwrap_or_default()
+}
+
+pub(crate) fn get_opt_str(row: &AnyRow, col: &str) -> Option<String> {
+    row.try_get::<Option<String>, _>(col).ok().flatten()
 }

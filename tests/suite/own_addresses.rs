@@ -13,6 +13,7 @@ use intake::store::Store;
 use sqlx::Row;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::instrument::WithSubscriber;
 
 /// Our addresses besides the desk's `support@desk.test`: a mailbox with an
 /// IDN address and the notification sender on a domain of its own.
@@ -367,15 +368,6 @@ fn order(daemon: usize, n: usize) -> Vec<usize> {
     v
 }
 
-async fn pg_count(c: &mut sqlx::PgConnection, sql: &str, db: &str) -> i64 {
-    sqlx::query(sql)
-        .bind(db)
-        .fetch_one(c)
-        .await
-        .unwrap()
-        .get::<i64, _>(0)
-}
-
 /// Several daemons (one pool each) import overlapping batches at once: the
 /// same new senders and domains, each in its own order. PostgreSQL's own
 /// count of detected deadlocks for the database stays 0, and every sender
@@ -386,13 +378,18 @@ async fn concurrent_imports_do_not_deadlock() {
     const ROUNDS: usize = 6;
     const SENDERS: usize = 40;
     let db = TestDb::new(Db::Postgres).await;
-    let name = db.url.rsplit('/').next().unwrap().to_string();
     let cfg = crate::common::config(&db.url, "");
     let mut daemons = Vec::new();
     for _ in 0..DAEMONS {
         let store = Store::open(&db.url, 4).await.unwrap();
         daemons.push(Pipeline::new(store, Settings::from_config(&cfg)));
     }
+    let logs = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_max_level(tracing::Level::WARN)
+            .finish(),
+    );
     for round in 0..ROUNDS {
         let barrier = Arc::new(tokio::sync::Barrier::new(DAEMONS));
         let mut tasks = Vec::new();
@@ -422,10 +419,13 @@ async fn concurrent_imports_do_not_deadlock() {
                 })
                 .collect();
             let (p, barrier) = (p.clone(), barrier.clone());
-            tasks.push(tokio::spawn(async move {
+            let task = async move {
                 barrier.wait().await;
                 tokio::time::timeout(Duration::from_secs(120), p.ingest(items, None)).await
-            }));
+            };
+            // A retried transaction's warning (with PostgreSQL's detail of a
+            // deadlock) shows in the output of a failing run.
+            tasks.push(tokio::spawn(task.with_subscriber(logs.clone())));
         }
         for t in tasks {
             let out = t.await.unwrap().expect("ingest hangs").expect("ingest");
@@ -459,29 +459,8 @@ async fn concurrent_imports_do_not_deadlock() {
         n("SELECT COUNT(*) FROM comments").await,
         senders * DAEMONS as i64
     );
-    // Statistics reach pg_stat_database when a backend exits: close every
-    // pool, wait for the backends to go, then read the count.
-    for p in &daemons {
-        p.store.close().await;
-    }
-    db.store.close().await;
-    use sqlx::Connection;
-    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let others =
-        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()";
-    let start = std::time::Instant::now();
-    while pg_count(&mut c, others, &name).await > 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "backends did not exit"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let deadlocks = pg_count(
-        &mut c,
-        "SELECT deadlocks FROM pg_stat_database WHERE datname = $1",
-        &name,
-    )
-    .await;
+    let mut stores: Vec<&Store> = daemons.iter().map(|p| &p.store).collect();
+    stores.push(&db.store);
+    let deadlocks = crate::common::pg_deadlocks_when_closed(&db.url, &stores).await;
     assert_eq!(deadlocks, 0, "PostgreSQL detected {deadlocks} deadlocks");
 }

@@ -43,11 +43,14 @@ struct Open {
     len: u64,
 }
 
+/// Packs this process opened, their names' sequence: one for the process,
+/// not per store, so that two stores a process opens on one directory (a
+/// test's daemons, a command beside the daemon's own) never pick one name.
+static PACK_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub(super) struct FsBlobs {
     dir: PathBuf,
     current: Mutex<Option<Open>>,
-    /// Packs this process opened (their names' sequence).
-    seq: std::sync::atomic::AtomicU64,
 }
 
 /// Whether `name` is a pack file's name (no path, no traversal).
@@ -85,7 +88,6 @@ impl FsBlobs {
         Ok(FsBlobs {
             dir,
             current: Mutex::new(None),
-            seq: Default::default(),
         })
     }
 
@@ -104,7 +106,7 @@ impl FsBlobs {
     }
 
     fn new_pack(&self) -> std::io::Result<Open> {
-        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = PACK_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -262,5 +264,26 @@ impl FsBlobs {
             return false;
         };
         matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two stores of one process on one directory (a test's daemons, a
+    /// command beside the daemon) start packs at the same moment: each gets
+    /// a name of its own, never the other's file.
+    #[test]
+    fn two_stores_of_one_process_never_share_a_pack_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = FsBlobs::open(dir.path().to_path_buf()).unwrap();
+        let b = FsBlobs::open(dir.path().to_path_buf()).unwrap();
+        let mut names = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let (pa, pb) = (a.new_pack().unwrap(), b.new_pack().unwrap());
+            assert!(names.insert(pa.name), "a name came twice");
+            assert!(names.insert(pb.name), "a name came twice");
+        }
     }
 }

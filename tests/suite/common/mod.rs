@@ -176,3 +176,42 @@ impl CursorExt for intake::store::Store {
         }))
     }
 }
+
+/// PostgreSQL's count of deadlocks it broke in the database of `url`, once
+/// every backend has reported: the stores are closed, any connection a
+/// closed pool still left open is ended (a backend flushes its statistics
+/// as it exits), and the count is read when no other backend is left.
+pub async fn pg_deadlocks_when_closed(url: &str, stores: &[&Store]) -> i64 {
+    use sqlx::{Connection, Row};
+    for s in stores {
+        s.close().await;
+    }
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let others =
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    sqlx::query(&format!("SELECT pg_terminate_backend(pid) {others}"))
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let left: i64 = sqlx::query(&format!("SELECT COUNT(*) {others}"))
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "backends did not exit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    sqlx::query("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+        .get(0)
+}
