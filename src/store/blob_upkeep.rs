@@ -30,15 +30,28 @@ pub struct BlobSweep {
     pub pack_bytes_freed: u64,
 }
 
-/// One row whose blob is missing or does not hash to its name.
+/// One row whose blob is missing or does not hash to its name, or whose
+/// blob number does not name its blob.
 #[derive(Debug, Clone, Serialize)]
 pub struct BlobProblem {
     /// `comment` (its raw mail) or `attachment`.
     pub row: &'static str,
     pub id: i64,
     pub sha256: String,
-    /// `missing`, `size` (stored size differs) or `hash`.
+    /// `missing`, `size` (stored size differs), `hash`, or `number` (the
+    /// blob number the row keeps names no blob or another blob than its
+    /// hash).
     pub problem: &'static str,
+}
+
+/// A row that names a blob, as `blobs verify` reads it.
+struct HashedRow {
+    id: i64,
+    hash: String,
+    /// The stored bytes' length, where the row keeps it.
+    size: Option<i64>,
+    /// The row's blob number names no blob, or another one.
+    wrong_number: bool,
 }
 
 /// What `intake blobs verify` found.
@@ -78,14 +91,21 @@ fn ms(t: SystemTime) -> i64 {
 
 impl Store {
     /// Each row naming a blob, `(id, sha256, size)`, a page at a time.
-    async fn hashed_rows(
-        &self,
-        table: usize,
-        after: i64,
-    ) -> Result<Vec<(i64, String, Option<i64>)>, StoreError> {
+    async fn hashed_rows(&self, table: usize, after: i64) -> Result<Vec<HashedRow>, StoreError> {
         let h = &HOLDERS[table];
+        // A row that names its blob by number too: does the number name the
+        // blob of its hash?
+        let number = match h.number {
+            Some(n) => format!(
+                "t.{n} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blob_locations b \
+                 WHERE b.id = t.{n} AND b.sha256 = t.{})",
+                h.hash
+            ),
+            None => "1 = 0".into(),
+        };
         let rows = sqlx::query(&format!(
-            "SELECT id, {} AS h, {} AS n FROM {} WHERE id > $1 AND {} ORDER BY id LIMIT {PAGE}",
+            "SELECT id, {} AS h, {} AS n, CASE WHEN {number} THEN 1 ELSE 0 END AS wrong \
+             FROM {} t WHERE id > $1 AND {} ORDER BY id LIMIT {PAGE}",
             h.hash,
             h.size.unwrap_or("NULL"),
             h.table,
@@ -96,7 +116,12 @@ impl Store {
         .await?;
         Ok(rows
             .iter()
-            .map(|r| (get_i64(r, "id"), get_str(r, "h"), r.try_get("n").ok()))
+            .map(|r| HashedRow {
+                id: get_i64(r, "id"),
+                hash: get_str(r, "h"),
+                size: r.try_get("n").ok(),
+                wrong_number: get_i64(r, "wrong") != 0,
+            })
             .collect())
     }
 
@@ -230,9 +255,18 @@ impl Store {
             loop {
                 let page = self.hashed_rows(table, after).await?;
                 let Some(last) = page.last() else { break };
-                after = last.0;
-                for (id, h, size) in page {
+                after = last.id;
+                for row in page {
+                    let (id, h, size) = (row.id, row.hash, row.size);
                     out.rows += 1;
+                    if row.wrong_number {
+                        out.problems.push(BlobProblem {
+                            row: label,
+                            id,
+                            sha256: h.clone(),
+                            problem: "number",
+                        });
+                    }
                     let verdict = match seen.get(&h) {
                         Some(v) => *v,
                         None => {

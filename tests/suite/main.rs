@@ -19,6 +19,7 @@ mod blob_migrate;
 mod blob_reuse;
 mod blob_s3;
 mod blob_store;
+mod blob_verify;
 mod bounce_corpora;
 mod cli;
 mod cli_export;
