@@ -333,16 +333,11 @@ pub(super) async fn record(
     // records as new while another already holds it is taken in the
     // other's second statement: should that ever close a cycle,
     // PostgreSQL breaks it and the batch is retried as contention.)
-    let mut seen = HashSet::new();
-    let mut locs: Vec<&Location> = blobs
-        .new
-        .iter()
-        .filter(|l| seen.insert(&l.sha256))
-        .collect();
-    locs.sort_unstable_by(|a, b| a.sha256.cmp(&b.sha256));
+    let mut locs: Vec<&Location> = blobs.new.iter().collect();
+    locs.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    locs.dedup_by(|a, b| a.sha256 == b.sha256);
     let mut held: Vec<&String> = blobs.held.iter().collect();
     held.sort_unstable();
-    held.dedup();
     let backend = if tx.backend_name().eq_ignore_ascii_case("sqlite") {
         super::Backend::Sqlite
     } else {

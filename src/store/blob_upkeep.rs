@@ -90,7 +90,7 @@ fn ms(t: SystemTime) -> i64 {
 }
 
 impl Store {
-    /// Each row naming a blob, `(id, sha256, size)`, a page at a time.
+    /// Each row naming a blob, a page at a time.
     async fn hashed_rows(&self, table: usize, after: i64) -> Result<Vec<HashedRow>, StoreError> {
         let h = &HOLDERS[table];
         // A row that names its blob by number too: does the number name the
@@ -256,10 +256,15 @@ impl Store {
                 let page = self.hashed_rows(table, after).await?;
                 let Some(last) = page.last() else { break };
                 after = last.id;
-                for row in page {
-                    let (id, h, size) = (row.id, row.hash, row.size);
+                for HashedRow {
+                    id,
+                    hash: h,
+                    size,
+                    wrong_number,
+                } in page
+                {
                     out.rows += 1;
-                    if row.wrong_number {
+                    if wrong_number {
                         out.problems.push(BlobProblem {
                             row: label,
                             id,

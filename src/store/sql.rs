@@ -102,7 +102,6 @@ pub(crate) fn placeholders(offset: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// `($1,$2,$3), ($4,$5,$6)` for `rows` rows of `cols` columns.
 /// `n` markers after `offset` others: `?` on SQLite (numbered markers are
 /// named parameters there, bound at a cost that grows with the square of
 /// their count), `$n` on PostgreSQL.
@@ -113,6 +112,7 @@ pub(crate) fn markers(backend: super::Backend, offset: usize, n: usize) -> Strin
     }
 }
 
+/// `($1,$2,$3), ($4,$5,$6)` for `rows` rows of `cols` columns.
 pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| format!("({})", placeholders(r * cols, cols)))
