@@ -80,17 +80,34 @@ async fn commit_retrying(
                 tx.record_blobs(b).await?;
             }
             let out = write(&mut tx, s, items).await?;
+            // A mail not stored as a comment (a second delivery, a report
+            // kept for ops) leaves its raw mail's location unnamed.
+            let unnamed = match &blobs {
+                Some(b)
+                    if out.iter().any(|o| {
+                        !matches!(o.outcome, OutcomeKind::Created | OutcomeKind::Appended)
+                    }) =>
+                {
+                    tx.unnamed_raws(&b.raw).await?
+                }
+                _ => Vec::new(),
+            };
             if let Some(c) = checkpoint {
                 tx.save_checkpoint(c).await?;
             }
             tx.commit().await?;
-            Ok::<_, StoreError>(out)
+            Ok::<_, StoreError>((out, unnamed))
         }
         .await;
         let res = store.observe(res);
-        if let Ok(out) = &res {
-            drop_kept_attachments(store, items, out).await;
-        }
+        let res = match res {
+            Ok((out, unnamed)) => {
+                drop_kept_attachments(store, items, &out).await;
+                drop_unnamed_raws(store, &unnamed).await;
+                Ok(out)
+            }
+            Err(e) => Err(e),
+        };
         if res.as_ref().err().is_some_and(StoreError::is_blob_gone) {
             // A blob it found stored was removed: write them again.
             blobs = None;
@@ -111,14 +128,16 @@ async fn commit_retrying(
     }
 }
 
-/// A delivery report kept for ops (`bounces`) keeps its raw mail only: the
-/// attachment bodies the chunk wrote for it (its delivery-status part, the
-/// returned message) go once committed, unless some row names them. A
-/// failure leaves them to the sweep.
+/// A delivery report kept for ops (`bounces`) keeps its raw mail only, and
+/// a second delivery of a stored mail keeps nothing: the attachment bodies
+/// the chunk wrote for them (a report's delivery-status part and returned
+/// message, a copy's attachments the store no longer held) go once
+/// committed, unless some row names them. A failure leaves them to the
+/// sweep.
 async fn drop_kept_attachments(store: &Store, items: &[Prepared], out: &[Outcome]) {
     let kept: std::collections::HashSet<&str> = out
         .iter()
-        .filter(|o| o.outcome == OutcomeKind::Kept)
+        .filter(|o| matches!(o.outcome, OutcomeKind::Kept | OutcomeKind::Duplicate))
         .filter_map(|o| o.message_id.as_deref())
         .collect();
     if kept.is_empty() {
@@ -135,6 +154,18 @@ async fn drop_kept_attachments(store: &Store, items: &[Prepared], out: &[Outcome
         .collect();
     if let Err(e) = store.drop_unnamed_blobs(&hashes).await {
         tracing::warn!(error = %e, "a kept delivery report's attachments stay until the sweep");
+    }
+}
+
+/// Remove the raw mails a committed chunk located but no comment names,
+/// bytes and all (they would outlive an erasure of the stored copy). A
+/// failure leaves them to the sweep.
+async fn drop_unnamed_raws(store: &Store, numbers: &[i64]) {
+    if numbers.is_empty() {
+        return;
+    }
+    if let Err(e) = store.remove_raw_locations(numbers).await {
+        tracing::warn!(error = %e, "unnamed raw mails stay until the sweep");
     }
 }
 

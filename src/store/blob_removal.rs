@@ -18,7 +18,7 @@
 //! that finds no location writes its own object), so they are deleted once
 //! no row names them.
 
-use super::blob_rows::HOLDERS;
+use super::blob_rows::{Named, HOLDERS};
 use super::blobs::Location;
 use super::{get_i64, get_str, Backend, Store, StoreError};
 use std::collections::HashSet;
@@ -261,14 +261,71 @@ impl Store {
     /// a batch that wrote blobs for rows it did not make: the attachments
     /// of a delivery report kept for ops, which keeps its raw mail only).
     pub async fn drop_unnamed_blobs(&self, hashes: &[String]) -> Result<(), StoreError> {
-        self.delete_unreferenced(hashes).await
+        self.delete_unreferenced(&Named::from(hashes.to_vec()))
+            .await
     }
 
-    /// Delete the blobs of `hashes` that no row names any more (after the
+    /// Delete the blobs of `named` that no row names any more (after the
     /// commit that removed the rows naming them).
-    pub(super) async fn delete_unreferenced(&self, hashes: &[String]) -> Result<(), StoreError> {
+    pub(super) async fn delete_unreferenced(&self, named: &Named) -> Result<(), StoreError> {
         // A batch that marks one used from now on keeps it.
-        self.remove_blobs(hashes, super::now_ms() + 1).await?;
+        self.remove_blobs(&named.hashes, super::now_ms() + 1)
+            .await?;
+        self.remove_raw_locations(&named.raws).await?;
         Ok(())
+    }
+
+    /// Remove the raw mails located by number alone (of `numbers`, those
+    /// not found by hash) that no comment names: their locations, then
+    /// their bytes. No batch looks for one, so none can mark it used
+    /// meanwhile. Returns how many went.
+    pub async fn remove_raw_locations(&self, numbers: &[i64]) -> Result<u64, StoreError> {
+        let mut gone = Vec::new();
+        for chunk in numbers.chunks(500) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let _guard = self.write_guard().await;
+            let mut tx = self.begin_write().await?;
+            let rows = sqlx::query(&format!(
+                "DELETE FROM blob_locations WHERE sha256 LIKE '@%' AND id IN ({}) AND NOT EXISTS \
+                 (SELECT 1 FROM comments c WHERE c.raw_blob = blob_locations.id) \
+                 RETURNING sha256, pack, pos, size",
+                list.join(", ")
+            ))
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            gone.extend(rows.iter().map(|r| Location {
+                sha256: get_str(r, "sha256"),
+                pack: get_str(r, "pack"),
+                pos: get_i64(r, "pos") as u64,
+                size: get_i64(r, "size") as u64,
+            }));
+        }
+        for at in &gone {
+            self.blobs
+                .erase(&at.sha256, Some(at))
+                .await
+                .map_err(super::blob_rows::blob_err)?;
+        }
+        Ok(gone.len() as u64)
+    }
+
+    /// The raw mails located by number alone that no comment names, last
+    /// used before `used_before` (a batch that wrote one never committed
+    /// its comment, or an erasure stopped before removing it).
+    pub(super) async fn unnamed_raws(
+        &self,
+        used_before: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT id, size FROM blob_locations b WHERE sha256 LIKE '@%' AND used_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM comments c WHERE c.raw_blob = b.id)",
+        )
+        .bind(used_before)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| (get_i64(r, "id"), get_i64(r, "size") as u64))
+        .collect())
     }
 }

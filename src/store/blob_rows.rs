@@ -52,6 +52,24 @@ pub(super) fn blob_err(e: std::io::Error) -> StoreError {
     StoreError::Blob(e.to_string(), fault)
 }
 
+/// The blobs rows named before they lost them, for removal once that
+/// commits: by hash, and a message's raw mail by its location's number.
+#[derive(Debug, Default)]
+pub struct Named {
+    pub hashes: Vec<String>,
+    /// Location numbers; those located by hash are found by `hashes`.
+    pub raws: Vec<i64>,
+}
+
+impl From<Vec<String>> for Named {
+    fn from(hashes: Vec<String>) -> Self {
+        Named {
+            hashes,
+            raws: Vec::new(),
+        }
+    }
+}
+
 /// The blobs the comments matching `which` (a condition on `comments`,
 /// e.g. `author_id IN (1, 2)`) and their attachments name, read inside
 /// `tx` before those rows lose them; deleted after its commit with
@@ -59,17 +77,26 @@ pub(super) fn blob_err(e: std::io::Error) -> StoreError {
 pub(super) async fn blobs_of_comments(
     tx: &mut sqlx::AnyConnection,
     which: &str,
-) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query(&format!(
+) -> Result<Named, StoreError> {
+    let hashes = sqlx::query(&format!(
         "SELECT raw_sha256 AS h FROM comments WHERE {which} AND raw_sha256 IS NOT NULL \
          UNION SELECT sha256 AS h FROM attachments WHERE sha256 IS NOT NULL \
          AND comment_id IN (SELECT id FROM comments WHERE {which})"
     ))
-    .fetch_all(tx)
+    .fetch_all(&mut *tx)
     .await?
     .iter()
     .map(|r| get_str(r, "h"))
-    .collect())
+    .collect();
+    let raws = sqlx::query(&format!(
+        "SELECT raw_blob FROM comments WHERE {which} AND raw_blob IS NOT NULL"
+    ))
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| get_i64(r, "raw_blob"))
+    .collect();
+    Ok(Named { hashes, raws })
 }
 
 /// The hash that names the raw bytes of a quarantine or review entry.
@@ -78,8 +105,10 @@ pub(super) fn raw_hash(raw: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(raw))
 }
 
-/// The (hash, bytes) pairs a batch writes, each once.
-pub(super) fn batch_blobs(items: &[Prepared]) -> Vec<(String, Vec<u8>)> {
+/// The (hash, bytes) pairs a batch writes, each once, and which of them
+/// are a message's own raw mail and nothing else in the batch: those are
+/// located by number alone (migration 0026), the rest by hash.
+pub(super) fn batch_blobs(items: &[Prepared]) -> (Vec<(String, Vec<u8>)>, HashSet<String>) {
     fn add(b: &Blob, seen: &mut HashSet<String>, out: &mut Vec<(String, Vec<u8>)>) {
         if seen.insert(b.sha256.clone()) {
             out.push((b.sha256.clone(), b.bytes.clone()));
@@ -92,6 +121,7 @@ pub(super) fn batch_blobs(items: &[Prepared]) -> Vec<(String, Vec<u8>)> {
     };
     let mut seen = HashSet::new();
     let mut out = Vec::new();
+    let mut raws = HashSet::new();
     for item in items {
         let m = match item {
             Prepared::Message(m) => m,
@@ -106,17 +136,44 @@ pub(super) fn batch_blobs(items: &[Prepared]) -> Vec<(String, Vec<u8>)> {
         };
         if let Some(b) = &m.raw {
             add(b, &mut seen, &mut out);
-        }
-        atts(&m.attachments, &mut seen, &mut out);
-        if let Some(ForwardIn::Original(f)) = &m.forward {
-            if let Some(b) = &f.raw {
-                add(b, &mut seen, &mut out);
-            }
-            atts(&f.attachments, &mut seen, &mut out);
-            atts(&f.note_attachments, &mut seen, &mut out);
+            raws.insert(b.sha256.clone());
         }
     }
-    out
+    // What else the batch names by hash: a hash also found there is keyed.
+    let mut keyed = HashSet::new();
+    for item in items {
+        match item {
+            Prepared::Message(m) => {
+                atts(&m.attachments, &mut seen, &mut out);
+                let mut names: Vec<&Blob> = m
+                    .attachments
+                    .iter()
+                    .filter_map(|a| a.data.as_ref())
+                    .collect();
+                if let Some(ForwardIn::Original(f)) = &m.forward {
+                    if let Some(b) = &f.raw {
+                        add(b, &mut seen, &mut out);
+                        names.push(b);
+                    }
+                    atts(&f.attachments, &mut seen, &mut out);
+                    atts(&f.note_attachments, &mut seen, &mut out);
+                    names.extend(
+                        f.attachments
+                            .iter()
+                            .chain(&f.note_attachments)
+                            .filter_map(|a| a.data.as_ref()),
+                    );
+                }
+                keyed.extend(names.into_iter().map(|b| b.sha256.clone()));
+            }
+            Prepared::Quarantine(QuarantineIn { raw, .. })
+            | Prepared::Review(ReviewIn { raw, .. }) => {
+                keyed.insert(raw_hash(raw));
+            }
+        }
+    }
+    raws.retain(|h| !keyed.contains(h));
+    (out, raws)
 }
 
 /// A kind of row that names a blob by hash.
@@ -196,6 +253,23 @@ pub(super) const HOLDERS: [Holder; 5] = [
 pub struct BatchBlobs {
     pub new: Vec<Location>,
     pub held: Vec<String>,
+    /// Those of `new` that are a message's raw mail only: located by
+    /// number, outside the hash index.
+    pub raw: HashSet<String>,
+}
+
+/// Which locations are a message's raw mail, located by number alone: their
+/// key (`blob_locations.sha256`) is [`number_key`], not their hash, so the
+/// unique index on it is written at its end rather than at a random place
+/// for every message (docs/BENCHMARKS.md, "SQLite at scale: what the
+/// blob-hash index costs"). The comment that names one keeps the hash.
+pub(super) const BY_NUMBER: &str = "sha256 LIKE '@%'";
+
+/// The key of a raw mail located by number alone: `@<pack>:<position>`,
+/// growing with time as pack names do (an object store's object name is
+/// random, and unique all the same).
+pub(super) fn number_key(pack: &str, pos: u64) -> String {
+    format!("@{pack}:{pos:012}")
 }
 
 /// A blob a batch found held was removed (by the sweep or an erasure)
@@ -216,12 +290,22 @@ impl Store {
     /// the store already held, for
     /// [`WriteTx::record_blobs`](super::WriteTx::record_blobs).
     pub async fn put_blobs(&self, items: &[Prepared]) -> Result<BatchBlobs, StoreError> {
-        self.put_pairs(batch_blobs(items)).await
+        let (pairs, raw) = batch_blobs(items);
+        self.put_split(pairs, raw).await
     }
 
+    /// Write blobs all located by hash.
     pub(super) async fn put_pairs(
         &self,
+        pairs: Vec<(String, Vec<u8>)>,
+    ) -> Result<BatchBlobs, StoreError> {
+        self.put_split(pairs, HashSet::new()).await
+    }
+
+    async fn put_split(
+        &self,
         mut pairs: Vec<(String, Vec<u8>)>,
+        raw: HashSet<String>,
     ) -> Result<BatchBlobs, StoreError> {
         let mut out = BatchBlobs::default();
         let mut once = HashSet::new();
@@ -230,11 +314,14 @@ impl Store {
             return Ok(out);
         }
         // Held ones are not written again: the transaction marks them used,
-        // and finds out if a sweep or an erasure took one since.
+        // and finds out if a sweep or an erasure took one since. A raw mail
+        // is not looked for: it is its message's own.
+        once.retain(|h| !raw.contains(h));
         let held = self.located(&once).await?;
         pairs.retain(|(h, _)| !held.contains(h));
         out.held = held.into_iter().collect();
         out.new = self.blobs.write(pairs).await.map_err(blob_err)?;
+        out.raw = raw;
         Ok(out)
     }
 
@@ -270,6 +357,30 @@ impl Store {
             .map_err(blob_err)
     }
 
+    /// The blob a row names by number (and hash): a message's raw mail is
+    /// found by its number alone; a row without one by its hash.
+    pub async fn open_numbered(
+        &self,
+        sha256: &str,
+        number: Option<i64>,
+    ) -> Result<Option<(u64, super::blobs::ByteStream)>, StoreError> {
+        let Some(n) = number else {
+            return self.open_blob(sha256).await;
+        };
+        let r = sqlx::query("SELECT pack, pos, size FROM blob_locations WHERE id = $1")
+            .bind(n)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = r else { return Ok(None) };
+        let at = Location {
+            sha256: sha256.to_string(),
+            pack: get_str(&r, "pack"),
+            pos: get_i64(&r, "pos") as u64,
+            size: get_i64(&r, "size") as u64,
+        };
+        self.blobs.stream(sha256, Some(&at)).await.map_err(blob_err)
+    }
+
     /// Blob `sha256`'s bytes whole; `None` when the store lacks it.
     pub async fn read_blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         use futures::TryStreamExt;
@@ -298,9 +409,24 @@ impl Store {
     /// Every located blob (an object store's objects from before objects
     /// had their own names are listed once the sweep recorded them).
     pub async fn blob_list(&self) -> Result<Vec<BlobInfo>, StoreError> {
-        let rows = sqlx::query("SELECT sha256, size, used_at FROM blob_locations ORDER BY sha256")
-            .fetch_all(&self.pool)
+        self.listed("1 = 1").await
+    }
+
+    /// How many blob locations there are.
+    pub(super) async fn blob_count(&self) -> Result<usize, StoreError> {
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM blob_locations")
+            .fetch_one(&self.pool)
             .await?;
+        Ok(get_i64(&r, "n") as usize)
+    }
+
+    /// The located blobs matching `cond` (on `blob_locations`).
+    pub(super) async fn listed(&self, cond: &str) -> Result<Vec<BlobInfo>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT sha256, size, used_at FROM blob_locations WHERE {cond} ORDER BY sha256"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| BlobInfo {
@@ -333,7 +459,10 @@ pub(super) async fn record(
     // records as new while another already holds it is taken in the
     // other's second statement: should that ever close a cycle,
     // PostgreSQL breaks it and the batch is retried as contention.)
-    let mut locs: Vec<&Location> = blobs.new.iter().collect();
+    let (raw, mut locs): (Vec<&Location>, Vec<&Location>) = blobs
+        .new
+        .iter()
+        .partition(|l| blobs.raw.contains(&l.sha256));
     locs.sort_by(|a, b| a.sha256.cmp(&b.sha256));
     locs.dedup_by(|a, b| a.sha256 == b.sha256);
     let mut held: Vec<&String> = blobs.held.iter().collect();
@@ -343,6 +472,37 @@ pub(super) async fn record(
     } else {
         super::Backend::Postgres
     };
+    // A message's raw mail: a row of its own, found by its number (its
+    // hash is in no index: no other batch looks for it).
+    for chunk in raw.chunks(200) {
+        let hash_of: std::collections::HashMap<String, &str> = chunk
+            .iter()
+            .map(|l| (number_key(&l.pack, l.pos), l.sha256.as_str()))
+            .collect();
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| format!("({})", super::markers(backend, r * 5, 5)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO blob_locations (sha256, pack, pos, size, used_at) VALUES {} \
+             RETURNING id, sha256",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for l in chunk {
+            q = q
+                .bind(number_key(&l.pack, l.pos))
+                .bind(&l.pack)
+                .bind(l.pos as i64)
+                .bind(l.size as i64)
+                .bind(now);
+        }
+        for r in q.fetch_all(&mut *tx).await? {
+            let key = get_str(&r, "sha256");
+            if let Some(h) = hash_of.get(&key) {
+                numbers.insert(h.to_string(), get_i64(&r, "id"));
+            }
+        }
+    }
     for chunk in locs.chunks(200) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|r| format!("({})", super::markers(backend, r * 5, 5)))

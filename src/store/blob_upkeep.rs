@@ -3,9 +3,9 @@
 //! every row's blob, and the move of an older database's `comments.raw`
 //! and `attachments.data` bytes into the store.
 
-use super::blob_rows::{blob_err, record, BlobCursor, HOLDERS};
+use super::blob_rows::{blob_err, number_key, record, BlobCursor, BY_NUMBER, HOLDERS};
 use super::blobs::Location;
-use super::{get_i64, get_str, Store, StoreError};
+use super::{get_i64, get_opt_i64, get_str, Store, StoreError};
 use crate::model::Blob;
 use serde::Serialize;
 use sqlx::Row;
@@ -52,6 +52,8 @@ struct HashedRow {
     size: Option<i64>,
     /// The row's blob number names no blob, or another one.
     wrong_number: bool,
+    /// Its blob's number, where the row keeps one.
+    number: Option<i64>,
 }
 
 /// What `intake blobs verify` found.
@@ -98,16 +100,17 @@ impl Store {
         let number = match h.number {
             Some(n) => format!(
                 "t.{n} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blob_locations b \
-                 WHERE b.id = t.{n} AND b.sha256 = t.{})",
+                 WHERE b.id = t.{n} AND (b.sha256 = t.{} OR b.{BY_NUMBER}))",
                 h.hash
             ),
             None => "1 = 0".into(),
         };
         let rows = sqlx::query(&format!(
-            "SELECT id, {} AS h, {} AS n, CASE WHEN {number} THEN 1 ELSE 0 END AS wrong \
+            "SELECT id, {} AS h, {} AS n, {} AS num, CASE WHEN {number} THEN 1 ELSE 0 END AS wrong \
              FROM {} t WHERE id > $1 AND {} ORDER BY id LIMIT {PAGE}",
             h.hash,
             h.size.unwrap_or("NULL"),
+            h.number.unwrap_or("NULL"),
             h.table,
             h.names
         ))
@@ -121,6 +124,7 @@ impl Store {
                 hash: get_str(r, "h"),
                 size: r.try_get("n").ok(),
                 wrong_number: get_i64(r, "wrong") != 0,
+                number: get_opt_i64(r, "num"),
             })
             .collect())
     }
@@ -131,15 +135,22 @@ impl Store {
     /// is located in and rewrite packs mostly dead. `dry_run` only counts.
     pub async fn blobs_gc(&self, grace: Duration, dry_run: bool) -> Result<BlobSweep, StoreError> {
         let cutoff = SystemTime::now() - grace;
-        let listed = self.blob_list().await?;
+        // Those found by hash; a message's raw mail, located by number
+        // alone, is kept while a comment names its number.
+        let listed = self.listed(&format!("NOT ({BY_NUMBER})")).await?;
         let old: Vec<_> = listed.iter().filter(|b| b.modified < cutoff).collect();
         let wanted: HashSet<String> = old.iter().map(|b| b.sha256.clone()).collect();
         let keep = self.referenced(&wanted).await?;
+        let raws = self.unnamed_raws(ms(cutoff)).await?;
         let mut out = BlobSweep {
             dry_run,
-            stored: listed.len(),
+            stored: self.blob_count().await?,
             ..BlobSweep::default()
         };
+        for (_, size) in &raws {
+            out.orphans += 1;
+            out.orphan_bytes += size;
+        }
         let mut orphans = Vec::new();
         for b in old.iter().filter(|b| !keep.contains(&b.sha256)) {
             out.orphans += 1;
@@ -149,6 +160,8 @@ impl Store {
         if !dry_run {
             // Not those a batch used again since the listing.
             out.removed = self.remove_blobs(&orphans, ms(cutoff)).await? as usize;
+            let numbers: Vec<i64> = raws.iter().map(|r| r.0).collect();
+            out.removed += self.remove_raw_locations(&numbers).await? as usize;
         }
         if self.blobs.is_packed() {
             self.sweep_packs(cutoff, dry_run, &mut out).await?;
@@ -172,7 +185,7 @@ impl Store {
                 continue;
             }
             let live = sqlx::query(
-                "SELECT sha256, pos, size FROM blob_locations WHERE pack = $1 ORDER BY pos",
+                "SELECT id, sha256, pos, size FROM blob_locations WHERE pack = $1 ORDER BY pos",
             )
             .bind(&p.name)
             .fetch_all(&self.pool)
@@ -193,6 +206,7 @@ impl Store {
             // Copy what is located here to a new pack, move the rows, then
             // delete the old pack.
             let mut pairs = Vec::with_capacity(live.len());
+            let mut ids = Vec::with_capacity(live.len());
             for r in &live {
                 let l = Location {
                     sha256: get_str(r, "sha256"),
@@ -200,27 +214,44 @@ impl Store {
                     pos: get_i64(r, "pos") as u64,
                     size: get_i64(r, "size") as u64,
                 };
-                let Some(bytes) = self.read_blob(&l.sha256).await? else {
+                let Some((_, s)) = self
+                    .blobs
+                    .stream(&l.sha256, Some(&l))
+                    .await
+                    .map_err(blob_err)?
+                else {
                     return Err(StoreError::Corrupt(format!(
                         "blob {} is not where pack {} should hold it",
                         l.sha256, p.name
                     )));
                 };
-                pairs.push((l.sha256, bytes));
+                use futures::TryStreamExt;
+                let chunks: Vec<bytes::Bytes> = s.try_collect().await.map_err(blob_err)?;
+                ids.push(get_i64(r, "id"));
+                pairs.push((l.sha256, chunks.concat()));
             }
+            // Written in the order given, one location for each (a hash
+            // located twice, as a raw mail and by hash, is copied twice).
             let moved = self.blobs.write(pairs).await.map_err(blob_err)?;
             let _guard = self.write_guard().await;
             let mut tx = self.begin_write().await?;
             let mut unlocated = Vec::new();
-            for l in &moved {
+            for (l, id) in moved.iter().zip(&ids) {
+                // A raw mail located by number gets the key of its new place.
+                let key = if l.sha256.starts_with('@') {
+                    number_key(&l.pack, l.pos)
+                } else {
+                    l.sha256.clone()
+                };
                 let n = sqlx::query(
-                    "UPDATE blob_locations SET pack = $1, pos = $2, size = $3 WHERE sha256 = $4 AND pack = $5",
+                    "UPDATE blob_locations SET pack = $1, pos = $2, size = $3, sha256 = $6 WHERE id = $4 AND pack = $5",
                 )
                 .bind(&l.pack)
                 .bind(l.pos as i64)
                 .bind(l.size as i64)
-                .bind(&l.sha256)
+                .bind(id)
                 .bind(&p.name)
+                .bind(key)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -247,8 +278,8 @@ impl Store {
         use sha2::Digest;
         let mut out = BlobCheck::default();
         // A blob's verdict, once per blob however many rows name it.
-        let mut seen: std::collections::HashMap<String, Option<&'static str>> =
-            std::collections::HashMap::new();
+        type Verdicts = std::collections::HashMap<(String, Option<i64>), Option<&'static str>>;
+        let mut seen = Verdicts::new();
         for (table, holder) in HOLDERS.iter().enumerate() {
             let label = holder.label;
             let mut after = 0;
@@ -261,6 +292,7 @@ impl Store {
                     hash: h,
                     size,
                     wrong_number,
+                    number,
                 } in page
                 {
                     out.rows += 1;
@@ -271,11 +303,17 @@ impl Store {
                             sha256: h.clone(),
                             problem: "number",
                         });
+                        // That is its problem: a raw mail, located by
+                        // number alone, has no other way to its blob.
+                        continue;
                     }
-                    let verdict = match seen.get(&h) {
+                    // Once per blob, read where the row's number says (a
+                    // row without one by its hash).
+                    let key = (h.clone(), number);
+                    let verdict = match seen.get(&key) {
                         Some(v) => *v,
                         None => {
-                            let v = match self.open_blob(&h).await? {
+                            let v = match self.open_numbered(&h, number).await? {
                                 None => Some("missing"),
                                 Some((n, _)) if size.is_some_and(|s| s as u64 != n) => Some("size"),
                                 Some((n, mut s)) => {
@@ -288,7 +326,7 @@ impl Store {
                                     (hex::encode(d.finalize()) != h).then_some("hash")
                                 }
                             };
-                            seen.insert(h.clone(), v);
+                            seen.insert(key, v);
                             v
                         }
                     };

@@ -13,6 +13,7 @@
 //! `secure_delete` and checkpoints its WAL afterwards, so freed pages keep
 //! nothing; on PostgreSQL dead row versions remain until VACUUM.
 
+use super::blob_rows::Named;
 use super::{get_i64, get_opt_str, get_str, now_ms, Backend, Store, StoreError};
 use serde::Serialize;
 use sqlx::Row;
@@ -60,7 +61,7 @@ impl Store {
         Ok(out)
     }
 
-    async fn erase_in_tx(&self, id: i64) -> Result<(Erasure, Vec<String>), StoreError> {
+    async fn erase_in_tx(&self, id: i64) -> Result<(Erasure, Named), StoreError> {
         let mut tx = self.begin().await?;
         let user = sqlx::query("SELECT id, name, is_agent, merged_into FROM users WHERE id = $1")
             .bind(id)
@@ -177,7 +178,9 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
             e.review += held.len() as i64;
-            blobs.extend(held.iter().map(|r| get_str(r, "sha256")));
+            blobs
+                .hashes
+                .extend(held.iter().map(|r| get_str(r, "sha256")));
             let like = format!("%{a}%");
             sqlx::query("UPDATE ticket_events SET detail = '' WHERE detail LIKE $1")
                 .bind(&like)
@@ -219,7 +222,7 @@ impl Store {
                             .bind(get_i64(r, "id"))
                             .execute(&mut *tx)
                             .await?;
-                        blobs.extend(held);
+                        blobs.hashes.extend(held);
                         *count += 1;
                     }
                 }
@@ -233,7 +236,9 @@ impl Store {
                     .fetch_all(&mut *tx)
                     .await?;
             e.bounces += gone.len() as i64;
-            blobs.extend(gone.iter().filter_map(|r| get_opt_str(r, "raw_sha256")));
+            blobs
+                .hashes
+                .extend(gone.iter().filter_map(|r| get_opt_str(r, "raw_sha256")));
         }
         sqlx::query(
             "INSERT INTO erasures (user_id, erased_at, comments, tickets, attachments) VALUES ($1, $2, $3, $4, $5)",

@@ -14,6 +14,9 @@ use sqlx::Row;
 pub enum BodyRef {
     /// In the blob store, by SHA-256.
     Blob(String),
+    /// In the blob store, by SHA-256 and location number (a message's raw
+    /// mail is located by number alone).
+    Numbered(String, i64),
     /// Still in the row (a database from before the blob store).
     Row(Vec<u8>),
 }
@@ -47,12 +50,18 @@ impl Store {
     /// Where the raw mail comment `id` was stored from is; `None` for a
     /// comment that came without one (a gateway's contact, an agent's note).
     pub async fn comment_raw_ref(&self, id: i64) -> Result<Option<BodyRef>, StoreError> {
-        let r = sqlx::query("SELECT raw, raw_sha256 FROM comments WHERE id = $1")
+        let r = sqlx::query("SELECT raw, raw_sha256, raw_blob FROM comments WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("comment {id}")))?;
-        body_ref(&r, "raw_sha256", "raw")
+        Ok(match body_ref(&r, "raw_sha256", "raw")? {
+            Some(BodyRef::Blob(h)) => match r.try_get::<Option<i64>, _>("raw_blob")? {
+                Some(n) => Some(BodyRef::Numbered(h, n)),
+                None => Some(BodyRef::Blob(h)),
+            },
+            other => other,
+        })
     }
 
     /// The raw mail comment `id` was stored from, whole.
@@ -79,12 +88,18 @@ impl Store {
                     Box::pin(futures::stream::once(async move { Ok(one) })),
                 ))
             }
-            BodyRef::Blob(h) => self.open_blob(h).await?.ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "blob {h} is missing from the {}",
-                    self.blobs.describe()
-                ))
-            }),
+            BodyRef::Blob(h) | BodyRef::Numbered(h, _) => {
+                let number = match b {
+                    BodyRef::Numbered(_, n) => Some(*n),
+                    _ => None,
+                };
+                self.open_numbered(h, number).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "blob {h} is missing from the {}",
+                        self.blobs.describe()
+                    ))
+                })
+            }
         }
     }
 

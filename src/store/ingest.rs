@@ -97,7 +97,12 @@ pub(super) async fn store_batch(
             super::review_gate::Gate::Store { released_by } => released_by,
         };
         if known.kept.contains(&m.message_id) {
-            out.push(super::bounces::keep(tx, m, now).await?);
+            let o = super::bounces::keep(tx, m, now).await?;
+            // Its row names the raw mail by hash alone.
+            if let (OutcomeKind::Kept, Some(b)) = (o.outcome, &m.raw) {
+                super::tx::key_raw(tx, numbers, &b.sha256).await?;
+            }
+            out.push(o);
             continue;
         }
         let (user_id, user_org) =

@@ -6,7 +6,8 @@
 //! most one batch; blobs no row names any more are deleted after each
 //! batch commits.
 
-use super::{get_i64, get_opt_str, Store, StoreError, ERASED};
+use super::blob_rows::Named;
+use super::{get_i64, get_opt_i64, get_opt_str, Store, StoreError, ERASED};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -155,7 +156,7 @@ impl Store {
         cond: &str,
         cutoff: i64,
         blob: &str,
-    ) -> Result<(u64, Vec<String>), StoreError> {
+    ) -> Result<(u64, Named), StoreError> {
         let _guard = self.write_guard().await;
         let which = if key.contains(',') {
             format!("({key}) IN (SELECT {key} FROM {table} WHERE {cond} LIMIT {BATCH})")
@@ -172,28 +173,34 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let blobs = rows.iter().filter_map(|r| get_opt_str(r, "h")).collect();
-        Ok((rows.len() as u64, blobs))
+        let blobs: Vec<String> = rows.iter().filter_map(|r| get_opt_str(r, "h")).collect();
+        Ok((rows.len() as u64, Named::from(blobs)))
     }
 
     /// Drop one batch of old comments' raw mail; returns how many, and
     /// their blobs.
-    async fn drop_raw_batch(&self, cutoff: i64) -> Result<(u64, Vec<String>), StoreError> {
+    async fn drop_raw_batch(&self, cutoff: i64) -> Result<(u64, Named), StoreError> {
         Ok({
             let _guard = self.write_guard().await;
             let mut tx = self.begin_write().await?;
             let rows = sqlx::query(&format!(
-                "SELECT id, raw_sha256 FROM comments WHERE {} ORDER BY id LIMIT {BATCH}",
+                "SELECT id, raw_sha256, raw_blob FROM comments WHERE {} ORDER BY id LIMIT {BATCH}",
                 COUNTS[0].1
             ))
             .bind(cutoff)
             .fetch_all(&mut *tx)
             .await?;
             let ids: Vec<String> = rows.iter().map(|r| get_i64(r, "id").to_string()).collect();
-            let blobs: Vec<String> = rows
-                .iter()
-                .filter_map(|r| get_opt_str(r, "raw_sha256"))
-                .collect();
+            let blobs = Named {
+                hashes: rows
+                    .iter()
+                    .filter_map(|r| get_opt_str(r, "raw_sha256"))
+                    .collect(),
+                raws: rows
+                    .iter()
+                    .filter_map(|r| get_opt_i64(r, "raw_blob"))
+                    .collect(),
+            };
             if !ids.is_empty() {
                 sqlx::query(&format!(
                     "UPDATE comments SET raw = NULL, raw_sha256 = NULL, raw_blob = NULL, raw_size = NULL WHERE id IN ({})",
@@ -211,11 +218,7 @@ impl Store {
     /// subjects and bodies become the erased marker, raw mails,
     /// attachments, notifications and event details go; the tickets, their
     /// status, dates and threading stay. Returns how many, and their blobs.
-    async fn erase_closed_batch(
-        &self,
-        cutoff: i64,
-        now: i64,
-    ) -> Result<(u64, Vec<String>), StoreError> {
+    async fn erase_closed_batch(&self, cutoff: i64, now: i64) -> Result<(u64, Named), StoreError> {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
         // Marked first, with the condition checked again on each row as it
@@ -235,7 +238,7 @@ impl Store {
         .map(|r| get_i64(r, "id").to_string())
         .collect();
         if ids.is_empty() {
-            return Ok((0, vec![]));
+            return Ok((0, Named::default()));
         }
         let list = ids.join(", ");
         let comments = format!("SELECT id FROM comments WHERE ticket_id IN ({list})");

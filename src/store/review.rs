@@ -280,7 +280,7 @@ impl Store {
         .await
         .map(|sha| vec![sha])?;
         // Its mail goes from the blob store now, not at the next sweep.
-        self.delete_unreferenced(&held).await?;
+        self.delete_unreferenced(&held.into()).await?;
         Ok(self.review_get(id).await?.0)
     }
 
@@ -319,7 +319,7 @@ impl Store {
         })
         .await?;
         // The rejected entries' mail goes from the blob store now.
-        self.delete_unreferenced(&held).await?;
+        self.delete_unreferenced(&held.into()).await?;
         Ok(n)
     }
 }

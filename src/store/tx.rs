@@ -40,6 +40,27 @@ impl Store {
     }
 }
 
+/// Locate raw mail `sha256`, recorded by number alone in this transaction,
+/// by its hash too (unless another location already is found by it).
+pub(super) async fn key_raw(
+    tx: &mut sqlx::AnyConnection,
+    numbers: &super::BlobNumbers,
+    sha256: &str,
+) -> Result<(), StoreError> {
+    let Some(n) = numbers.get(sha256) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE blob_locations SET sha256 = $2 WHERE id = $1 AND sha256 LIKE '@%' AND NOT EXISTS \
+         (SELECT 1 FROM blob_locations k WHERE k.sha256 = $2)",
+    )
+    .bind(n)
+    .bind(sha256)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Statements run on the transaction's connection (`&mut *tx`), as on a
 /// sqlx transaction.
 impl std::ops::Deref for WriteTx {
@@ -68,6 +89,32 @@ impl WriteTx {
         let numbers = super::blob_rows::record(&mut self.tx, blobs, super::now_ms()).await?;
         self.numbers.extend(numbers);
         Ok(())
+    }
+
+    /// The raw mails this transaction located by number that no comment
+    /// names (a second delivery of a stored mail, a delivery report kept
+    /// for ops): for [`Store::remove_raw_locations`] once it commits.
+    pub async fn unnamed_raws(
+        &mut self,
+        raw: &std::collections::HashSet<String>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<String> = raw
+            .iter()
+            .filter_map(|h| self.numbers.get(h))
+            .map(i64::to_string)
+            .collect();
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let rows = sqlx::query(&format!(
+                "SELECT id FROM blob_locations b WHERE sha256 LIKE '@%' AND id IN ({}) AND NOT EXISTS \
+                 (SELECT 1 FROM comments c WHERE c.raw_blob = b.id)",
+                chunk.join(", ")
+            ))
+            .fetch_all(&mut *self.tx)
+            .await?;
+            out.extend(rows.iter().map(|r| super::get_i64(r, "id")));
+        }
+        Ok(out)
     }
 
     /// Store a batch of prepared messages: users, organizations, tickets,

@@ -39,7 +39,11 @@ async fn as_before_blobs(h: &Harness) {
         for r in rows {
             let id: i64 = r.try_get("id").unwrap();
             let h256: String = r.try_get("h").unwrap();
-            let body = store.read_blob(&h256).await.unwrap().unwrap();
+            let body = if table == "comments" {
+                store.comment_raw(id).await.unwrap().unwrap()
+            } else {
+                store.read_blob(&h256).await.unwrap().unwrap()
+            };
             sqlx::query(&format!("UPDATE {table} SET {bytes} = $1 WHERE id = $2"))
                 .bind(body)
                 .bind(id)

@@ -43,12 +43,17 @@ async fn verify_names_missing_and_damaged_blobs(db: Db) {
     // The first mail's blob lost (its location gone: a row without a blob
     // number, as rows from before numbers are; a location a number names
     // cannot go), the second's attachment altered in its pack.
-    for sql in [
-        "UPDATE comments SET raw_blob = NULL WHERE raw_sha256 = $1",
-        "DELETE FROM blob_locations WHERE sha256 = $1",
-    ] {
-        sqlx::query(sql).bind(&raw1).execute(pool).await.unwrap();
-    }
+    let n1 = count(&h, "SELECT raw_blob FROM comments ORDER BY id LIMIT 1").await;
+    sqlx::query("UPDATE comments SET raw_blob = NULL WHERE raw_sha256 = $1")
+        .bind(&raw1)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM blob_locations WHERE id = $1")
+        .bind(n1)
+        .execute(pool)
+        .await
+        .unwrap();
     let at = sqlx::query("SELECT pack, pos FROM blob_locations WHERE sha256 = $1")
         .bind(&att2)
         .fetch_one(pool)
@@ -83,10 +88,15 @@ async fn verify_names_missing_and_damaged_blobs(db: Db) {
     // A row named by hash only (as rows from before blob numbers are) whose
     // blob is located reads whole and is no problem.
     assert!(!out.contains("\"row\":\"comment\",\"id\":2,"), "{out}");
-    sqlx::query("UPDATE comments SET raw_blob = NULL WHERE id = 2")
-        .execute(pool)
-        .await
-        .unwrap();
+    // Its location keyed by the hash, as every location was before raw
+    // mails were located by number alone.
+    for sql in [
+        "UPDATE blob_locations SET sha256 = (SELECT raw_sha256 FROM comments WHERE id = 2) \
+         WHERE id = (SELECT raw_blob FROM comments WHERE id = 2)",
+        "UPDATE comments SET raw_blob = NULL WHERE id = 2",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
     let raw = h.store().comment_raw(2).await.unwrap().unwrap();
     assert!(
         raw.trim_ascii_end()

@@ -145,13 +145,41 @@ async fn no_bounce_becomes_a_customer(db: crate::common::Db) {
     );
     assert!(doc["users"].as_array().unwrap().len() <= others);
     assert!(doc["organizations"].as_array().unwrap().len() <= others);
-    // Delivered again: duplicates, nothing new.
+    // A kept report's row names its raw mail by hash: located by hash (a
+    // stored message's raw mail is located by number alone).
+    let pool = h.store().pool();
+    let n = |sql: &'static str| async move {
+        use sqlx::Row;
+        sqlx::query(sql)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
+    };
+    let by_hash = "SELECT COUNT(*) FROM bounces o JOIN blob_locations b ON b.sha256 = o.raw_sha256";
+    assert_eq!(n(by_hash).await as usize, kept);
+    let raws = "SELECT COUNT(*) FROM comments c JOIN blob_locations b ON b.id = c.raw_blob \
+                WHERE b.sha256 LIKE '@%'";
+    let by_number = n(raws).await;
+    assert_eq!(by_number, n("SELECT COUNT(*) FROM comments").await);
+    let located = h.store().blob_list().await.unwrap().len();
+    // Delivered again: duplicates, nothing new, not even a raw mail's copy.
     let again = h.pipeline.ingest(items(&rows), None).await.unwrap();
     assert!(
         again.iter().all(|o| o.outcome == OutcomeKind::Duplicate),
         "{again:?}"
     );
     assert_eq!(h.export().await["bounces"].as_array().unwrap().len(), kept);
+    assert_eq!(h.store().blob_list().await.unwrap().len(), located);
+    let check = h.store().blobs_verify().await.unwrap();
+    assert!(check.problems.is_empty(), "{check:?}");
+    let s = h
+        .store()
+        .blobs_gc(std::time::Duration::ZERO, true)
+        .await
+        .unwrap();
+    assert_eq!(s.orphans, 0, "{s:?}");
 }
 
 crate::both_backends!(no_bounce_becomes_a_customer);
