@@ -11,6 +11,8 @@
 
 mod admin;
 mod agents;
+mod blob_batch;
+mod blob_check;
 mod blob_removal;
 mod blob_rows;
 mod blob_upkeep;
@@ -51,9 +53,11 @@ mod write;
 pub use admin::*;
 pub use agents::AgentEntry;
 
-use blob_rows::BlobNumbers;
-pub use blob_rows::{BatchBlobs, BlobCursor};
-pub use blob_upkeep::{BlobCheck, BlobMove, BlobProblem, BlobSweep};
+pub use blob_batch::BatchBlobs;
+use blob_batch::BlobNumbers;
+pub use blob_check::{BlobCheck, BlobProblem};
+pub use blob_rows::BlobCursor;
+pub use blob_upkeep::{BlobMove, BlobSweep};
 pub use blobs::{BlobSettings, Blobs, Location};
 pub use erase::{Erasure, ERASED};
 pub use export::{ExportError, ExportFilter};
@@ -142,7 +146,7 @@ impl StoreError {
     /// A blob the batch found stored was removed before its transaction
     /// (see [`WriteTx::record_blobs`]): retry after writing the blobs again.
     pub fn is_blob_gone(&self) -> bool {
-        matches!(self, StoreError::Blob(m, Fault::Contention) if m == blob_rows::BLOB_GONE)
+        matches!(self, StoreError::Blob(m, Fault::Contention) if m == blob_batch::BLOB_GONE)
     }
 
     /// The kind of passing fault this is, `None` when permanent.

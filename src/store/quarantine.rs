@@ -48,7 +48,7 @@ pub(crate) async fn insert(
     now: i64,
 ) -> Result<Outcome, StoreError> {
     // The bytes are in the blob store (written before this transaction).
-    let sha = super::blob_rows::raw_hash(&q.raw);
+    let sha = super::blob_batch::raw_hash(&q.raw);
     let id: i64 = {
         use sqlx::Row;
         sqlx::query(

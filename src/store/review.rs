@@ -61,7 +61,7 @@ pub(crate) async fn insert(
     now: i64,
 ) -> Result<Outcome, StoreError> {
     // The bytes are in the blob store (written before this transaction).
-    let sha = super::blob_rows::raw_hash(&r.raw);
+    let sha = super::blob_batch::raw_hash(&r.raw);
     let new = sqlx::query(
         "INSERT INTO review (source, mailbox, message_id, sender, subject, reason, sha256, size, received_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id",

@@ -86,7 +86,7 @@ impl WriteTx {
     /// position or an object), with the rows that name them, and mark those it
     /// found held used ([`StoreError::is_blob_gone`] if one went since).
     pub async fn record_blobs(&mut self, blobs: &super::BatchBlobs) -> Result<(), StoreError> {
-        let numbers = super::blob_rows::record(&mut self.tx, blobs, super::now_ms()).await?;
+        let numbers = super::blob_batch::record(&mut self.tx, blobs, super::now_ms()).await?;
         self.numbers.extend(numbers);
         Ok(())
     }
