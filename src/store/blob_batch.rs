@@ -158,8 +158,10 @@ pub(super) async fn record(
             .map(|r| format!("({})", super::markers(backend, r * 5, 5)))
             .collect();
         let sql = format!(
+            // A retry of a transaction whose commit went through unseen
+            // finds its own rows: their numbers are the ones to name.
             "INSERT INTO blob_locations (sha256, pack, pos, size, used_at) VALUES {} \
-             RETURNING id, sha256",
+             ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at RETURNING id, sha256",
             rows.join(", ")
         );
         let mut q = sqlx::query(&sql);

@@ -310,18 +310,16 @@ impl Store {
         Ok(gone.len() as u64)
     }
 
-    /// The raw mails located by number alone that no comment names, last
-    /// used before `used_before` (a batch that wrote one never committed
-    /// its comment, or an erasure stopped before removing it).
-    pub(super) async fn unnamed_raws(
-        &self,
-        used_before: i64,
-    ) -> Result<Vec<(i64, u64)>, StoreError> {
+    /// The raw mails located by number alone that no comment names (a
+    /// process stopped between a commit and the removal of a second
+    /// delivery's copy, or of an erased mail's). Such a location is written
+    /// in the transaction that names it, so one no comment names is never
+    /// a batch in flight: no grace period applies.
+    pub(super) async fn unnamed_raws(&self) -> Result<Vec<(i64, u64)>, StoreError> {
         Ok(sqlx::query(
-            "SELECT id, size FROM blob_locations b WHERE sha256 LIKE '@%' AND used_at < $1 AND NOT EXISTS \
+            "SELECT id, size FROM blob_locations b WHERE sha256 LIKE '@%' AND NOT EXISTS \
              (SELECT 1 FROM comments c WHERE c.raw_blob = b.id)",
         )
-        .bind(used_before)
         .fetch_all(&self.pool)
         .await?
         .iter()

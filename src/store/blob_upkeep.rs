@@ -66,7 +66,7 @@ impl Store {
         let old: Vec<_> = listed.iter().filter(|b| b.modified < cutoff).collect();
         let wanted: HashSet<String> = old.iter().map(|b| b.sha256.clone()).collect();
         let keep = self.referenced(&wanted).await?;
-        let raws = self.unnamed_raws(ms(cutoff)).await?;
+        let raws = self.unnamed_raws().await?;
         let mut out = BlobSweep {
             dry_run,
             stored: self.blob_count().await?,

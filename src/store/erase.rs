@@ -51,6 +51,10 @@ impl Store {
         // Their raw mails and the attachment bodies nobody else's row names
         // (a crash before this leaves orphans that `blobs_gc` removes).
         self.delete_unreferenced(&blobs).await?;
+        // And any raw mail copy a crash left unnamed (a second delivery's,
+        // found by no hash): it may be theirs.
+        let stray: Vec<i64> = self.unnamed_raws().await?.iter().map(|r| r.0).collect();
+        self.remove_raw_locations(&stray).await?;
         if self.backend == Backend::Sqlite {
             // The WAL still holds the pages as they were: copy them back and
             // truncate it.

@@ -100,7 +100,7 @@ pub(super) async fn store_batch(
             let o = super::bounces::keep(tx, m, now).await?;
             // Its row names the raw mail by hash alone.
             if let (OutcomeKind::Kept, Some(b)) = (o.outcome, &m.raw) {
-                super::tx::key_raw(tx, numbers, &b.sha256).await?;
+                super::tx::key_raw(tx, numbers, &b.sha256, now).await?;
             }
             out.push(o);
             continue;

@@ -41,24 +41,52 @@ impl Store {
 }
 
 /// Locate raw mail `sha256`, recorded by number alone in this transaction,
-/// by its hash too (unless another location already is found by it).
+/// by its hash too: a row that names it by hash alone (a kept delivery
+/// report) is about to be written.
 pub(super) async fn key_raw(
     tx: &mut sqlx::AnyConnection,
     numbers: &super::BlobNumbers,
     sha256: &str,
+    now: i64,
 ) -> Result<(), StoreError> {
     let Some(n) = numbers.get(sha256) else {
         return Ok(());
     };
-    sqlx::query(
-        "UPDATE blob_locations SET sha256 = $2 WHERE id = $1 AND sha256 LIKE '@%' AND NOT EXISTS \
-         (SELECT 1 FROM blob_locations k WHERE k.sha256 = $2)",
-    )
-    .bind(n)
-    .bind(sha256)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    // Another location found by this hash is marked used, as a batch marks
+    // a blob it holds (on PostgreSQL its row locked): a removal either
+    // came first (the row is gone: this copy takes its place) or waits for
+    // this transaction and then finds the row naming it. This copy is then
+    // unnamed, and goes after the commit.
+    let held = sqlx::query("UPDATE blob_locations SET used_at = $1 WHERE sha256 = $2 RETURNING id")
+        .bind(now)
+        .bind(sha256)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if held.is_some() {
+        return Ok(());
+    }
+    let rekey = sqlx::query("UPDATE blob_locations SET sha256 = $1 WHERE id = $2")
+        .bind(sha256)
+        .bind(n)
+        .execute(&mut *tx)
+        .await;
+    match rekey {
+        Ok(_) => Ok(()),
+        // Another batch located the same bytes by hash meanwhile
+        // (PostgreSQL; SQLite has one writer): retried, it finds that one.
+        Err(sqlx::Error::Database(d))
+            if matches!(
+                d.code().as_deref(),
+                Some("23505") | Some("2067") | Some("1555")
+            ) =>
+        {
+            Err(StoreError::Blob(
+                "another batch located this raw mail by its hash meanwhile".into(),
+                super::Fault::Contention,
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Statements run on the transaction's connection (`&mut *tx`), as on a
